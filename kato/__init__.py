@@ -1,0 +1,3 @@
+"""KATO: deterministic, explainable sequence memory."""
+
+__version__ = "2.0.0"
