@@ -1,0 +1,77 @@
+"""Genes: the learning and prediction parameters of semantics §6.2 (plus ``stm_mode``, §12.2).
+
+Values are validated with their types and ranges; an unknown gene or a bad value is a
+``GeneError`` listing every problem, and nothing is applied.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from kato.core.errors import GeneError
+
+
+class STMMode(StrEnum):
+    BASELINE = "BASELINE"  # learn the whole STM, keep its last event (semantics §2.6)
+    CLEAR = "CLEAR"  # learn the whole STM, then empty it (§12.2)
+    ROLLING = "ROLLING"  # learn the whole STM, keep the last max_pattern_length-1 events
+
+
+StrictInt = Annotated[int, Field(strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
+# Floats accept JSON integers too (strict float mode still takes ints) but never strings,
+# NaN or infinities.
+UnitFloat = Annotated[float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class Genes(BaseModel):
+    """Immutable, validated gene values. ``replace`` returns a validated copy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    max_pattern_length: Annotated[StrictInt, Field(ge=0)] = 0
+    persistence: Annotated[StrictInt, Field(ge=1, le=100)] = 5
+    recall_threshold: UnitFloat = 0.1
+    max_predictions: Annotated[StrictInt, Field(ge=1, le=10000)] = 100
+    sort: StrictBool = True
+    stm_mode: STMMode = STMMode.BASELINE
+    indexer_type: Literal["VI"] = "VI"
+    # Inert at the baseline (§6.2): accepted, validated and reported, with no effect.
+    smoothness: Annotated[StrictInt, Field(ge=1, le=10)] = 3
+    quiescence: Annotated[StrictInt, Field(ge=0, le=100)] = 3
+    search_depth: Annotated[StrictInt, Field(ge=1, le=100)] = 10
+    auto_act_method: Literal["none", "threshold", "adaptive"] = "none"
+    auto_act_threshold: UnitFloat = 0.8
+    always_update_frequencies: StrictBool = False
+    process_predictions: StrictBool = True
+    auto_learn_enabled: StrictBool = False
+    auto_learn_threshold: Annotated[StrictInt, Field(ge=1)] = 50
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Genes:
+        return cls().replace(values)
+
+    def replace(self, changes: dict[str, Any]) -> Genes:
+        """A copy with ``changes`` applied; every bad entry is reported at once."""
+        changes = {("sort" if key == "sort_symbols" else key): value for key, value in changes.items()}
+        merged = {**self.model_dump(), **changes}
+        try:
+            return Genes.model_validate(merged)
+        except pydantic.ValidationError as exc:
+            errors = [_describe(error) for error in exc.errors()]
+            raise GeneError("; ".join(errors), errors) from None
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return list(cls.model_fields)
+
+
+def _describe(error: Any) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "genes"
+    if error["type"] == "extra_forbidden":
+        return f"Unknown gene: {location}"
+    return f"{location}: {error['msg']}"

@@ -1,0 +1,220 @@
+"""A node: one knowledge base and the operations observe / learn / predict (semantics §2–§5).
+
+A node's long-term memory (patterns, statistics, vectors) is shared by all of its sessions;
+everything short-term lives in the ``SessionState`` each call receives (D5, D6). A node
+catches its in-memory index up with the store before it predicts, so a pattern learned
+through any process is used as soon as that learn has returned.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kato.core.emotives import average_emotives, without_zeros
+from kato.core.errors import EmptySTMError, PatternNotFoundError
+from kato.core.genes import Genes, STMMode
+from kato.core.hashing import PATTERN_PREFIX, pattern_hash, strip_pattern_prefix
+from kato.core.matcher import StateMatcher
+from kato.core.observation import Observation, event_of
+from kato.core.prediction import PatternView, rank_predictions
+from kato.engine.index import PatternIndex
+from kato.engine.ports import KnowledgeBase, PatternRecord, VectorStore
+from kato.engine.records import check_update
+from kato.engine.session_state import SessionState
+
+_CACHE_SIZE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class ObserveOutcome:
+    time: int
+    stm_length: int
+    auto_learned_pattern: str | None
+    unique_id: str | None = None
+
+
+class Node:
+    def __init__(
+        self,
+        node_id: str,
+        knowledge_base: KnowledgeBase,
+        vectors: VectorStore | None = None,
+        archive_predictions: bool = False,
+    ) -> None:
+        self.node_id = node_id
+        self.knowledge_base = knowledge_base
+        self.vectors = vectors
+        self.archive_predictions = archive_predictions
+        self._index = PatternIndex()
+        self._lock = threading.RLock()
+        # (STM, genes, knowledge-base revision) -> predictions: a pure function, so one
+        # cache serves every session of the node and can never be stale (D1).
+        self._cache: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
+
+    # -- long-term memory -----------------------------------------------------------------
+
+    def refresh(self) -> PatternIndex:
+        """Catch the in-memory index up with the store (incremental)."""
+        with self._lock:
+            if self.knowledge_base.revision() != self._index.revision:
+                self._index.apply(self.knowledge_base.changes_since(self._index.revision))
+            return self._index
+
+    @property
+    def pattern_count(self) -> int:
+        return self.knowledge_base.pattern_count()
+
+    def get_pattern(self, name: str) -> PatternRecord:
+        record = self.knowledge_base.get_pattern(strip_pattern_prefix(name))
+        if record is None:
+            raise PatternNotFoundError(name)
+        return record
+
+    def delete_pattern(self, name: str) -> None:
+        if not self.knowledge_base.delete_pattern(strip_pattern_prefix(name)):
+            raise PatternNotFoundError(name)
+
+    def update_pattern(
+        self, name: str, frequency: int, emotives: Sequence[Mapping[str, float]], genes: Genes
+    ) -> PatternRecord:
+        window = check_update(frequency, emotives, genes.persistence)
+        record = self.knowledge_base.update_pattern(strip_pattern_prefix(name), frequency, window)
+        if record is None:
+            raise PatternNotFoundError(name)
+        return record
+
+    def clear_all(self) -> None:
+        self.knowledge_base.clear()
+        if self.vectors is not None:
+            self.vectors.clear()
+
+    # -- session operations ---------------------------------------------------------------
+
+    def observe(
+        self,
+        session: SessionState,
+        observation: Observation,
+        genes: Genes,
+        unique_id: str | None = None,
+    ) -> ObserveOutcome:
+        """Apply one validated observation (§2.2). Nothing changes if storage fails."""
+        event = event_of(observation, genes.sort)
+        if observation.vectors and self.vectors is not None:
+            self.vectors.put(event[0], _summed(observation.vectors))
+        session.time += 1
+        session.percept_data = {
+            "strings": list(observation.strings),
+            "vectors": [list(vector) for vector in observation.vectors],
+            "emotives": dict(observation.emotives),
+            "path": [f"{self.node_id}-PatternProcessor-unknown-process"],
+            "metadata": {},
+        }
+        if observation.emotives:
+            session.emotives.append(dict(observation.emotives))
+        session.last_symbols = event
+        if observation.is_empty:
+            return ObserveOutcome(session.time, len(session.stm), None, unique_id)
+        session.stm.append(event)
+        if self.archive_predictions and unique_id:
+            predictions = self.predictions(session, genes)
+            if predictions:
+                self.knowledge_base.archive_predictions(unique_id, predictions)
+        learned = self._auto_learn(session, genes)
+        return ObserveOutcome(session.time, len(session.stm), learned, unique_id)
+
+    def _auto_learn(self, session: SessionState, genes: Genes) -> str | None:
+        limit = genes.max_pattern_length
+        if limit <= 0 or len(session.stm) < limit:
+            return None
+        events = session.stm
+        if len(events) == 1 or genes.stm_mode is STMMode.CLEAR:
+            keep: list[list[str]] = []
+        elif genes.stm_mode is STMMode.ROLLING:
+            keep = events[len(events) - (limit - 1) :] if limit > 1 else []
+        else:
+            keep = [events[-1]]
+        name = self._learn_events(session, genes)
+        session.stm = [list(event) for event in keep]
+        return name or None
+
+    def learn(self, session: SessionState, genes: Genes) -> str:
+        """Manual learn (§3.1): ``PTRN|<hash>``, or ``""`` when the STM held one symbol."""
+        if not session.stm:
+            raise EmptySTMError()
+        return self._learn_events(session, genes)
+
+    def _learn_events(self, session: SessionState, genes: Genes) -> str:
+        events = tuple(tuple(event) for event in session.stm)
+        averaged = average_emotives(session.emotives)
+        name = ""
+        if sum(len(event) for event in events) >= 2:
+            digest = pattern_hash(events)
+            emotives = without_zeros(averaged) if averaged else None
+            self.knowledge_base.learn(digest, events, emotives, genes.persistence)
+            name = PATTERN_PREFIX + digest
+        session.stm = []
+        session.emotives = []
+        return name
+
+    def clear_stm(self, session: SessionState) -> None:
+        session.clear_stm()
+
+    def predictions(self, session: SessionState, genes: Genes) -> list[dict[str, Any]]:
+        """Predictions for the session's current STM and the current knowledge base (D1).
+
+        The returned list is shared with the cache: callers must copy before changing it.
+        """
+        state = [symbol for event in session.stm for symbol in event]
+        if len(state) < 2:
+            return []
+        with self._lock:
+            index = self.refresh()
+            key = (tuple(map(tuple, session.stm)), genes, index.revision)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+            predictions = self._compute(index, state, genes)
+            self._cache[key] = predictions
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+            return predictions
+
+    def _compute(
+        self, index: PatternIndex, state: list[str], genes: Genes
+    ) -> list[dict[str, Any]]:
+        threshold = genes.recall_threshold
+        matcher = StateMatcher(index.state_ids(state))
+        total = len(state)
+        survivors: list[tuple[PatternView, list[tuple[int, int, int]]]] = []
+        for slot in index.candidates(state, threshold):
+            blocks = matcher.blocks(index.flat_ids(slot))
+            view = index.view(slot)
+            matched = sum(block[2] for block in blocks)
+            if 2.0 * matched / (len(view.flat) + total) >= threshold:
+                survivors.append((view, blocks))
+        return rank_predictions(state, survivors, index.stats(), genes.max_predictions)
+
+    def cognition_data(self, session: SessionState, genes: Genes) -> dict[str, Any]:
+        return {
+            "predictions": self.predictions(session, genes),
+            "emotives": average_emotives(session.emotives),
+            "symbols": list(session.last_symbols),
+            "command": "",
+            "metadata": {},
+            "path": [],
+            "strings": [],
+            "vectors": [],
+            "short_term_memory": [list(event) for event in session.stm],
+        }
+
+
+def _summed(vectors: Sequence[Sequence[float]]) -> list[float]:
+    total = list(vectors[0])
+    for vector in vectors[1:]:
+        total = [a + b for a, b in zip(total, vector, strict=True)]
+    return total
