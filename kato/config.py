@@ -1,0 +1,152 @@
+"""Configuration model: the architecture spec's YAML shape, one section per concern.
+
+These are plain validated models. Loading (YAML file, ``${VAR}`` interpolation, environment
+overrides) lives in ``kato.service.settings_loader``. Every section forbids unknown keys so a
+typo is a start-up error naming the key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from kato.core.genes import Genes
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MongoSettings(_Section):
+    url: str | None = None
+    pool_size: int = Field(50, ge=1, le=1000)
+    min_pool_size: int = Field(10, ge=0, le=1000)
+    max_idle_time_ms: int = Field(30000, ge=0)
+    wait_queue_timeout_ms: int = Field(5000, ge=1)
+    server_selection_timeout_ms: int = Field(5000, ge=1)
+    socket_timeout_ms: int = Field(10000, ge=1)
+    write_concern: str = "majority"
+    read_preference: str = "primaryPreferred"
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_certificate_key_file: str | None = None
+
+
+class QdrantSettings(_Section):
+    url: str | None = None
+    host: str | None = None
+    port: int = Field(6333, ge=1, le=65535)
+    api_key: SecretStr | None = None
+    pool_size: int = Field(20, ge=1, le=1000)
+    timeout: float = Field(10.0, gt=0)
+    keepalive_time_ms: int = Field(10000, ge=0)
+    keepalive_timeout_ms: int = Field(5000, ge=0)
+
+
+class RedisSettings(_Section):
+    url: str | None = None
+    pool_size: int = Field(30, ge=1, le=10000)
+    socket_timeout: float = Field(5.0, gt=0)
+    socket_connect_timeout: float = Field(2.0, gt=0)
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+
+
+class DatabaseSettings(_Section):
+    mongodb: MongoSettings = MongoSettings()
+    qdrant: QdrantSettings = QdrantSettings()
+    redis: RedisSettings = RedisSettings()
+
+
+class SessionSettings(_Section):
+    store_type: Literal["memory", "redis"] | None = None  # None: redis when a URL is set
+    ttl_seconds: int = Field(3600, ge=1, le=30 * 86400)
+    max_stm_size: int = Field(1000, ge=1, le=1_000_000)
+    stm_overflow: Literal["trim", "reject"] = "trim"
+    max_session_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    cleanup_interval: int = Field(300, ge=1)
+    lock_timeout_seconds: float = Field(10.0, gt=0)
+    encryption_keys: list[SecretStr] = []  # first encrypts, all decrypt (rotation)
+
+
+class LimitsSettings(_Section):
+    max_symbols_per_observation: int = Field(1000, ge=1)
+    max_symbol_length: int = Field(1024, ge=1)
+    max_vectors_per_observation: int = Field(16, ge=1)
+    max_vector_dimension: int = Field(4096, ge=1)
+    max_emotives_per_observation: int = Field(64, ge=0)
+    max_observations_per_sequence: int = Field(1000, ge=1)
+    max_metadata_bytes: int = Field(16 * 1024, ge=0)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+
+
+class CircuitBreakerSettings(_Section):
+    failure_threshold: int = Field(5, ge=1)
+    recovery_timeout: float = Field(30.0, gt=0)
+
+
+class RetrySettings(_Section):
+    max_attempts: int = Field(3, ge=1, le=20)
+    backoff_factor: float = Field(2.0, ge=1.0)
+    max_delay: float = Field(10.0, gt=0)
+
+
+class ResilienceSettings(_Section):
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    retry: RetrySettings = RetrySettings()
+    max_in_flight: int = Field(512, ge=1)
+    max_concurrent_predictions: int = Field(8, ge=1)
+    dependency_timeout: float = Field(5.0, gt=0)
+
+
+class MonitoringSettings(_Section):
+    metrics_enabled: bool = True
+    tracing_enabled: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+
+class SecuritySettings(_Section):
+    auth_mode: Literal["none", "api_key", "jwt", "api_key+jwt"] = "none"
+    insecure: bool = False
+    api_keys_file: str | None = None  # default: <data_dir>/api_keys.json
+    jwt_secret: SecretStr | None = None
+    jwt_public_key_file: str | None = None
+    jwt_jwks_file: str | None = None
+    jwt_algorithms: list[str] = ["HS256"]
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_clock_skew_seconds: int = Field(30, ge=0, le=3600)
+    cors_origins: list[str] = []
+    rate_limit_enabled: bool = False
+    rate_limit_principal: str = "100/second"
+    rate_limit_session: str = "50/second"
+    rate_limit_global: str = "5000/second"
+    rate_limit_adaptive: bool = False
+    adaptive_p99_ms: float = Field(200.0, gt=0)
+    adaptive_error_rate: float = Field(0.05, gt=0, le=1)
+    audit_log_file: str | None = None  # default: stderr stream "kato.audit"
+
+
+class ServiceSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    data_dir: str = "./kato-data"
+    base_node_id: str = "kato"  # base id B of the node-id derivation (semantics §1.11)
+    default_node_id: str = "default"
+    archive_predictions: bool = False  # D1: the v1 unique_id archive
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    max_nodes_cached: int = Field(100, ge=1)
+
+
+class Settings(_Section):
+    service: ServiceSettings = ServiceSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    session: SessionSettings = SessionSettings()
+    limits: LimitsSettings = LimitsSettings()
+    genes: Genes = Genes()
+    resilience: ResilienceSettings = ResilienceSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    security: SecuritySettings = SecuritySettings()

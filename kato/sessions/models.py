@@ -1,0 +1,75 @@
+"""The session record (architecture spec "Session Data Structure", decisions D5/D6)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from kato.engine.session_state import SessionState
+
+
+def new_session_id() -> str:
+    """``session-<32 hex>-<epoch ms>`` (semantics §7.2)."""
+    return f"session-{uuid.uuid4().hex}-{int(time.time() * 1000)}"
+
+
+@dataclass(slots=True)
+class Session:
+    session_id: str
+    node_id: str
+    created_at: float  # epoch seconds
+    expires_at: float
+    ttl_seconds: int
+    last_accessed: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    state: SessionState = field(default_factory=SessionState)
+    config: dict[str, Any] = field(default_factory=dict)  # per-session gene overrides
+    owner: str | None = None  # principal that created it (security)
+    access_count: int = 0
+
+    @classmethod
+    def new(
+        cls,
+        node_id: str,
+        ttl_seconds: int,
+        metadata: dict[str, Any] | None = None,
+        owner: str | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        now = time.time()
+        return cls(
+            session_id=session_id or new_session_id(),
+            node_id=node_id,
+            created_at=now,
+            expires_at=now + ttl_seconds,
+            ttl_seconds=ttl_seconds,
+            last_accessed=now,
+            metadata=dict(metadata or {}),
+            owner=owner,
+        )
+
+    def expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) >= self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "node_id": self.node_id,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "ttl_seconds": self.ttl_seconds,
+            "last_accessed": self.last_accessed,
+            "metadata": self.metadata,
+            "state": self.state.to_dict(),
+            "config": self.config,
+            "owner": self.owner,
+            "access_count": self.access_count,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        fields = dict(data)
+        fields["state"] = SessionState.from_dict(fields["state"])
+        return cls(**fields)
