@@ -20,7 +20,10 @@ class SessionStore(Protocol):
     async def create(self, session: Session) -> None: ...
 
     async def get(self, session_id: str) -> Session | None:
-        """The live session, or None when unknown or expired (an expired one is removed)."""
+        """The live session, or None when unknown or expired (an expired one is removed).
+
+        The returned object is the caller's own copy: changing it changes nothing stored
+        until ``save``."""
         ...
 
     async def save(self, session: Session) -> None:
