@@ -1,0 +1,261 @@
+"""The service facade: sessions, per-session serialisation and engine operations.
+
+Every session-scoped operation runs as: take the session's lock (held across instances by
+the session store) → load the session → run the engine operation on a copy of its state in a
+worker thread → enforce the session caps → save. A failure anywhere before ``save`` leaves
+the stored session exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from kato.config import Settings
+from kato.core.genes import Genes
+from kato.core.observation import Observation
+from kato.engine.node import Node, ObserveOutcome
+from kato.service.errors import SessionNotFoundError, SessionTooLargeError
+from kato.service.nodes import NodeRegistry, NodeStorageOpener
+from kato.sessions.models import Session
+from kato.sessions.store import SessionStore
+
+T = TypeVar("T")
+
+DEFAULT_SESSION_ID = "session-default"
+
+
+@dataclass(slots=True)
+class SessionContext:
+    """What an operation inside a session's critical section works with."""
+
+    session: Session
+    node: Node
+    genes: Genes
+
+
+class KatoService:
+    def __init__(
+        self, settings: Settings, sessions: SessionStore, open_storage: NodeStorageOpener
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.nodes = NodeRegistry(
+            open_storage,
+            settings.service.max_nodes_cached,
+            settings.service.archive_predictions,
+        )
+        self.started_at = time.time()
+
+    # -- genes ----------------------------------------------------------------------------
+
+    def genes_for(self, session: Session) -> Genes:
+        """Service defaults overlaid with the session's own configuration (§12.3)."""
+        if not session.config:
+            return self.settings.genes
+        return self.settings.genes.replace(session.config)
+
+    # -- session lifecycle ----------------------------------------------------------------
+
+    async def create_session(
+        self,
+        node_id: str,
+        metadata: dict[str, Any] | None = None,
+        ttl_seconds: int | None = None,
+        config: dict[str, Any] | None = None,
+        owner: str | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        session = Session.new(
+            node_id,
+            ttl_seconds or self.settings.session.ttl_seconds,
+            metadata,
+            owner,
+            session_id,
+        )
+        if config:
+            self.settings.genes.replace(config)  # validate before anything is stored
+            session.config = dict(config)
+        await self.sessions.create(session)
+        return session
+
+    async def get_session(self, session_id: str) -> Session:
+        session = await self.sessions.get(session_id)
+        if session is None:
+            raise SessionNotFoundError(session_id)
+        return session
+
+    async def delete_session(self, session_id: str) -> None:
+        if not await self.sessions.delete(session_id):
+            raise SessionNotFoundError(session_id)
+
+    async def extend_session(self, session_id: str, ttl_seconds: int) -> Session:
+        async with self._locked(session_id) as context:
+            now = time.time()
+            context.session.expires_at = now + ttl_seconds
+            context.session.ttl_seconds = ttl_seconds
+            return context.session
+
+    async def default_session_id(self, owner: str | None = None) -> str:
+        """The persistent default session of the default node (D9), created on demand."""
+        session_id = DEFAULT_SESSION_ID if owner is None else f"{DEFAULT_SESSION_ID}-{owner}"
+        if await self.sessions.get(session_id) is None:
+            await self.create_session(
+                self.settings.service.default_node_id,
+                metadata={"type": "default"},
+                ttl_seconds=self.settings.session.ttl_seconds,
+                owner=owner,
+                session_id=session_id,
+            )
+        return session_id
+
+    # -- critical section -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _locked(self, session_id: str) -> AsyncIterator[SessionContext]:
+        async with self.sessions.lock(session_id):
+            session = await self.get_session(session_id)
+            session.last_accessed = time.time()
+            session.access_count += 1
+            context = SessionContext(
+                session, self.nodes.get(session.node_id), self.genes_for(session)
+            )
+            yield context
+            self._enforce_caps(context.session)
+            await self.sessions.save(context.session)
+
+    def _enforce_caps(self, session: Session) -> None:
+        cap = self.settings.session.max_stm_size
+        stm = session.state.stm
+        if len(stm) > cap:
+            if self.settings.session.stm_overflow == "reject":
+                raise SessionTooLargeError(
+                    f"STM would hold {len(stm)} events, more than max_stm_size {cap}",
+                    max_stm_size=cap,
+                )
+            session.state.stm = stm[len(stm) - cap :]
+        size = len(json.dumps(session.to_dict(), ensure_ascii=False).encode("utf-8"))
+        limit = self.settings.session.max_session_bytes
+        if size > limit:
+            raise SessionTooLargeError(
+                f"session would take {size} bytes, more than max_session_bytes {limit}",
+                max_session_bytes=limit,
+            )
+
+    async def _run(
+        self, session_id: str, operation: Callable[[SessionContext], T]
+    ) -> tuple[Session, T]:
+        async with self._locked(session_id) as context:
+            result = await run_in_threadpool(operation, context)
+        return context.session, result
+
+    # -- engine operations ----------------------------------------------------------------
+
+    async def observe(
+        self, session_id: str, observation: Observation, unique_id: str | None = None
+    ) -> tuple[Session, ObserveOutcome]:
+        return await self._run(
+            session_id,
+            lambda c: c.node.observe(c.session.state, observation, c.genes, unique_id),
+        )
+
+    async def learn(self, session_id: str) -> tuple[Session, str]:
+        return await self._run(session_id, lambda c: c.node.learn(c.session.state, c.genes))
+
+    async def clear_stm(self, session_id: str) -> Session:
+        session, _ = await self._run(session_id, lambda c: c.node.clear_stm(c.session.state))
+        return session
+
+    async def clear_all(self, session_id: str) -> Session:
+        """Clear the session's STM and its node's whole long-term memory."""
+
+        def clear(context: SessionContext) -> None:
+            context.node.clear_all()
+            context.node.clear_stm(context.session.state)
+
+        session, _ = await self._run(session_id, clear)
+        return session
+
+    async def predictions(self, session_id: str) -> tuple[Session, list[dict[str, Any]]]:
+        session = await self.get_session(session_id)
+        node = self.nodes.get(session.node_id)
+        genes = self.genes_for(session)
+        return session, await run_in_threadpool(node.predictions, session.state, genes)
+
+    async def cognition_data(self, session_id: str) -> dict[str, Any]:
+        session = await self.get_session(session_id)
+        node = self.nodes.get(session.node_id)
+        return await run_in_threadpool(node.cognition_data, session.state, self.genes_for(session))
+
+    async def update_config(self, session_id: str, changes: dict[str, Any]) -> Genes:
+        """Validate every change first (GeneError lists them all); apply none on error."""
+        async with self._locked(session_id) as context:
+            genes = self.genes_for(context.session).replace(changes)
+            context.session.config = {
+                name: value
+                for name, value in genes.model_dump(mode="json").items()
+                if value != self.settings.genes.model_dump(mode="json")[name]
+            }
+            return genes
+
+    async def observe_sequence(
+        self,
+        session_id: str,
+        observations: list[Observation],
+        learn_after_each: bool = False,
+        learn_at_end: bool = False,
+        clear_stm_between: bool = False,
+    ) -> dict[str, Any]:
+        """§12.4: observations applied in order on the session, as one critical section."""
+
+        def run(context: SessionContext) -> dict[str, Any]:
+            state, node, genes = context.session.state, context.node, context.genes
+            initial = len(state.stm)
+            results: list[dict[str, Any]] = []
+            learned: list[str] = []
+            for position, observation in enumerate(observations):
+                if clear_stm_between and position > 0:
+                    node.clear_stm(state)
+                outcome = node.observe(state, observation, genes)
+                if outcome.auto_learned_pattern:
+                    learned.append(outcome.auto_learned_pattern)
+                if learn_after_each and state.stm:
+                    name = node.learn(state, genes)
+                    if name:
+                        learned.append(name)
+                results.append(
+                    {
+                        "status": "okay",
+                        "sequence_position": position,
+                        "stm_length": len(state.stm),
+                        "time": state.time,
+                        "auto_learned_pattern": outcome.auto_learned_pattern,
+                    }
+                )
+            final_learned = None
+            if learn_at_end and state.stm:
+                final_learned = node.learn(state, genes) or None
+                if final_learned:
+                    learned.append(final_learned)
+            return {
+                "status": "completed",
+                "node_id": context.session.node_id,
+                "observations_processed": len(observations),
+                "initial_stm_length": initial,
+                "final_stm_length": len(state.stm),
+                "results": results,
+                "auto_learned_patterns": learned,
+                "final_learned_pattern": final_learned,
+            }
+
+        _, summary = await self._run(session_id, run)
+        return summary
+
+    async def close(self) -> None:
+        await self.sessions.close()
