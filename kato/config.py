@@ -123,9 +123,13 @@ class SecuritySettings(_Section):
     rate_limit_principal: str = "100/second"
     rate_limit_session: str = "50/second"
     rate_limit_global: str = "5000/second"
+    rate_limit_strategy: Literal["moving-window", "fixed-window"] = "moving-window"
+    rate_limit_storage_url: str | None = None  # default: database.redis.url, else memory
     rate_limit_adaptive: bool = False
     adaptive_p99_ms: float = Field(200.0, gt=0)
     adaptive_error_rate: float = Field(0.05, gt=0, le=1)
+    adaptive_min_factor: float = Field(0.1, gt=0, le=1)  # floor of the lowered global limit
+    adaptive_window_seconds: float = Field(10.0, gt=0)  # outcomes considered per decision
     audit_log_file: str | None = None  # default: stderr stream "kato.audit"
 
 
