@@ -3,21 +3,27 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard setup.py)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: install serve test lint bench
+.PHONY: install system-deps serve test lint bench
 install: $(STAMP)
+
+# Servers the tests start themselves (on free loopback ports): redis-server and nginx.
+system-deps:
+	@command -v redis-server >/dev/null && command -v nginx >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx >/dev/null; }
 
 serve: $(STAMP)
 	$(VENV)/bin/kato serve
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check kato tests benchmarks
+	$(VENV)/bin/ruff format --check kato tests benchmarks
 	$(VENV)/bin/mypy kato
