@@ -68,6 +68,7 @@ class SessionSettings(_Section):
     max_session_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     cleanup_interval: int = Field(300, ge=1)
     lock_timeout_seconds: float = Field(10.0, gt=0)
+    lock_acquire_timeout_seconds: float = Field(30.0, gt=0)  # wait for a busy session
     encryption_keys: list[SecretStr] = []  # first encrypts, all decrypt (rotation)
 
 
