@@ -154,6 +154,19 @@ class PatternIndex:
             if self._views[slot] is not None
         ]
 
+    def candidate_counts(self, state: Sequence[str], threshold: float) -> tuple[int, int, int]:
+        """Patterns sharing a symbol with ``state``, passing the bounds, reaching ``threshold``."""
+        from kato.core.matcher import StateMatcher
+
+        shared = len(self.candidates(state, 1e-12))
+        bounded = self.candidates(state, threshold)
+        matcher = StateMatcher(self.state_ids(state))
+        kept = 0
+        for slot in bounded:
+            matched = sum(block[2] for block in matcher.blocks(self._flat_ids[slot]))
+            kept += 2.0 * matched / (len(self._flat_ids[slot]) + len(state)) >= threshold
+        return shared, len(bounded), kept
+
     def view(self, slot: int) -> PatternView:
         view = self._views[slot]
         assert view is not None

@@ -1,0 +1,155 @@
+"""Engine benchmark (issue 2, Performance): learn throughput, memory, prediction latency.
+
+A seeded generator makes patterns of 5–10 events of 1–3 symbols over a 1,000-symbol
+vocabulary. For each size it learns that many patterns into a fresh in-memory node, then
+times 500 predictions, each for a 3-event fragment of a learned pattern. It prints a table;
+it is a script, not a test.
+
+    .venv/bin/python benchmarks/engine_bench.py                    # 1k, 10k, 100k
+    .venv/bin/python benchmarks/engine_bench.py --sizes 1000 --queries 100
+    .venv/bin/python benchmarks/engine_bench.py --sizes 10000 --profile
+
+Columns: ``learn/s`` counts ``Node.learn`` calls plus the index catch-up before the first
+prediction; ``KiB/pattern`` is the process RSS growth over learning divided by the pattern
+count; latency is ``Node.predictions`` with its result cache disabled (every query is
+computed). ``shared``/``bound``/``kept`` are mean counts per query of patterns sharing a
+symbol with the query, surviving the pruning bounds, and reaching the recall threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import os
+import pstats
+import random
+import statistics
+import time
+from dataclasses import dataclass
+
+from kato.core.genes import Genes
+from kato.engine.memory_kb import InMemoryKnowledgeBase
+from kato.engine.node import Node
+from kato.engine.session_state import SessionState
+
+VOCABULARY = [f"s{number:04d}" for number in range(1000)]
+
+
+def generate_patterns(count: int, seed: int) -> list[list[list[str]]]:
+    rng = random.Random(seed)
+    return [
+        [sorted(rng.sample(VOCABULARY, rng.randint(1, 3))) for _ in range(rng.randint(5, 10))]
+        for _ in range(count)
+    ]
+
+
+def generate_queries(
+    patterns: list[list[list[str]]], count: int, seed: int
+) -> list[list[list[str]]]:
+    rng = random.Random(seed + 1)
+    queries = []
+    for _ in range(count):
+        pattern = rng.choice(patterns)
+        start = rng.randint(0, len(pattern) - 3)
+        queries.append(pattern[start : start + 3])
+    return queries
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        resident_pages = int(statm.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Row:
+    patterns: int
+    learn_per_second: float
+    kib_per_pattern: float
+    p50_ms: float
+    p99_ms: float
+    shared: float
+    bound: float
+    kept: float
+
+
+def candidate_counts(node: Node, state: list[str], genes: Genes) -> tuple[int, int, int]:
+    index = node.refresh()
+    return index.candidate_counts(state, genes.recall_threshold)
+
+
+def run(size: int, queries: int, seed: int, profile: bool) -> Row:
+    genes = Genes()
+    patterns = generate_patterns(size, seed)
+    probes = generate_queries(patterns, queries, seed)
+    gc.collect()
+    rss_before = rss_bytes()
+    node = Node("bench", InMemoryKnowledgeBase())
+    session = SessionState()
+    started = time.perf_counter()
+    for events in patterns:
+        session.stm = events
+        node.learn(session, genes)
+    node.refresh()
+    learn_seconds = time.perf_counter() - started
+    gc.collect()
+    kib_per_pattern = (rss_bytes() - rss_before) / size / 1024
+
+    latencies = []
+    profiler = cProfile.Profile() if profile else None
+    for events in probes:
+        session.stm = events
+        node._cache.clear()
+        if profiler:
+            profiler.enable()
+        started = time.perf_counter()
+        node.predictions(session, genes)
+        latencies.append(time.perf_counter() - started)
+        if profiler:
+            profiler.disable()
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+
+    counts = [
+        candidate_counts(node, [s for event in events for s in event], genes) for events in probes
+    ]
+    latencies.sort()
+    return Row(
+        patterns=size,
+        learn_per_second=size / learn_seconds,
+        kib_per_pattern=kib_per_pattern,
+        p50_ms=statistics.median(latencies) * 1000,
+        p99_ms=latencies[min(len(latencies) - 1, round(0.99 * len(latencies)) - 1)] * 1000,
+        shared=statistics.fmean(count[0] for count in counts),
+        bound=statistics.fmean(count[1] for count in counts),
+        kept=statistics.fmean(count[2] for count in counts),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="cProfile the predictions")
+    args = parser.parse_args()
+
+    header = (
+        f"{'patterns':>9} {'learn/s':>9} {'KiB/pattern':>11} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'shared':>7} {'bound':>7} {'kept':>7}"
+    )
+    print(f"recall_threshold={Genes().recall_threshold}, queries={args.queries}, seed={args.seed}")
+    print(header)
+    for size in args.sizes:
+        row = run(size, args.queries, args.seed, args.profile)
+        print(
+            f"{row.patterns:>9} {row.learn_per_second:>9.0f} {row.kib_per_pattern:>11.2f}"
+            f" {row.p50_ms:>7.3f} {row.p99_ms:>7.3f}"
+            f" {row.shared:>7.0f} {row.bound:>7.0f} {row.kept:>7.0f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
