@@ -92,6 +92,7 @@ class RetrySettings(_Section):
     max_attempts: int = Field(3, ge=1, le=20)
     backoff_factor: float = Field(2.0, ge=1.0)
     max_delay: float = Field(10.0, gt=0)
+    initial_delay: float = Field(0.1, gt=0)  # first backoff; then x backoff_factor, capped
 
 
 class ResilienceSettings(_Section):
