@@ -1,0 +1,34 @@
+"""Choose and build the session store from configuration (issue 4 req 6)."""
+
+from __future__ import annotations
+
+from kato.config import Settings
+from kato.sessions.memory_store import MemorySessionStore
+from kato.sessions.store import SessionStore
+
+
+def session_backend(settings: Settings) -> str:
+    """``memory`` or ``redis``: the explicit ``store_type``, else redis when a URL is set."""
+    store_type = settings.session.store_type
+    if store_type is None:
+        return "redis" if settings.database.redis.url else "memory"
+    if store_type == "redis" and not settings.database.redis.url:
+        raise ValueError(
+            "session.store_type is 'redis' but no Redis URL is configured "
+            "(set REDIS_URL or database.redis.url)"
+        )
+    return store_type
+
+
+def open_session_store(settings: Settings) -> SessionStore:
+    """A ready-to-use store; no network round trip happens until first use (see ``ping``)."""
+    session = settings.session
+    if session_backend(settings) == "memory":
+        return MemorySessionStore(
+            lock_timeout_seconds=session.lock_timeout_seconds,
+            lock_acquire_timeout_seconds=session.lock_acquire_timeout_seconds,
+        )
+    # Imported here so the embedded default does not load the Redis client at all.
+    from kato.sessions.redis_store import RedisSessionStore
+
+    return RedisSessionStore.from_settings(settings.database.redis, session)

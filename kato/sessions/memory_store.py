@@ -1,0 +1,220 @@
+"""In-process session store: the embedded default (issue 3 req 2).
+
+Design (docs/SESSIONS.md):
+
+* Sessions live in a dict as private objects. ``get`` hands out a copy and ``save`` stores
+  a copy, so a caller mutating its Session (even half-way, or in a request that is then
+  rejected) never changes what other readers see until it saves.
+* Expiry uses a min-heap of ``(expires_at, session_id)``. Entries are never updated in
+  place: extending a session pushes a new entry and the old one becomes stale; a popped
+  entry only removes the session when it still matches the stored expiry. The heap is
+  rebuilt when stale entries outnumber live ones, so its size stays O(live sessions) and
+  every operation is amortised O(log n) — no O(n) pass per request.
+* Statistics are maintained incrementally (STM event total, sessions per node).
+* ``lock(session_id)`` is an ``asyncio.Lock`` created on first use and dropped when no task
+  holds or awaits it. Each holder gets a lease of ``lock_timeout_seconds``; ``save`` after
+  the lease ran out is refused (same fencing contract as the Redis store). In one process a
+  holder cannot die without releasing, so the lease only guards slow holders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kato.sessions.errors import (
+    SessionExistsError,
+    SessionGoneError,
+    SessionLockNotHeldError,
+    SessionLockTimeoutError,
+)
+from kato.sessions.leases import Lease, held_lease, holding
+from kato.sessions.models import Session
+
+# Rebuild the heap once stale entries exceed live ones by this margin (amortised O(1)).
+_HEAP_SLACK = 1024
+
+
+def copy_session(session: Session) -> Session:
+    """An independent copy, much cheaper than ``deepcopy`` for a large STM.
+
+    Symbols are immutable strings, so copying each event list is enough; the small free-form
+    dicts (metadata, config, percept data) are deep-copied.
+    """
+    state = session.state
+    return replace(
+        session,
+        metadata=deepcopy(session.metadata),
+        config=deepcopy(session.config),
+        state=replace(
+            state,
+            stm=[list(event) for event in state.stm],
+            emotives=[dict(emotives) for emotives in state.emotives],
+            last_symbols=list(state.last_symbols),
+            percept_data=deepcopy(state.percept_data),
+        ),
+    )
+
+
+@dataclass(slots=True)
+class _LockEntry:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # tasks holding or waiting; the entry is dropped at zero
+
+
+class MemorySessionStore:
+    backend = "memory"
+
+    def __init__(
+        self, lock_timeout_seconds: float = 10.0, lock_acquire_timeout_seconds: float = 30.0
+    ) -> None:
+        self._lock_timeout = lock_timeout_seconds
+        self._acquire_timeout = lock_acquire_timeout_seconds
+        self._sessions: dict[str, Session] = {}
+        self._expiry_heap: list[tuple[float, str]] = []
+        self._locks: dict[str, _LockEntry] = {}
+        self._sessions_per_node: Counter[str] = Counter()
+        self._stm_events = 0
+        self._key = uuid.uuid4().hex  # identifies this instance's leases
+
+    # -- records --------------------------------------------------------------------------
+
+    async def create(self, session: Session) -> None:
+        if self._live(session.session_id, time.time()) is not None:
+            raise SessionExistsError(session.session_id)
+        self._store(copy_session(session))
+
+    async def get(self, session_id: str) -> Session | None:
+        session = self._live(session_id, time.time())
+        return None if session is None else copy_session(session)
+
+    async def save(self, session: Session) -> None:
+        session_id = session.session_id
+        lease = held_lease(self._key, session_id)
+        if lease is None:
+            raise SessionLockNotHeldError(session_id, "the caller does not hold its lock")
+        if time.monotonic() >= lease.expires_at:
+            raise SessionLockNotHeldError(session_id, "the lock expired before the save")
+        if self._live(session_id, time.time()) is None:
+            raise SessionGoneError(session_id)
+        self._store(copy_session(session))
+
+    async def delete(self, session_id: str) -> bool:
+        existed = self._live(session_id, time.time()) is not None
+        if existed:
+            self._remove(session_id)
+        return existed
+
+    # -- locking --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lock(self, session_id: str) -> AsyncIterator[None]:
+        entry = self._locks.get(session_id)
+        if entry is None:
+            entry = self._locks[session_id] = _LockEntry()
+        entry.users += 1
+        try:
+            try:
+                async with asyncio.timeout(self._acquire_timeout):
+                    await entry.lock.acquire()
+            except TimeoutError:
+                raise SessionLockTimeoutError(session_id, self._acquire_timeout) from None
+            try:
+                lease = Lease(uuid.uuid4().hex, time.monotonic() + self._lock_timeout)
+                with holding(self._key, session_id, lease):
+                    yield
+            finally:
+                entry.lock.release()
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[session_id]
+
+    # -- counting and cleanup --------------------------------------------------------------
+
+    async def count(self) -> int:
+        self._evict_expired(time.time())
+        return len(self._sessions)
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts as of this call; sessions found expired are removed by the call itself.
+
+        ``total_sessions`` = live + ``expired_sessions`` (expired but not yet cleaned up).
+        """
+        expired = self._evict_expired(time.time())
+        active = len(self._sessions)
+        return {
+            "backend": self.backend,
+            "total_sessions": active + expired,
+            "active_sessions": active,
+            "expired_sessions": expired,
+            "nodes_with_sessions": len(self._sessions_per_node),
+            "average_stm_size": self._stm_events / active if active else 0.0,
+            "total_stm_events": self._stm_events,
+        }
+
+    async def cleanup_expired(self) -> int:
+        return self._evict_expired(time.time())
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._sessions.clear()
+        self._expiry_heap.clear()
+        self._sessions_per_node.clear()
+        self._stm_events = 0
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _live(self, session_id: str, now: float) -> Session | None:
+        session = self._sessions.get(session_id)
+        if session is not None and session.expired(now):
+            self._remove(session_id)
+            return None
+        return session
+
+    def _store(self, session: Session) -> None:
+        previous = self._sessions.get(session.session_id)
+        if previous is not None:
+            self._uncount(previous)
+        self._sessions[session.session_id] = session
+        self._sessions_per_node[session.node_id] += 1
+        self._stm_events += len(session.state.stm)
+        if previous is None or previous.expires_at != session.expires_at:
+            heapq.heappush(self._expiry_heap, (session.expires_at, session.session_id))
+            if len(self._expiry_heap) > 2 * len(self._sessions) + _HEAP_SLACK:
+                self._rebuild_heap()
+
+    def _remove(self, session_id: str) -> None:
+        session = self._sessions.pop(session_id)
+        self._uncount(session)  # its heap entries go stale and are skipped when popped
+
+    def _uncount(self, session: Session) -> None:
+        self._stm_events -= len(session.state.stm)
+        self._sessions_per_node[session.node_id] -= 1
+        if self._sessions_per_node[session.node_id] == 0:
+            del self._sessions_per_node[session.node_id]
+
+    def _evict_expired(self, now: float) -> int:
+        removed = 0
+        heap = self._expiry_heap
+        while heap and heap[0][0] <= now:
+            expires_at, session_id = heapq.heappop(heap)
+            session = self._sessions.get(session_id)
+            if session is not None and session.expires_at == expires_at:
+                self._remove(session_id)
+                removed += 1
+        return removed
+
+    def _rebuild_heap(self) -> None:
+        self._expiry_heap = [(s.expires_at, sid) for sid, s in self._sessions.items()]
+        heapq.heapify(self._expiry_heap)
