@@ -42,6 +42,14 @@ class QdrantSettings(_Section):
     timeout: float = Field(10.0, gt=0)
     keepalive_time_ms: int = Field(10000, ge=0)
     keepalive_timeout_ms: int = Field(5000, ge=0)
+    # Where vectors go when neither url nor host is set: qdrant-client local mode under
+    # <data_dir>/qdrant (one process only), or the data directory's SQLite file (any number
+    # of processes on one host).
+    local_store: Literal["qdrant", "sqlite"] = "qdrant"
+
+
+class SQLiteSettings(_Section):
+    busy_timeout_seconds: float = Field(30.0, gt=0)  # how long a writer waits for the lock
 
 
 class RedisSettings(_Section):
@@ -58,6 +66,7 @@ class DatabaseSettings(_Section):
     mongodb: MongoSettings = MongoSettings()
     qdrant: QdrantSettings = QdrantSettings()
     redis: RedisSettings = RedisSettings()
+    sqlite: SQLiteSettings = SQLiteSettings()
 
 
 class SessionSettings(_Section):
