@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from kato.core.errors import ValidationError
@@ -34,4 +35,23 @@ def check_update(
             f"emotives list has {len(emotives)} entries, more than persistence {persistence}",
             field="emotives",
         )
+    for position, item in enumerate(emotives):
+        if not isinstance(item, Mapping) or not all(
+            _is_emotive(name, value) for name, value in item.items()
+        ):
+            raise ValidationError(
+                f"emotives[{position}] must map non-empty names to finite numbers",
+                field="emotives",
+            )
     return tuple(dict(item) for item in emotives)
+
+
+def _is_emotive(name: object, value: object) -> bool:
+    # Same rule as observed emotives (§2.1): bool is not a number, NaN/∞ are refused.
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
