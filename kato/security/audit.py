@@ -1,0 +1,86 @@
+"""The audit log: a separate structured JSON stream, logger ``kato.audit``.
+
+One JSON object per line with a fixed set of fields — who (principal, role, auth method), did
+what (action, session, node), with what outcome (allowed/denied, status, reason), under which
+trace id. Symbols, vectors, metadata, keys and tokens are never recorded; a caller can add
+integer counts (``symbols=3``) and nothing else. The stream does not propagate to the root
+logger, so application log settings cannot drop or duplicate it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Literal
+
+from kato.security.principal import Principal
+
+AUDIT_LOGGER_NAME = "kato.audit"
+Outcome = Literal["allowed", "denied", "failed"]
+
+
+class _JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return str(record.msg)
+
+
+def configure_audit_logger(file_path: str | None) -> logging.Logger:
+    """The ``kato.audit`` logger writing to ``file_path`` (append) or to stderr."""
+    logger = logging.getLogger(AUDIT_LOGGER_NAME)
+    for previous in list(logger.handlers):
+        logger.removeHandler(previous)
+        previous.close()
+    handler: logging.Handler = (
+        logging.FileHandler(file_path, encoding="utf-8")
+        if file_path
+        else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(_JsonLineFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+class AuditLog:
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._logger = logger or logging.getLogger(AUDIT_LOGGER_NAME)
+
+    def record(
+        self,
+        principal: Principal | None,
+        action: str,
+        outcome: Outcome,
+        *,
+        status: int | None = None,
+        session_id: str | None = None,
+        node_id: str | None = None,
+        trace_id: str | None = None,
+        reason: str | None = None,
+        **counts: int,
+    ) -> dict[str, object]:
+        """Write one record and return it. ``counts`` must be integers (sizes, never content)."""
+        for name, value in counts.items():
+            if type(value) is not int:
+                raise TypeError(f"audit count {name!r} must be an int, not {type(value).__name__}")
+        role = principal.highest_role if principal else None
+        entry: dict[str, object] = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "event": "audit",
+            "principal": principal.name if principal else None,
+            "role": role.value if role else None,
+            "auth_method": principal.auth_method if principal else None,
+            "action": action,
+            "outcome": outcome,
+            "status": status,
+            "session_id": session_id,
+            "node_id": node_id,
+            "trace_id": trace_id,
+            "reason": reason,
+        }
+        if counts:
+            entry["counts"] = dict(counts)
+        self._logger.info(json.dumps(entry, separators=(",", ":"), sort_keys=True))
+        return entry

@@ -1,0 +1,264 @@
+"""The security layer as installed on an app: authentication, rate limits, audit, headers.
+
+``install(app, settings)`` puts one ``SecurityLayer`` on ``app.state.kato_security`` (where the
+``requires(role)`` dependencies find it) and adds:
+
+* ``SecurityMiddleware`` (pure ASGI): ``X-Content-Type-Options: nosniff`` and the
+  ``RateLimit-*`` headers on every HTTP response, an audit record for every state-changing
+  request (POST/PUT/PATCH/DELETE) that got past authentication, and the request's latency and
+  outcome fed to the adaptive rate-limit controller;
+* CORS from ``security.cors_origins`` (credentials only with explicit origins, never ``*``).
+
+Denials (401, 403, 429, ownership 404) are audited where they are decided.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kato.config import Settings
+from kato.security import RateLimitedError, UnauthorizedError
+from kato.security.audit import AuditLog, Outcome, configure_audit_logger
+from kato.security.authenticate import Authenticator
+from kato.security.ownership import may_access_session
+from kato.security.principal import Principal
+from kato.security.rate_limit import AdaptiveController, RateLimitDecision, RateLimiter
+from kato.sessions.models import Session
+
+_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_PRINCIPAL = "kato_principal"
+_RATE_LIMIT = "kato_rate_limit"
+_AUDITED = "kato_audited"
+_AUDIT_CONTEXT = "kato_audit_context"
+
+
+def _state(scope: Scope) -> dict[str, Any]:
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state
+
+
+def action_name(scope: Scope) -> str:
+    """``METHOD /route/{template}`` — the template, not the raw path, so ids do not leak."""
+    route = scope.get("route")
+    path = getattr(route, "path", None) or scope.get("path", "")
+    method = scope.get("method", "WEBSOCKET") if scope["type"] == "http" else "WEBSOCKET"
+    return f"{method} {path}"
+
+
+def annotate_audit(connection: HTTPConnection, **fields: Any) -> None:
+    """Let a route add ``session_id``/``node_id`` or integer counts to its audit record."""
+    _state(connection.scope).setdefault(_AUDIT_CONTEXT, {}).update(fields)
+
+
+def _session_of(connection: HTTPConnection, principal: Principal | None) -> str | None:
+    session_id = connection.path_params.get("session_id") or connection.headers.get("x-session-id")
+    return session_id or (principal.session_id if principal else None)
+
+
+class SecurityLayer:
+    def __init__(
+        self,
+        settings: Settings,
+        audit: AuditLog | None = None,
+        trace_id: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        security = settings.security
+        self.settings = settings
+        self.authenticator = Authenticator(settings)
+        self.adaptive = (
+            AdaptiveController(
+                p99_threshold_seconds=security.adaptive_p99_ms / 1000,
+                error_rate_threshold=security.adaptive_error_rate,
+                window_seconds=security.adaptive_window_seconds,
+                min_factor=security.adaptive_min_factor,
+            )
+            if security.rate_limit_enabled and security.rate_limit_adaptive
+            else None
+        )
+        self.rate_limiter = (
+            RateLimiter(security, settings.database.redis, self.adaptive)
+            if security.rate_limit_enabled
+            else None
+        )
+        self.audit = audit or AuditLog(configure_audit_logger(security.audit_log_file))
+        self._trace_id = trace_id
+
+    # -- used by the requires(role) dependency --------------------------------------------
+
+    async def authenticate(self, connection: HTTPConnection) -> Principal:
+        state = _state(connection.scope)
+        cached: Principal | None = state.get(_PRINCIPAL)
+        if cached is not None:
+            return cached
+        authorization = connection.headers.get("authorization")
+        api_key = connection.headers.get("x-api-key")
+        try:
+            if self.authenticator.key_store is not None:
+                # A first-seen API key costs one scrypt (tens of ms): keep it off the loop.
+                principal = await anyio.to_thread.run_sync(
+                    self.authenticator.authenticate, authorization, api_key
+                )
+            else:
+                principal = self.authenticator.authenticate(authorization, api_key)
+        except UnauthorizedError as exc:
+            self.audit_denied(connection, None, 401, exc.message)
+            raise
+        state[_PRINCIPAL] = principal
+        return principal
+
+    async def enforce_rate_limits(self, connection: HTTPConnection, principal: Principal) -> None:
+        if self.rate_limiter is None or _RATE_LIMIT in _state(connection.scope):
+            return
+        decision = await self.rate_limiter.check(principal.name, _session_of(connection, principal))
+        _state(connection.scope)[_RATE_LIMIT] = decision
+        if not decision.allowed:
+            self.audit_denied(connection, principal, 429, f"{decision.scope} rate limit")
+            raise RateLimitedError(
+                f"Rate limit exceeded ({decision.scope}); retry after "
+                f"{decision.headers()['Retry-After']} s",
+                headers=decision.headers(),
+                scope=decision.scope,
+                limit=decision.limit,
+                retry_after=int(decision.headers()["Retry-After"]),
+            )
+
+    # -- used by routes -------------------------------------------------------------------
+
+    def session_visible(
+        self, connection: HTTPConnection, principal: Principal, session: Session
+    ) -> bool:
+        """Ownership rule; a hidden session is audited here and reported 404 by the caller."""
+        if may_access_session(principal, session):
+            return True
+        self.audit_denied(
+            connection,
+            principal,
+            404,
+            "session not owned or node out of scope",
+            session_id=session.session_id,
+            node_id=session.node_id,
+        )
+        return False
+
+    def audit_denied(
+        self,
+        connection: HTTPConnection,
+        principal: Principal | None,
+        status: int,
+        reason: str,
+        **fields: Any,
+    ) -> None:
+        self._audit(connection.scope, principal, "denied", status, reason, **fields)
+
+    def _audit(
+        self,
+        scope: Scope,
+        principal: Principal | None,
+        outcome: Outcome,
+        status: int,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> None:
+        state = _state(scope)
+        state[_AUDITED] = True
+        context = {**state.get(_AUDIT_CONTEXT, {}), **fields}
+        connection = HTTPConnection(scope)
+        session_id = context.pop("session_id", None) or _session_of(connection, principal)
+        node_id = context.pop("node_id", None) or connection.path_params.get("node_id")
+        counts = {name: value for name, value in context.items() if type(value) is int}
+        self.audit.record(
+            principal,
+            action_name(scope),
+            outcome,
+            status=status,
+            session_id=session_id,
+            node_id=node_id,
+            trace_id=self._trace_id() or connection.headers.get("x-trace-id"),
+            reason=reason,
+            **counts,
+        )
+
+    # -- used by the middleware -----------------------------------------------------------
+
+    def after_request(self, scope: Scope, status: int, latency_seconds: float) -> None:
+        if self.adaptive is not None:
+            self.adaptive.record(latency_seconds, status >= 500)
+        state = _state(scope)
+        principal = state.get(_PRINCIPAL)
+        if state.get(_AUDITED) or principal is None or scope.get("method") not in _STATE_CHANGING:
+            return
+        outcome: Outcome = "allowed" if status < 400 else "failed"
+        self._audit(scope, principal, outcome, status)
+
+
+class SecurityMiddleware:
+    """Pure ASGI: response headers, post-request audit and adaptive-controller feed."""
+
+    def __init__(self, app: ASGIApp, layer: SecurityLayer) -> None:
+        self.app = app
+        self.layer = layer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                decision: RateLimitDecision | None = _state(scope).get(_RATE_LIMIT)
+                if decision is not None:
+                    for name, value in decision.headers().items():
+                        headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            self.layer.after_request(scope, status, time.perf_counter() - started)
+
+
+def install(
+    app: FastAPI, settings: Settings, trace_id: Callable[[], str | None] = lambda: None
+) -> SecurityLayer:
+    """Attach the security layer to ``app`` (call before the app starts serving)."""
+    layer = SecurityLayer(settings, trace_id=trace_id)
+    app.state.kato_security = layer
+    app.add_middleware(SecurityMiddleware, layer=layer)
+    origins = settings.security.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials="*" not in origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "X-Session-ID",
+                "X-Trace-ID",
+                "Content-Type",
+            ],
+            expose_headers=[
+                "X-Trace-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+        )
+    return layer
