@@ -19,7 +19,6 @@ Design (docs/SESSIONS.md):
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import time
 import uuid
@@ -27,16 +26,15 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from copy import deepcopy
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from kato.sessions.errors import (
     SessionExistsError,
     SessionGoneError,
     SessionLockNotHeldError,
-    SessionLockTimeoutError,
 )
-from kato.sessions.leases import Lease, held_lease, holding
+from kato.sessions.leases import KeyedLocks, Lease, held_lease, holding
 from kato.sessions.models import Session
 
 # Rebuild the heap once stale entries exceed live ones by this margin (amortised O(1)).
@@ -64,12 +62,6 @@ def copy_session(session: Session) -> Session:
     )
 
 
-@dataclass(slots=True)
-class _LockEntry:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0  # tasks holding or waiting; the entry is dropped at zero
-
-
 class MemorySessionStore:
     backend = "memory"
 
@@ -80,7 +72,7 @@ class MemorySessionStore:
         self._acquire_timeout = lock_acquire_timeout_seconds
         self._sessions: dict[str, Session] = {}
         self._expiry_heap: list[tuple[float, str]] = []
-        self._locks: dict[str, _LockEntry] = {}
+        self._locks = KeyedLocks()
         self._sessions_per_node: Counter[str] = Counter()
         self._stm_events = 0
         self._key = uuid.uuid4().hex  # identifies this instance's leases
@@ -117,26 +109,10 @@ class MemorySessionStore:
 
     @asynccontextmanager
     async def lock(self, session_id: str) -> AsyncIterator[None]:
-        entry = self._locks.get(session_id)
-        if entry is None:
-            entry = self._locks[session_id] = _LockEntry()
-        entry.users += 1
-        try:
-            try:
-                async with asyncio.timeout(self._acquire_timeout):
-                    await entry.lock.acquire()
-            except TimeoutError:
-                raise SessionLockTimeoutError(session_id, self._acquire_timeout) from None
-            try:
-                lease = Lease(uuid.uuid4().hex, time.monotonic() + self._lock_timeout)
-                with holding(self._key, session_id, lease):
-                    yield
-            finally:
-                entry.lock.release()
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._locks[session_id]
+        async with self._locks.hold(session_id, self._acquire_timeout):
+            lease = Lease(uuid.uuid4().hex, time.monotonic() + self._lock_timeout)
+            with holding(self._key, session_id, lease):
+                yield
 
     # -- counting and cleanup --------------------------------------------------------------
 
