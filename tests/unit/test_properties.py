@@ -1,0 +1,124 @@
+"""Property tests of predictions: determinism, learn-order independence and value ranges.
+
+Small alphabets keep collisions (shared symbols, repeats, ties) frequent, which is where
+ordering and threshold bugs hide.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.unit.engine_helpers import Engine, engine
+
+SYMBOLS = st.sampled_from(["a", "b", "c", "d", "e", "f"])
+EVENTS = st.lists(st.lists(SYMBOLS, min_size=1, max_size=3), min_size=1, max_size=5)
+PATTERNS = EVENTS.filter(lambda events: sum(map(len, events)) >= 2)
+STATES = st.lists(st.lists(SYMBOLS, min_size=1, max_size=3), min_size=1, max_size=4).filter(
+    lambda events: sum(map(len, events)) >= 2
+)
+THRESHOLDS = st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.8, 1.0]) | st.floats(0.0, 1.0)
+CASES = settings(max_examples=150, deadline=None)
+
+
+def _identity(events: list[list[str]]) -> str:
+    # Learning sorts inside events, so two inputs that sort alike are one pattern.
+    return repr([sorted(event) for event in events])
+
+
+DISTINCT_PATTERNS = st.lists(PATTERNS, min_size=1, max_size=8, unique_by=_identity)
+
+
+def _predict(
+    patterns: list[list[list[str]]], state: list[list[str]], genes: dict[str, object]
+) -> list[dict[str, object]]:
+    kato = engine(**genes)
+    for events in patterns:
+        kato.learn_events(*events)
+    kato.observe_events(*state)
+    return kato.predictions()
+
+
+@CASES
+@given(patterns=DISTINCT_PATTERNS, state=STATES, threshold=THRESHOLDS)
+def test_predictions_are_identical_across_runs(
+    patterns: list[list[list[str]]], state: list[list[str]], threshold: float
+) -> None:
+    genes = {"recall_threshold": threshold}
+    first = json.dumps(_predict(patterns, state, genes))
+    second = json.dumps(_predict(patterns, state, genes))
+    assert first == second
+
+
+@CASES
+@given(
+    patterns=DISTINCT_PATTERNS,
+    state=STATES,
+    threshold=THRESHOLDS,
+    max_predictions=st.integers(1, 10),
+    data=st.data(),
+)
+def test_predictions_do_not_depend_on_learn_order(
+    patterns: list[list[list[str]]],
+    state: list[list[str]],
+    threshold: float,
+    max_predictions: int,
+    data: st.DataObject,
+) -> None:
+    reordered = data.draw(st.permutations(patterns))
+    genes = {"recall_threshold": threshold, "max_predictions": max_predictions}
+    assert json.dumps(_predict(patterns, state, genes)) == json.dumps(
+        _predict(reordered, state, genes)
+    )
+
+
+@CASES
+@given(
+    patterns=DISTINCT_PATTERNS,
+    relearned=st.lists(st.integers(0, 7), max_size=4),
+    state=STATES,
+    threshold=THRESHOLDS,
+    max_predictions=st.integers(1, 10),
+)
+def test_every_prediction_respects_threshold_and_ranges(
+    patterns: list[list[list[str]]],
+    relearned: list[int],
+    state: list[list[str]],
+    threshold: float,
+    max_predictions: int,
+) -> None:
+    kato: Engine = engine(recall_threshold=threshold, max_predictions=max_predictions)
+    for events in patterns + [patterns[i % len(patterns)] for i in relearned]:
+        kato.learn_events(*events)
+    kato.observe_events(*state)
+    predictions = kato.predictions()
+
+    assert len(predictions) <= max_predictions
+    assert len({p["name"] for p in predictions}) == len(predictions)
+    for prediction in predictions:
+        assert prediction["similarity"] >= threshold
+        assert 0.0 <= prediction["confidence"] <= 1.0
+        assert -1.0 <= prediction["snr"] <= 1.0
+        assert 0.0 <= prediction["evidence"] <= 1.0
+        assert 0.0 <= prediction["itfdf_similarity"] <= 1.0
+        assert prediction["entropy"] >= 0.0
+        assert prediction["frequency"] >= 1
+    ranking = [(-p["potential"], p["name"]) for p in predictions]
+    assert ranking == sorted(ranking)
+
+
+@CASES
+@given(patterns=DISTINCT_PATTERNS, state=STATES)
+def test_theta_zero_returns_every_pattern(
+    patterns: list[list[list[str]]], state: list[list[str]]
+) -> None:
+    """Decision D2: the threshold is the only filter, so θ = 0 keeps every pattern."""
+    predictions = _predict(patterns, state, {"recall_threshold": 0.0, "max_predictions": 100})
+    assert len(predictions) == len(patterns)
+    for prediction in predictions:
+        if not prediction["matches"]:
+            assert prediction["similarity"] == 0.0
+            assert prediction["fragmentation"] == -1.0
+            assert prediction["extras"] == [s for event in state for s in sorted(event)]
