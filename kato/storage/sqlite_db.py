@@ -1,0 +1,141 @@
+"""The data directory's SQLite file: schema, per-thread connections, transactions.
+
+One file holds every node's knowledge base (rows keyed by knowledge-base id) and, when
+configured, its vectors. One file rather than one per node keeps the number of open handles
+at one per thread however many nodes are cached, and one WAL to checkpoint. Several worker
+processes may open the same file: WAL lets readers proceed while one writer holds the lock,
+and every write is a ``BEGIN IMMEDIATE`` transaction so read-modify-write steps are atomic
+across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+FILE_NAME = "kato.sqlite3"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kb_nodes (
+    kb TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL DEFAULT 0,
+    reset_revision INTEGER NOT NULL DEFAULT 0,
+    pattern_count INTEGER NOT NULL DEFAULT 0,
+    pattern_frequencies INTEGER NOT NULL DEFAULT 0,
+    symbol_frequencies INTEGER NOT NULL DEFAULT 0,
+    symbols_in_patterns INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS kb_patterns (
+    kb TEXT NOT NULL,
+    name TEXT NOT NULL,
+    events TEXT NOT NULL,
+    frequency INTEGER NOT NULL,
+    emotives TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    PRIMARY KEY (kb, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kb_patterns_rev ON kb_patterns (kb, rev);
+CREATE TABLE IF NOT EXISTS kb_symbols (
+    kb TEXT NOT NULL,
+    name TEXT NOT NULL,
+    frequency INTEGER NOT NULL,
+    pattern_member_frequency INTEGER NOT NULL,
+    rev INTEGER NOT NULL,
+    PRIMARY KEY (kb, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kb_symbols_rev ON kb_symbols (kb, rev);
+CREATE TABLE IF NOT EXISTS kb_deleted (
+    kb TEXT NOT NULL,
+    name TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    PRIMARY KEY (kb, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kb_deleted_rev ON kb_deleted (kb, rev);
+CREATE TABLE IF NOT EXISTS kb_archive (
+    kb TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    predictions TEXT NOT NULL,
+    PRIMARY KEY (kb, unique_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vectors (
+    kb TEXT NOT NULL,
+    name TEXT NOT NULL,
+    vector TEXT NOT NULL,
+    PRIMARY KEY (kb, name)
+) WITHOUT ROWID;
+"""
+
+
+class SQLiteDatabase:
+    """One SQLite file shared by every node of a process (and by sibling processes).
+
+    Each thread gets its own connection (sqlite3 connections must not be used by two
+    threads at once); a connection inherited through ``fork`` is never reused.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        # Idempotent, and under the write lock, so sibling processes may start together.
+        self.connection().executescript(
+            f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        )
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        if self._closed:
+            raise sqlite3.ProgrammingError(f"SQLite database {self.path} is closed")
+        owner = getattr(self._local, "owner", None)
+        if owner == (os.getpid(), self):
+            connection: sqlite3.Connection = self._local.connection
+            return connection
+        # isolation_level=None: transactions are begun explicitly, never implicitly.
+        connection = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint
+        self._local.connection = connection
+        self._local.owner = (os.getpid(), self)
+        with self._all_lock:
+            self._all.append(connection)
+        return connection
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: the file's write lock is taken before the first read."""
+        connection = self.connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees one snapshot of the file."""
+        connection = self.connection()
+        connection.execute("BEGIN")
+        try:
+            yield connection
+        finally:
+            connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self._closed = True
+        with self._all_lock:
+            connections, self._all = self._all, []
+        for connection in connections:
+            connection.close()
