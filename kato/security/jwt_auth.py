@@ -70,7 +70,7 @@ class JwtVerifier:
             raise UnauthorizedError("Token audience not accepted") from exc
         except jwt.InvalidIssuerError as exc:
             raise UnauthorizedError("Token issuer not accepted") from exc
-        except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
             raise UnauthorizedError("Invalid token") from exc
         return _principal_from_claims(claims)
 
