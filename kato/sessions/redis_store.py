@@ -1,0 +1,393 @@
+"""Redis session store: sessions shared by every service instance (issue 4 req 1/2).
+
+Key layout (prefix ``kato:`` by default; docs/SESSIONS.md has the full picture):
+
+* ``kato:session:<id>`` — the session JSON (Fernet token when encrypted), expiring at
+  ``expires_at`` (``PXAT``), so Redis itself drops abandoned sessions.
+* ``kato:sessions:expiry`` — sorted set, member = session id, score = ``expires_at`` in ms:
+  live count is one ``ZCOUNT``; cleanup is ``ZRANGEBYSCORE`` in batches. No ``KEYS``/``SCAN``.
+* ``kato:sessions:info`` — hash id → ``"<stm events>|<node id>"``, the figures each session
+  contributes to ``kato:sessions:nodes`` (hash node → session count) and
+  ``kato:sessions:stm_events`` (counter): statistics without reading any session.
+* ``kato:session-lock:<id>`` — the per-session lock: a random token with ``PX`` expiry.
+
+Every write is one Lua script, so a record, its index entry and the counters change
+together. ``save`` is fenced: its script writes only if the lock key still holds the
+caller's token, so a holder whose lock expired (and was possibly taken by another instance)
+gets ``SessionLockNotHeldError`` instead of overwriting newer state. The scripts touch keys
+they compute from a prefix, so they need a single Redis primary (or Sentinel), not Cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
+
+from kato.config import RedisSettings, SessionSettings
+from kato.sessions.crypto import SessionCipher
+from kato.sessions.errors import (
+    SessionExistsError,
+    SessionGoneError,
+    SessionLockNotHeldError,
+    SessionLockTimeoutError,
+)
+from kato.sessions.leases import KeyedLocks, Lease, held_lease, holding
+from kato.sessions.models import Session
+
+log = logging.getLogger(__name__)
+
+# Lua helpers shared by the scripts. KEYS: 1 record, 2 expiry zset, 3 info hash,
+# 4 per-node counts, 5 STM event counter.
+_INDEX_FUNCTIONS = """
+local function forget(id)
+  redis.call('ZREM', KEYS[2], id)
+  local info = redis.call('HGET', KEYS[3], id)
+  if info then
+    redis.call('HDEL', KEYS[3], id)
+    local sep = string.find(info, '|', 1, true)
+    local node = string.sub(info, sep + 1)
+    if redis.call('HINCRBY', KEYS[4], node, -1) <= 0 then
+      redis.call('HDEL', KEYS[4], node)
+    end
+    redis.call('DECRBY', KEYS[5], tonumber(string.sub(info, 1, sep - 1)))
+  end
+end
+local function remember(id, expires_ms, node, stm_events)
+  redis.call('ZADD', KEYS[2], expires_ms, id)
+  redis.call('HSET', KEYS[3], id, stm_events .. '|' .. node)
+  redis.call('HINCRBY', KEYS[4], node, 1)
+  redis.call('INCRBY', KEYS[5], stm_events)
+end
+"""
+
+# ARGV: id, payload, expires_ms, node, stm_events. Returns 1 created, 0 exists.
+_CREATE = (
+    _INDEX_FUNCTIONS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+forget(ARGV[1])  -- leftovers of an expired session that had this id
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+remember(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+)
+
+# KEYS[6] lock. ARGV: id, token, payload, expires_ms, node, stm_events.
+# Returns 1 saved, 0 session gone, -1 lock not held (fencing).
+_SAVE = (
+    _INDEX_FUNCTIONS
+    + """
+if redis.call('GET', KEYS[6]) ~= ARGV[2] then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  forget(ARGV[1])
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
+forget(ARGV[1])
+remember(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
+return 1
+"""
+)
+
+# ARGV: id. Returns the number of records deleted (0 or 1).
+_DELETE = (
+    _INDEX_FUNCTIONS
+    + """
+local deleted = redis.call('DEL', KEYS[1])
+forget(ARGV[1])
+return deleted
+"""
+)
+
+# ARGV: id. Drops index entries of a record Redis already expired.
+_FORGET_IF_MISSING = (
+    _INDEX_FUNCTIONS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then forget(ARGV[1]) end
+return 0
+"""
+)
+
+# KEYS[1] unused. ARGV: now_ms, batch size, record key prefix. Returns sessions removed.
+_CLEANUP = (
+    _INDEX_FUNCTIONS
+    + """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do
+  redis.call('DEL', ARGV[3] .. id)
+  forget(id)
+end
+return #ids
+"""
+)
+
+# KEYS[1] lock. ARGV: token. Deletes the lock only if we still own it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS[1] record. ARGV: expected payload, new payload. Compare-and-set keeping the TTL.
+_REPLACE_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
+
+_CLEANUP_BATCH = 500
+_LOCK_POLL_FIRST = 0.001  # seconds; doubles up to _LOCK_POLL_MAX while the lock is taken
+_LOCK_POLL_MAX = 0.025
+
+
+def _ms(epoch_seconds: float) -> int:
+    return int(epoch_seconds * 1000)
+
+
+class RedisSessionStore:
+    backend = "redis"
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        lock_timeout_seconds: float = 10.0,
+        lock_acquire_timeout_seconds: float = 30.0,
+        cipher: SessionCipher | None = None,
+        prefix: str = "kato:",
+    ) -> None:
+        self._redis = client
+        self._lock_ms = max(1, int(lock_timeout_seconds * 1000))
+        self._lock_timeout = lock_timeout_seconds
+        self._acquire_timeout = lock_acquire_timeout_seconds
+        self._cipher = cipher
+        self._record_prefix = f"{prefix}session:"
+        self._lock_prefix = f"{prefix}session-lock:"
+        self._index_keys = [
+            f"{prefix}sessions:expiry",
+            f"{prefix}sessions:info",
+            f"{prefix}sessions:nodes",
+            f"{prefix}sessions:stm_events",
+        ]
+        self._create = client.register_script(_CREATE)
+        self._save = client.register_script(_SAVE)
+        self._delete = client.register_script(_DELETE)
+        self._forget_if_missing = client.register_script(_FORGET_IF_MISSING)
+        self._cleanup = client.register_script(_CLEANUP)
+        self._release = client.register_script(_RELEASE)
+        self._replace_if_unchanged = client.register_script(_REPLACE_IF_UNCHANGED)
+        # Requests of this instance queue locally, so only one of them polls Redis per
+        # session: contention on Redis stays proportional to instances, not to requests.
+        self._local_locks = KeyedLocks()
+        self._key = uuid.uuid4().hex  # identifies this instance's leases
+
+    @classmethod
+    def from_settings(
+        cls, redis: RedisSettings, session: SessionSettings, prefix: str = "kato:"
+    ) -> RedisSessionStore:
+        if not redis.url:
+            raise ValueError("the Redis session store needs database.redis.url (REDIS_URL)")
+        tls_files = {
+            "ssl_ca_certs": redis.tls_ca_file,
+            "ssl_certfile": redis.tls_cert_file,
+            "ssl_keyfile": redis.tls_key_file,
+        }
+        tls = {name: path for name, path in tls_files.items() if path}
+        if tls and not redis.url.startswith("rediss://"):
+            raise ValueError("Redis TLS files are configured: use a rediss:// URL")
+        pool: BlockingConnectionPool = BlockingConnectionPool.from_url(
+            redis.url,
+            max_connections=redis.pool_size,
+            timeout=redis.socket_timeout,  # wait for a free pooled connection
+            socket_timeout=redis.socket_timeout,
+            socket_connect_timeout=redis.socket_connect_timeout,
+            **tls,
+        )
+        keys = session.encryption_keys
+        return cls(
+            Redis(connection_pool=pool),
+            lock_timeout_seconds=session.lock_timeout_seconds,
+            lock_acquire_timeout_seconds=session.lock_acquire_timeout_seconds,
+            cipher=SessionCipher(keys) if keys else None,
+            prefix=prefix,
+        )
+
+    # -- records --------------------------------------------------------------------------
+
+    async def create(self, session: Session) -> None:
+        session_id = session.session_id
+        created = await self._create(
+            keys=self._keys(session_id),
+            args=[session_id, self._encode(session), _ms(session.expires_at), *self._info(session)],
+        )
+        if not created:
+            raise SessionExistsError(session_id)
+
+    async def get(self, session_id: str) -> Session | None:
+        payload = await self._redis.get(self._record_prefix + session_id)
+        if payload is None:
+            await self._forget_if_missing(keys=self._keys(session_id), args=[session_id])
+            return None
+        session = self._decode(payload, session_id)
+        if session.expired():  # this host's clock is ahead of Redis's
+            await self._delete(keys=self._keys(session_id), args=[session_id])
+            return None
+        return session
+
+    async def save(self, session: Session) -> None:
+        session_id = session.session_id
+        lease = held_lease(self._key, session_id)
+        if lease is None:
+            raise SessionLockNotHeldError(session_id, "the caller does not hold its lock")
+        outcome = await self._save(
+            keys=[*self._keys(session_id), self._lock_prefix + session_id],
+            args=[
+                session_id,
+                lease.token,
+                self._encode(session),
+                _ms(session.expires_at),
+                *self._info(session),
+            ],
+        )
+        if outcome == -1:
+            raise SessionLockNotHeldError(
+                session_id, "its lock expired (another request may have taken it over)"
+            )
+        if outcome == 0:
+            raise SessionGoneError(session_id)
+
+    async def delete(self, session_id: str) -> bool:
+        deleted = await self._delete(keys=self._keys(session_id), args=[session_id])
+        return bool(deleted)
+
+    # -- locking --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lock(self, session_id: str) -> AsyncIterator[None]:
+        deadline = time.monotonic() + self._acquire_timeout
+        async with self._local_locks.hold(session_id, self._acquire_timeout):
+            lease = await self._acquire(session_id, deadline)
+            try:
+                with holding(self._key, session_id, lease):
+                    yield
+            finally:
+                await self._release_quietly(session_id, lease.token)
+
+    async def _acquire(self, session_id: str, deadline: float) -> Lease:
+        key = self._lock_prefix + session_id
+        token = uuid.uuid4().hex
+        pause = _LOCK_POLL_FIRST
+        while True:
+            started = time.monotonic()
+            if await self._redis.set(key, token, nx=True, px=self._lock_ms):
+                return Lease(token, started + self._lock_timeout)
+            if time.monotonic() >= deadline:
+                raise SessionLockTimeoutError(session_id, self._acquire_timeout)
+            # Jitter keeps instances polling the same session from moving in lockstep.
+            await asyncio.sleep(min(pause * random.uniform(0.5, 1.5), deadline - started))
+            pause = min(pause * 2, _LOCK_POLL_MAX)
+
+    async def _release_quietly(self, session_id: str, token: str) -> None:
+        try:
+            await self._release(keys=[self._lock_prefix + session_id], args=[token])
+        except RedisError:
+            # The request's own outcome stands; the lock frees itself at its expiry.
+            log.warning("could not release the lock of session %s", session_id, exc_info=True)
+
+    # -- counting and cleanup --------------------------------------------------------------
+
+    async def count(self) -> int:
+        live_after = f"({_ms(time.time())}"
+        return int(await self._redis.zcount(self._index_keys[0], live_after, "+inf"))
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts as of this call; sessions found expired are removed by the call itself.
+
+        ``total_sessions`` = live + ``expired_sessions`` (expired but not yet cleaned up).
+        """
+        expired = await self.cleanup_expired()
+        expiry, _, nodes, stm_events = self._index_keys
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(expiry).hlen(nodes).get(stm_events)
+            active, node_count, events = await pipe.execute()
+        active, events = int(active), int(events or 0)
+        return {
+            "backend": self.backend,
+            "total_sessions": active + expired,
+            "active_sessions": active,
+            "expired_sessions": expired,
+            "nodes_with_sessions": int(node_count),
+            "average_stm_size": events / active if active else 0.0,
+            "total_stm_events": events,
+        }
+
+    async def cleanup_expired(self) -> int:
+        removed = 0
+        now_ms = _ms(time.time())
+        while True:
+            batch = int(
+                await self._cleanup(
+                    keys=self._keys(""),
+                    args=[now_ms, _CLEANUP_BATCH, self._record_prefix],
+                )
+            )
+            removed += batch
+            if batch < _CLEANUP_BATCH:
+                return removed
+
+    async def rotate_encryption(self) -> int:
+        """Re-encrypt every stored session under the first key; returns how many changed.
+
+        Walks the expiry index with ZSCAN (never KEYS) and writes each record back only if it
+        did not change meanwhile, keeping its TTL. A concurrent save already uses the new key.
+        """
+        if self._cipher is None:
+            raise ValueError("session encryption is not configured")
+        rotated = 0
+        async for member, _ in self._redis.zscan_iter(self._index_keys[0]):
+            session_id = member.decode()
+            record_key = self._record_prefix + session_id
+            payload = await self._redis.get(record_key)
+            if payload is None:
+                continue
+            new_payload = self._cipher.rotate(payload, session_id)
+            rotated += int(
+                await self._replace_if_unchanged(keys=[record_key], args=[payload, new_payload])
+            )
+        return rotated
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        # aclose (redis-py >= 5) is missing from the older types-redis stubs.
+        await self._redis.aclose()  # type: ignore[attr-defined]
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _keys(self, session_id: str) -> list[str]:
+        return [self._record_prefix + session_id, *self._index_keys]
+
+    @staticmethod
+    def _info(session: Session) -> tuple[str, int]:
+        return session.node_id, len(session.state.stm)
+
+    def _encode(self, session: Session) -> bytes:
+        payload = json.dumps(session.to_dict(), separators=(",", ":")).encode()
+        return payload if self._cipher is None else self._cipher.encrypt(payload)
+
+    def _decode(self, payload: bytes, session_id: str) -> Session:
+        if self._cipher is not None:
+            payload = self._cipher.decrypt(payload, session_id)
+        return Session.from_dict(json.loads(payload))
