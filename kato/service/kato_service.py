@@ -21,6 +21,7 @@ from kato.config import Settings
 from kato.core.genes import Genes
 from kato.core.observation import Observation
 from kato.engine.node import Node, ObserveOutcome
+from kato.engine.ports import PatternRecord
 from kato.service.errors import SessionNotFoundError, SessionTooLargeError
 from kato.service.nodes import NodeRegistry, NodeStorageOpener
 from kato.sessions.models import Session
@@ -192,6 +193,18 @@ class KatoService:
         session = await self.get_session(session_id)
         node = self.nodes.get(session.node_id)
         return await run_in_threadpool(node.cognition_data, session.state, self.genes_for(session))
+
+    async def get_pattern(self, session_id: str, name: str) -> PatternRecord:
+        """A pattern of the session's node (``PTRN|`` prefix optional)."""
+        session = await self.get_session(session_id)
+        node = self.nodes.get(session.node_id)
+        return await run_in_threadpool(node.get_pattern, name)
+
+    async def archived_predictions(self, session_id: str, unique_id: str) -> list[dict[str, Any]]:
+        """Predictions archived under ``unique_id`` by an observe (D1, ``archive_predictions``)."""
+        session = await self.get_session(session_id)
+        node = self.nodes.get(session.node_id)
+        return await run_in_threadpool(node.knowledge_base.archived_predictions, unique_id)
 
     async def update_config(self, session_id: str, changes: dict[str, Any]) -> Genes:
         """Validate every change first (GeneError lists them all); apply none on error."""

@@ -1,0 +1,94 @@
+"""The application factory.
+
+``create_app`` wires the pieces in one place: settings → lifespan (session store, knowledge
+bases, the ``KatoService``, periodic expired-session cleanup) → middlewares → error
+envelope → routers. Cross-cutting layers (observability, resilience, security) install
+themselves with one ``install_*(app, settings)`` call each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kato import __version__
+from kato.api.errors import install_error_handlers
+from kato.api.limits import BodySizeLimitMiddleware
+from kato.api.routes_sessions import router as sessions_router
+from kato.api.routes_system import router as system_router
+from kato.api.routes_v1 import router as v1_router
+from kato.api.routes_ws import router as ws_router
+from kato.api.trace import TraceIdMiddleware
+from kato.config import Settings
+from kato.engine.memory_kb import InMemoryKnowledgeBase
+from kato.engine.ports import KnowledgeBase, VectorStore
+from kato.service.kato_service import KatoService
+from kato.sessions.factory import open_session_store
+from kato.sessions.store import SessionStore
+
+logger = logging.getLogger("kato.api")
+
+
+async def _cleanup_expired_sessions(sessions: SessionStore, interval_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            removed = await sessions.cleanup_expired()
+        except Exception:  # a failed sweep must not end the loop; the next one retries
+            logger.exception("expired-session cleanup failed")
+        else:
+            if removed:
+                logger.info("removed %d expired sessions", removed)
+
+
+def _build_service(settings: Settings) -> KatoService:
+    knowledge_bases: dict[str, InMemoryKnowledgeBase] = {}
+
+    def open_storage(node_id: str) -> tuple[KnowledgeBase, VectorStore | None]:
+        return knowledge_bases.setdefault(node_id, InMemoryKnowledgeBase()), None
+
+    return KatoService(settings, open_session_store(settings), open_storage)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    if settings is None:
+        from kato.service.settings_loader import load_settings
+
+        settings = load_settings()
+    resolved = settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = _build_service(resolved)
+        app.state.service = service
+        cleanup = asyncio.create_task(
+            _cleanup_expired_sessions(service.sessions, resolved.session.cleanup_interval)
+        )
+        try:
+            yield
+        finally:
+            cleanup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cleanup
+            await service.close()
+
+    app = FastAPI(
+        title="KATO",
+        version=__version__,
+        description="Deterministic, explainable sequence memory as a session service.",
+        lifespan=lifespan,
+    )
+    app.state.settings = resolved
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=resolved.limits.max_body_bytes)
+    app.add_middleware(TraceIdMiddleware)
+    app.include_router(system_router)
+    app.include_router(sessions_router)
+    app.include_router(v1_router)
+    app.include_router(ws_router)
+    return app

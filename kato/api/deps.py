@@ -1,0 +1,46 @@
+"""FastAPI dependencies: the service built by the lifespan, limits, v1 session resolution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from starlette.requests import HTTPConnection
+
+from kato.config import LimitsSettings
+from kato.service.kato_service import KatoService
+
+
+def get_service(connection: HTTPConnection) -> KatoService:
+    service: KatoService = connection.app.state.service
+    return service
+
+
+def get_limits(request: Request) -> LimitsSettings:
+    return get_service(request).settings.limits
+
+
+ServiceDep = Annotated[KatoService, Depends(get_service)]
+LimitsDep = Annotated[LimitsSettings, Depends(get_limits)]
+
+
+async def v1_session_id(
+    service: ServiceDep,
+    x_session_id: Annotated[
+        str | None, Header(description="Route to this session; default session when absent")
+    ] = None,
+) -> str:
+    """D9: ``X-Session-ID`` names the session (404 if unknown), else the default session."""
+    if x_session_id:
+        await service.get_session(x_session_id)
+        return x_session_id
+    return await service.default_session_id()
+
+
+V1SessionDep = Annotated[str, Depends(v1_session_id)]
+
+
+def iso(epoch_seconds: float) -> str:
+    """Semantics §7.1 timestamps: ISO-8601 UTC without offset, microsecond precision."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")

@@ -1,0 +1,210 @@
+"""v2 session API (architecture spec table, semantics §7.4 and §12.1–§12.4)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from kato.api.deps import LimitsDep, ServiceDep, iso
+from kato.api.limits import check_metadata, check_observation, check_sequence
+from kato.api.schemas import (
+    CognitionDataResponse,
+    ConfigResponse,
+    ConfigUpdateResponse,
+    CreateSessionRequest,
+    LearnResponse,
+    ObservationIn,
+    ObserveResponse,
+    ObserveSequenceRequest,
+    PerceptDataResponse,
+    PredictionsResponse,
+    SequenceResponse,
+    SessionCountResponse,
+    SessionExistsResponse,
+    SessionResponse,
+    StatusResponse,
+    STMResponse,
+    error_responses,
+)
+from kato.sessions.models import Session
+
+router = APIRouter(
+    prefix="/v2/sessions", tags=["sessions"], responses=error_responses(404, 422, 500, 503)
+)
+
+
+def session_response(session: Session, config: dict[str, Any]) -> SessionResponse:
+    return SessionResponse(
+        session_id=session.session_id,
+        node_id=session.node_id,
+        user_id=session.node_id,
+        created_at=iso(session.created_at),
+        expires_at=iso(session.expires_at),
+        last_accessed=iso(session.last_accessed),
+        ttl_seconds=session.ttl_seconds,
+        access_count=session.access_count,
+        metadata=session.metadata,
+        session_config=config,
+    )
+
+
+@router.post("", response_model=SessionResponse, responses=error_responses(400))
+async def create_session(
+    body: CreateSessionRequest, service: ServiceDep, limits: LimitsDep
+) -> SessionResponse:
+    check_metadata(body.metadata, limits)
+    session = await service.create_session(
+        body.node, body.metadata, body.ttl_seconds or None, body.config
+    )
+    return session_response(session, session.config)
+
+
+@router.get("/count", response_model=SessionCountResponse)
+async def count_sessions(service: ServiceDep) -> SessionCountResponse:
+    return SessionCountResponse(active_session_count=await service.sessions.count())
+
+
+@router.get("/{session_id}", response_model=SessionResponse)
+async def get_session(session_id: str, service: ServiceDep) -> SessionResponse:
+    session = await service.get_session(session_id)
+    return session_response(session, session.config)
+
+
+@router.delete("/{session_id}", response_model=StatusResponse)
+async def delete_session(session_id: str, service: ServiceDep) -> StatusResponse:
+    await service.delete_session(session_id)
+    return StatusResponse(status="deleted", session_id=session_id)
+
+
+@router.get("/{session_id}/exists", response_model=SessionExistsResponse)
+async def session_exists(session_id: str, service: ServiceDep) -> SessionExistsResponse:
+    # The store forgets an expired session, so "expired" cannot be told from "unknown".
+    exists = await service.sessions.get(session_id) is not None
+    return SessionExistsResponse(exists=exists, expired=False, session_id=session_id)
+
+
+@router.post("/{session_id}/extend", response_model=StatusResponse)
+async def extend_session(
+    session_id: str,
+    service: ServiceDep,
+    ttl_seconds: Annotated[int, Query(ge=1, le=30 * 86400)] = 3600,
+) -> StatusResponse:
+    await service.extend_session(session_id, ttl_seconds)
+    return StatusResponse(status="extended", session_id=session_id, ttl_seconds=ttl_seconds)
+
+
+@router.post(
+    "/{session_id}/observe", response_model=ObserveResponse, responses=error_responses(400, 413)
+)
+async def observe(
+    session_id: str, body: ObservationIn, service: ServiceDep, limits: LimitsDep
+) -> ObserveResponse:
+    observation = check_observation(body, limits)
+    unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
+    session, outcome = await service.observe(session_id, observation, unique_id)
+    return ObserveResponse(
+        status="ok",
+        session_id=session_id,
+        processor_id=session.node_id,
+        stm_length=outcome.stm_length,
+        time=outcome.time,
+        unique_id=unique_id,
+        auto_learned_pattern=outcome.auto_learned_pattern,
+    )
+
+
+@router.get("/{session_id}/stm", response_model=STMResponse)
+async def get_stm(session_id: str, service: ServiceDep) -> STMResponse:
+    stm = (await service.get_session(session_id)).state.stm
+    return STMResponse(stm=stm, session_id=session_id, length=len(stm))
+
+
+@router.post("/{session_id}/learn", response_model=LearnResponse, responses=error_responses(400))
+async def learn(session_id: str, service: ServiceDep) -> LearnResponse:
+    _, name = await service.learn(session_id)
+    return LearnResponse(
+        status="learned",
+        pattern_name=name,
+        session_id=session_id,
+        message=f"Learned pattern {name} from 0 events",
+    )
+
+
+@router.post("/{session_id}/clear-stm", response_model=StatusResponse)
+async def clear_stm(session_id: str, service: ServiceDep) -> StatusResponse:
+    await service.clear_stm(session_id)
+    return StatusResponse(status="cleared", session_id=session_id)
+
+
+@router.post("/{session_id}/clear-all", response_model=StatusResponse)
+async def clear_all(session_id: str, service: ServiceDep) -> StatusResponse:
+    await service.clear_all(session_id)
+    return StatusResponse(status="cleared", session_id=session_id, scope="all")
+
+
+@router.get("/{session_id}/predictions", response_model=PredictionsResponse)
+async def predictions(session_id: str, service: ServiceDep) -> PredictionsResponse:
+    _, ranked = await service.predictions(session_id)
+    return PredictionsResponse(predictions=ranked, session_id=session_id, count=len(ranked))
+
+
+@router.post(
+    "/{session_id}/observe-sequence",
+    response_model=SequenceResponse,
+    responses=error_responses(400, 413),
+)
+async def observe_sequence(
+    session_id: str, body: ObserveSequenceRequest, service: ServiceDep, limits: LimitsDep
+) -> SequenceResponse:
+    observations = check_sequence(body.observations, limits)
+    summary = await service.observe_sequence(
+        session_id,
+        observations,
+        learn_after_each=body.learn_after_each,
+        learn_at_end=body.learn_at_end,
+        clear_stm_between=body.clear_stm_between,
+    )
+    return SequenceResponse(session_id=session_id, **summary)
+
+
+@router.get("/{session_id}/percept-data", response_model=PerceptDataResponse)
+async def percept_data(session_id: str, service: ServiceDep) -> PerceptDataResponse:
+    session = await service.get_session(session_id)
+    return PerceptDataResponse(percept_data=session.state.percept_data, session_id=session_id)
+
+
+@router.get("/{session_id}/cognition-data", response_model=CognitionDataResponse)
+async def cognition_data(session_id: str, service: ServiceDep) -> CognitionDataResponse:
+    data = await service.cognition_data(session_id)
+    return CognitionDataResponse(cognition_data=data, session_id=session_id)
+
+
+@router.get("/{session_id}/config", response_model=ConfigResponse)
+async def get_config(session_id: str, service: ServiceDep) -> ConfigResponse:
+    genes = service.genes_for(await service.get_session(session_id))
+    return ConfigResponse(session_id=session_id, config=genes.model_dump(mode="json"))
+
+
+@router.post(
+    "/{session_id}/config", response_model=ConfigUpdateResponse, responses=error_responses(400)
+)
+async def update_config(
+    session_id: str,
+    service: ServiceDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(description='{"config": {gene: value}} or the bare {gene: value} map'),
+    ],
+) -> ConfigUpdateResponse:
+    changes = (
+        body["config"] if set(body) == {"config"} and isinstance(body["config"], dict) else body
+    )
+    genes = await service.update_config(session_id, changes)
+    return ConfigUpdateResponse(
+        status="okay",
+        message="Configuration updated",
+        session_id=session_id,
+        config=genes.model_dump(mode="json"),
+    )

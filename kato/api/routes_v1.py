@@ -1,0 +1,231 @@
+"""v1 endpoints of semantics §8.1, served by sessions (decision D9).
+
+``X-Session-ID`` routes a request to that session (404 if unknown); without it the
+persistent default session of the default node is used. Responses keep the v1 shapes and add
+``session_id``; ``processor_id`` is the session's node id.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+
+from kato.api.deps import LimitsDep, ServiceDep, V1SessionDep
+from kato.api.errors import GeneNotFoundError
+from kato.api.limits import check_observation, check_sequence
+from kato.api.schemas import (
+    GenesUpdateRequest,
+    ObservationIn,
+    ObserveSequenceRequest,
+    error_responses,
+)
+from kato.core.errors import EmptySTMError
+from kato.core.hashing import PATTERN_PREFIX
+
+router = APIRouter(tags=["v1"], responses=error_responses(404, 422, 500, 503))
+
+Body = dict[str, Any]
+
+
+def with_pattern_prefix(predictions: list[dict[str, Any]], key: str = "name") -> list[Body]:
+    """v1 names patterns ``PTRN|<hash>``. Copies: the engine's cached list is shared."""
+    renamed = []
+    for prediction in predictions:
+        copy = {k: v for k, v in prediction.items() if k != "name"}
+        name = prediction["name"]
+        copy[key] = name if name.startswith(PATTERN_PREFIX) else PATTERN_PREFIX + name
+        renamed.append(copy)
+    return renamed
+
+
+async def _node_id(service: ServiceDep, session_id: str) -> str:
+    return (await service.get_session(session_id)).node_id
+
+
+@router.post("/observe", responses=error_responses(400, 413))
+async def observe(
+    body: ObservationIn, session_id: V1SessionDep, service: ServiceDep, limits: LimitsDep
+) -> Body:
+    observation = check_observation(body, limits)
+    unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}-{time.time_ns() // 1000}"
+    session, outcome = await service.observe(session_id, observation, unique_id)
+    return {
+        "status": "okay",
+        "processor_id": session.node_id,
+        "auto_learned_pattern": outcome.auto_learned_pattern,
+        "time": outcome.time,
+        "unique_id": unique_id,
+        "stm_length": outcome.stm_length,
+        "session_id": session_id,
+    }
+
+
+@router.get("/stm")
+@router.get("/short-term-memory")
+async def stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
+    session = await service.get_session(session_id)
+    return {"stm": session.state.stm, "processor_id": session.node_id, "session_id": session_id}
+
+
+@router.post("/learn")
+async def learn(session_id: V1SessionDep, service: ServiceDep) -> Body:
+    try:
+        _, name = await service.learn(session_id)
+    except EmptySTMError:  # v1: learning an empty STM is a no-op, not an error (§8.1)
+        name = ""
+    return {
+        "pattern_name": name,
+        "processor_id": await _node_id(service, session_id),
+        "message": f"Learned pattern: {name}" if name else "Insufficient data for learning",
+        "session_id": session_id,
+    }
+
+
+@router.post("/clear-stm")
+@router.post("/clear-short-term-memory")
+async def clear_stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
+    session = await service.clear_stm(session_id)
+    return {
+        "status": "okay",
+        "message": "stm-cleared",
+        "processor_id": session.node_id,
+        "session_id": session_id,
+    }
+
+
+@router.post("/clear-all")
+@router.post("/clear-all-memory")
+async def clear_all(session_id: V1SessionDep, service: ServiceDep) -> Body:
+    session = await service.clear_all(session_id)
+    return {
+        "status": "okay",
+        "message": "all-cleared",
+        "processor_id": session.node_id,
+        "session_id": session_id,
+    }
+
+
+@router.get("/predictions")
+@router.post("/predictions")
+async def predictions(
+    session_id: V1SessionDep, service: ServiceDep, unique_id: str | None = None
+) -> Body:
+    if unique_id:
+        archived = await service.archived_predictions(session_id, unique_id)
+        node_id = await _node_id(service, session_id)
+        return {"predictions": archived, "processor_id": node_id, "session_id": session_id}
+    session, ranked = await service.predictions(session_id)
+    return {
+        "predictions": with_pattern_prefix(ranked),
+        "processor_id": session.node_id,
+        "session_id": session_id,
+    }
+
+
+@router.get("/pattern/{pattern_id}")
+async def pattern(pattern_id: str, session_id: V1SessionDep, service: ServiceDep) -> Body:
+    record = await service.get_pattern(session_id, pattern_id)
+    return {
+        "pattern": record.to_dict(),
+        "processor_id": await _node_id(service, session_id),
+        "session_id": session_id,
+    }
+
+
+@router.post("/genes/update", responses=error_responses(400))
+async def update_genes(
+    body: GenesUpdateRequest, session_id: V1SessionDep, service: ServiceDep
+) -> Body:
+    await service.update_config(session_id, body.genes)
+    return {
+        "status": "okay",
+        "message": "genes-updated",
+        "processor_id": await _node_id(service, session_id),
+        "session_id": session_id,
+    }
+
+
+@router.get("/gene/{gene_name}")
+async def gene(gene_name: str, session_id: V1SessionDep, service: ServiceDep) -> Body:
+    session = await service.get_session(session_id)
+    values = service.genes_for(session).model_dump(mode="json")
+    field = "sort" if gene_name == "sort_symbols" else gene_name
+    if field not in values:
+        raise GeneNotFoundError(gene_name)
+    return {
+        "gene_name": gene_name,
+        "gene_value": values[field],
+        "processor_id": session.node_id,
+        "session_id": session_id,
+    }
+
+
+@router.get("/percept-data")
+async def percept_data(session_id: V1SessionDep, service: ServiceDep) -> Body:
+    session = await service.get_session(session_id)
+    return {
+        "percept_data": session.state.percept_data,
+        "processor_id": session.node_id,
+        "session_id": session_id,
+    }
+
+
+@router.get("/cognition-data")
+async def cognition_data(session_id: V1SessionDep, service: ServiceDep) -> Body:
+    data = await service.cognition_data(session_id)
+    return {
+        "cognition_data": data,
+        "processor_id": await _node_id(service, session_id),
+        "session_id": session_id,
+    }
+
+
+def _explicit_learns(summary: Body) -> list[str]:
+    """v1 ``patterns_learned`` lists explicit learns only; auto-learns stay in the results."""
+    remaining = list(summary["auto_learned_patterns"])
+    for result in summary["results"]:
+        if result["auto_learned_pattern"] in remaining:
+            remaining.remove(result["auto_learned_pattern"])
+    return remaining
+
+
+@router.post("/observe-sequence", responses=error_responses(400, 413))
+async def observe_sequence(
+    body: ObserveSequenceRequest, session_id: V1SessionDep, service: ServiceDep, limits: LimitsDep
+) -> Body:
+    observations = check_sequence(body.observations, limits)
+    summary = await service.observe_sequence(
+        session_id,
+        observations,
+        learn_after_each=body.learn_after_each,
+        learn_at_end=body.learn_at_end and not body.clear_stm_between,
+        clear_stm_between=body.clear_stm_between,
+    )
+    node_id = summary["node_id"]
+    stamp = time.time_ns() // 1000
+    results = [
+        {
+            "status": "okay",
+            "processor_id": node_id,
+            "auto_learned_pattern": result["auto_learned_pattern"],
+            "time": result["time"],
+            "unique_id": sent.unique_id or f"batch-obs-{i}-{uuid.uuid4().hex}-{stamp}",
+        }
+        for i, (result, sent) in enumerate(zip(summary["results"], body.observations, strict=True))
+    ]
+    final: list[Body] | None = None
+    if not (body.clear_stm_between and body.learn_after_each):
+        _, ranked = await service.predictions(session_id)
+        final = with_pattern_prefix(ranked, key="pattern_name")
+    return {
+        "status": "okay",
+        "processor_id": node_id,
+        "observations_processed": summary["observations_processed"],
+        "patterns_learned": _explicit_learns(summary),
+        "individual_results": results,
+        "final_predictions": final,
+        "session_id": session_id,
+    }

@@ -1,0 +1,162 @@
+"""WebSocket ``/ws`` (semantics §8.2), bound to ``?session_id=`` or the default session.
+
+One connection carries many messages ``{"type", "payload"}``; each gets one reply
+``{"type", "data"}``. A bad message (not JSON, unknown type, invalid payload, any KATO
+error) gets an ``error`` reply and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pydantic
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from kato.api.deps import get_service
+from kato.api.errors import status_for
+from kato.api.limits import check_observation
+from kato.api.routes_v1 import with_pattern_prefix
+from kato.api.schemas import ObservationIn
+from kato.core.errors import EmptySTMError, KatoError
+from kato.service.kato_service import KatoService
+
+router = APIRouter(tags=["websocket"])
+
+Data = dict[str, Any]
+Handler = Callable[[KatoService, str, Data], Awaitable[tuple[str, Data]]]
+
+SESSION_NOT_FOUND_CLOSE = 4404
+
+
+async def _observe(service: KatoService, session_id: str, payload: Data) -> tuple[str, Data]:
+    body = ObservationIn.model_validate(payload)
+    observation = check_observation(body, service.settings.limits)
+    unique_id = body.unique_id or f"ws-{uuid.uuid4().hex}-{time.time_ns() // 1000}"
+    session, outcome = await service.observe(session_id, observation, unique_id)
+    return "observation_result", {
+        "status": "okay",
+        "processor_id": session.node_id,
+        "auto_learned_pattern": outcome.auto_learned_pattern,
+        "time": outcome.time,
+        "unique_id": unique_id,
+        "stm_length": outcome.stm_length,
+    }
+
+
+async def _get_stm(service: KatoService, session_id: str, _: Data) -> tuple[str, Data]:
+    session = await service.get_session(session_id)
+    return "stm", {"stm": session.state.stm, "processor_id": session.node_id}
+
+
+async def _get_predictions(
+    service: KatoService, session_id: str, payload: Data
+) -> tuple[str, Data]:
+    unique_id = payload.get("unique_id")
+    if isinstance(unique_id, str) and unique_id:
+        archived = await service.archived_predictions(session_id, unique_id)
+        session = await service.get_session(session_id)
+        return "predictions", {"predictions": archived, "processor_id": session.node_id}
+    session, ranked = await service.predictions(session_id)
+    return "predictions", {
+        "predictions": with_pattern_prefix(ranked),
+        "processor_id": session.node_id,
+    }
+
+
+async def _learn(service: KatoService, session_id: str, _: Data) -> tuple[str, Data]:
+    try:
+        session, name = await service.learn(session_id)
+        node_id = session.node_id
+    except EmptySTMError:  # as v1 /learn: nothing to learn is not an error
+        name, node_id = "", (await service.get_session(session_id)).node_id
+    return "learn_result", {"pattern_name": name, "processor_id": node_id}
+
+
+async def _clear_stm(service: KatoService, session_id: str, _: Data) -> tuple[str, Data]:
+    session = await service.clear_stm(session_id)
+    return "status", {"status": "okay", "message": "stm-cleared", "processor_id": session.node_id}
+
+
+async def _clear_all(service: KatoService, session_id: str, _: Data) -> tuple[str, Data]:
+    session = await service.clear_all(session_id)
+    return "status", {"status": "okay", "message": "all-cleared", "processor_id": session.node_id}
+
+
+async def _ping(service: KatoService, session_id: str, _: Data) -> tuple[str, Data]:
+    session = await service.get_session(session_id)
+    return "pong", {"processor_id": session.node_id, "timestamp": time.time()}
+
+
+HANDLERS: dict[str, Handler] = {
+    "observe": _observe,
+    "get_stm": _get_stm,
+    "get_predictions": _get_predictions,
+    "learn": _learn,
+    "clear_stm": _clear_stm,
+    "clear_all": _clear_all,
+    "ping": _ping,
+}
+
+
+def _error(message: str, code: str, status: int, **details: Any) -> Data:
+    return {
+        "type": "error",
+        "data": {"message": message, "code": code, "status": status, **details},
+    }
+
+
+async def _reply(service: KatoService, session_id: str, message: Any) -> Data:
+    if not isinstance(message, dict):
+        return _error("Message must be an object {type, payload}", "KATO_VALIDATION_ERROR", 422)
+    kind = message.get("type")
+    payload = message.get("payload") or {}
+    handler = HANDLERS.get(kind) if isinstance(kind, str) else None
+    if handler is None:
+        return _error(f"Unknown message type: {kind}", "KATO_VALIDATION_ERROR", 422)
+    if not isinstance(payload, dict):
+        return _error("payload must be an object", "KATO_VALIDATION_ERROR", 422)
+    try:
+        reply_type, data = await handler(service, session_id, payload)
+    except pydantic.ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return _error("Invalid payload", "KATO_VALIDATION_ERROR", 422, errors=errors)
+    except KatoError as exc:
+        return _error(exc.message, exc.code, status_for(exc), **exc.details)
+    return {"type": reply_type, "data": {**data, "session_id": session_id}}
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket, session_id: str | None = None) -> None:
+    service = get_service(websocket)
+    await websocket.accept()
+    if session_id:
+        if await service.sessions.get(session_id) is None:
+            await websocket.send_json(
+                _error(
+                    f"Session {session_id} not found or expired",
+                    "KATO_SESSION_NOT_FOUND",
+                    404,
+                    session_id=session_id,
+                )
+            )
+            await websocket.close(code=SESSION_NOT_FOUND_CLOSE)
+            return
+    else:
+        session_id = await service.default_session_id()
+    try:
+        while True:
+            text = await websocket.receive_text()
+            try:
+                message = json.loads(text)
+            except json.JSONDecodeError:
+                await websocket.send_json(
+                    _error("Message is not valid JSON", "KATO_VALIDATION_ERROR", 422)
+                )
+                continue
+            await websocket.send_json(await _reply(service, session_id, message))
+    except WebSocketDisconnect:
+        return

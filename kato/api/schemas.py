@@ -1,0 +1,180 @@
+"""Request and response models of the HTTP API.
+
+Write bodies forbid unknown fields and use strict types (a number where a string is
+expected, or a string where a number is expected, is a 422). The *configurable* bounds of
+``LimitsSettings`` (symbols per observation, symbol length, vectors, dimension, emotives,
+sequence length) are checked by ``kato.api.limits`` right after parsing, because they are
+per-deployment values, not constants of the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+
+FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Identifier = Annotated[str, Field(strict=True, min_length=1, max_length=256)]
+
+
+class _Write(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+class ObservationIn(_Write):
+    strings: list[StrictStr] | None = None
+    vectors: list[list[FiniteNumber]] | None = None
+    emotives: dict[StrictStr, FiniteNumber] | None = None
+    unique_id: Identifier | None = None
+
+
+class CreateSessionRequest(_Write):
+    node_id: Identifier | None = None
+    user_id: Identifier | None = Field(None, description="Alias of node_id (baseline clients)")
+    metadata: dict[str, Any] | None = None
+    ttl_seconds: Annotated[int, Field(strict=True, ge=0, le=30 * 86400)] | None = Field(
+        None, description="Session lifetime; null or 0 means the configured default"
+    )
+    config: dict[str, Any] | None = Field(None, description="Per-session gene overrides")
+
+    @model_validator(mode="after")
+    def _one_node(self) -> CreateSessionRequest:
+        if self.node_id is None and self.user_id is None:
+            raise ValueError("node_id (or its alias user_id) is required")
+        if self.node_id is not None and self.user_id is not None and self.node_id != self.user_id:
+            raise ValueError("node_id and user_id name different nodes")
+        return self
+
+    @property
+    def node(self) -> str:
+        return self.node_id or self.user_id or ""
+
+
+class ObserveSequenceRequest(_Write):
+    observations: list[ObservationIn]
+    learn_after_each: StrictBool = False
+    learn_at_end: StrictBool = False
+    clear_stm_between: StrictBool = False
+
+
+class GenesUpdateRequest(_Write):
+    genes: dict[str, Any]
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+class SessionResponse(BaseModel):
+    session_id: str
+    node_id: str
+    user_id: str
+    created_at: str
+    expires_at: str
+    last_accessed: str
+    ttl_seconds: int
+    access_count: int
+    metadata: dict[str, Any]
+    session_config: dict[str, Any]
+
+
+class StatusResponse(BaseModel):
+    status: str
+    session_id: str
+    ttl_seconds: int | None = None
+    scope: str | None = None
+
+
+class ObserveResponse(BaseModel):
+    status: Literal["ok"]
+    session_id: str
+    processor_id: str
+    stm_length: int
+    time: int
+    unique_id: str
+    auto_learned_pattern: str | None
+
+
+class STMResponse(BaseModel):
+    stm: list[list[str]]
+    session_id: str
+    length: int
+
+
+class LearnResponse(BaseModel):
+    status: Literal["learned"]
+    pattern_name: str
+    session_id: str
+    message: str
+
+
+class PredictionsResponse(BaseModel):
+    predictions: list[dict[str, Any]]
+    session_id: str
+    count: int
+
+
+class SequenceResponse(BaseModel):
+    status: str
+    session_id: str
+    node_id: str
+    observations_processed: int
+    initial_stm_length: int
+    final_stm_length: int
+    results: list[dict[str, Any]]
+    auto_learned_patterns: list[str]
+    final_learned_pattern: str | None
+
+
+class PerceptDataResponse(BaseModel):
+    percept_data: dict[str, Any]
+    session_id: str
+
+
+class CognitionDataResponse(BaseModel):
+    cognition_data: dict[str, Any]
+    session_id: str
+
+
+class ConfigResponse(BaseModel):
+    session_id: str
+    config: dict[str, Any]
+
+
+class ConfigUpdateResponse(BaseModel):
+    status: Literal["okay"]
+    message: str
+    session_id: str
+    config: dict[str, Any]
+
+
+class SessionCountResponse(BaseModel):
+    active_session_count: int
+
+
+class SessionExistsResponse(BaseModel):
+    exists: bool
+    expired: bool
+    session_id: str
+
+
+# -- error envelope (documentation of every error response) -------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["KATO_SESSION_NOT_FOUND"])
+    message: str
+    details: dict[str, Any] = Field(description="Context of the error, always with trace_id")
+    timestamp: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+    status: int
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting the envelope for the given statuses."""
+    return {status: {"model": ErrorResponse} for status in statuses}
