@@ -1,29 +1,29 @@
 """The symbol-level Ratcliff–Obershelp matcher (semantics §4.4, decision D3).
 
-It is exactly ``difflib.SequenceMatcher(None, a, b, autojunk=False)``. The state side ``b``
-is fixed for a whole prediction, so one matcher is built per state and reused for every
-candidate pattern (difflib indexes ``b`` once).
+Exactly ``difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()``
+without the sentinel, computed by the compiled core ``kato.core._matchcore`` on int-coded
+sequences. Symbols are coded by first appearance, so equal symbols get equal codes and
+blocks are unchanged.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Hashable, Sequence
-from difflib import SequenceMatcher
+
+from kato.core import _matchcore
 
 Block = tuple[int, int, int]
 
 
-class StateMatcher:
-    """Matches many pattern sequences against one state sequence."""
-
-    def __init__(self, state: Sequence[Hashable]) -> None:
-        self._matcher = SequenceMatcher(None, (), state, autojunk=False)
-
-    def blocks(self, pattern: Sequence[Hashable]) -> list[Block]:
-        """Matching blocks ``(i, j, k)`` of ``pattern[i:i+k] == state[j:j+k]``, no sentinel."""
-        self._matcher.set_seq1(pattern)
-        return [tuple(block) for block in self._matcher.get_matching_blocks()[:-1]]  # type: ignore[misc]
+def coded_blocks(a: array, b: array) -> list[Block]:
+    """Matching blocks ``(i, j, k)`` with ``a[i:i+k] == b[j:j+k]`` of two int32 arrays."""
+    return _matchcore.matching_blocks(a, b)
 
 
 def matching_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[Block]:
-    return StateMatcher(b).blocks(a)
+    """Matching blocks of two symbol sequences, as difflib computes them."""
+    codes: dict[Hashable, int] = {}
+    a_codes = array("i", [codes.setdefault(symbol, len(codes)) for symbol in a])
+    b_codes = array("i", [codes.setdefault(symbol, len(codes)) for symbol in b])
+    return coded_blocks(a_codes, b_codes)

@@ -1,14 +1,14 @@
 """Prediction objects and every metric of semantics §4.6–§4.14.
 
-Work is split by need: every surviving candidate gets the cheap base metrics and
-``potential`` (which ranking needs); entropy, hamiltonians, confluence and the list fields are
-built only for the predictions actually returned.
+Work is split by need: matching, the threshold, the present range, ``itfdf_similarity`` and
+``potential`` of every candidate are computed by the compiled core (``kato.core._matchcore``,
+bit-identical to the formulas of §4.11–§4.12); entropy, hamiltonians, confluence and the list
+fields are built here only for the predictions actually returned.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,16 +39,16 @@ class EnsembleStats:
     total_symbols_in_patterns: int  # T_sip
 
 
-@dataclass(slots=True)
-class _Scored:
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A candidate chosen for output, with what the compiled ranking computed for it."""
+
     pattern: PatternView
     blocks: list[Block]
-    similarity: float
+    potential: float
+    itfdf: float
     present_start: int  # first present event (after the boundary adjustment)
     present_end: int  # one past the last present event
-    matched: int
-    potential: float = 0.0
-    itfdf: float = 0.0
 
 
 def _round12(value: float) -> float:
@@ -63,115 +63,30 @@ def _hn(p: float, n: int) -> float:
     return -p * math.log(p, n) if p > 0 and n > 1 else 0.0
 
 
-def _score(pattern: PatternView, blocks: list[Block], state: Sequence[str]) -> _Scored:
-    """Base metrics of one candidate: similarity and the present-event range (§4.6, §4.8)."""
-    matched = sum(block[2] for block in blocks)
-    length = len(pattern.flat) + len(state)
-    similarity = 2.0 * matched / length if length else 1.0
-    if not blocks:
-        return _Scored(pattern, blocks, similarity, 0, len(pattern.events), 0)
-    first_i, first_j, _ = blocks[0]
-    last_i, _, last_k = blocks[-1]
-    start = bisect_left(pattern.bounds, first_i)
-    end = bisect_left(pattern.bounds, last_i + last_k, lo=start)
-    # Boundary adjustment (§4.8 step 4): membership by value, as the reference does.
-    if start > 0 and state[first_j] in pattern.events[start - 1]:
-        start -= 1
-    return _Scored(pattern, blocks, similarity, start, end, matched)
-
-
-def _present(scored: _Scored) -> tuple[str, ...]:
-    bounds = scored.pattern.bounds
-    return scored.pattern.flat[bounds[scored.present_start] : bounds[scored.present_end]]
-
-
-def rank_predictions(
-    state: Sequence[str],
-    candidates: Sequence[tuple[PatternView, list[Block]]],
-    stats: EnsembleStats,
-    max_predictions: int,
+def prediction_objects(
+    state: Sequence[str], ranked: Sequence[Ranked], stats: EnsembleStats
 ) -> list[dict[str, object]]:
-    """Ranked prediction objects for the candidates that passed the recall threshold.
-
-    ``candidates`` pairs each surviving pattern with its matching blocks against ``state``
-    (an empty block list marks a no-match candidate, kept only at θ = 0).
-    """
-    if not candidates:
-        return []
-    scored = [_score(pattern, blocks, state) for pattern, blocks in candidates]
-    ensemble_frequency = sum(item.pattern.frequency for item in scored)
+    """The prediction objects (§4.14) of the ranked candidates, in their order."""
     t_sip = stats.total_symbols_in_patterns
 
-    # The probability table covers every symbol in matches or missing of any candidate,
-    # which is exactly the union of the candidates' present symbols (§4.11).
-    in_table: set[str] = set()
-    for item in scored:
-        in_table.update(_present(item))
-
+    # Only present symbols are looked up below, and every one of them is in the ensemble's
+    # probability table (the union of the candidates' present symbols, §4.11).
     def prob(symbol: str) -> float:
-        if symbol not in in_table or t_sip <= 0:
+        if t_sip <= 0:
             return 0.0
         return stats.member_frequency.get(symbol, 0) / t_sip
 
-    state_counts = Counter(state)
-    state_weights = {symbol: prob(symbol) * count for symbol, count in state_counts.items()}
-    state_norm = math.sqrt(sum(weight * weight for weight in state_weights.values()))
-    state_count = len(state)
-
-    for item in scored:
-        present_counts = Counter(_present(item))
-        item.itfdf = _itfdf(
-            state_weights, state_norm, present_counts, prob, item.pattern.frequency, ensemble_frequency
-        )
-        item.potential = _potential(item, state_count)
-
-    scored.sort(key=lambda item: (-item.potential, item.pattern.name))
-    return [_prediction_object(item, state, stats, prob) for item in scored[:max_predictions]]
-
-
-def _itfdf(
-    state_weights: Mapping[str, float],
-    state_norm: float,
-    present_counts: Mapping[str, int],
-    prob: object,
-    frequency: int,
-    ensemble_frequency: int,
-) -> float:
-    assert callable(prob)
-    if ensemble_frequency <= 0:
-        return 0.0
-    present_weights = {symbol: prob(symbol) * count for symbol, count in present_counts.items()}
-    present_norm = math.sqrt(sum(weight * weight for weight in present_weights.values()))
-    if state_norm == 0 or present_norm == 0:
-        distance = 1.0
-    else:
-        dot = sum(weight * present_weights.get(symbol, 0.0) for symbol, weight in state_weights.items())
-        distance = 1 - dot / (state_norm * present_norm)
-        if math.isnan(distance):
-            distance = 1.0
-    return _round12(1 - distance * frequency / ensemble_frequency)
-
-
-def _potential(item: _Scored, state_count: int) -> float:
-    """``(evidence + confidence)·snr + itfdf_similarity + 1/(fragmentation+1)`` (§4.12)."""
-    matched = item.matched
-    extras = state_count - matched
-    evidence = matched / len(item.pattern.flat) if item.pattern.flat else 0.0
-    present_length = len(_present(item))
-    confidence = matched / present_length if present_length else 0.0
-    denominator = 2 * matched + extras
-    snr = (2 * matched - extras) / denominator if denominator else 0.0
-    fragmentation = len(item.blocks) - 1
-    phi = 0.0 if fragmentation == -1 else 1 / (fragmentation + 1)
-    return _round12((evidence + confidence) * snr + item.itfdf + phi)
+    return [_prediction_object(item, state, stats, prob) for item in ranked]
 
 
 def _prediction_object(
-    item: _Scored, state: Sequence[str], stats: EnsembleStats, prob: object
+    item: Ranked, state: Sequence[str], stats: EnsembleStats, prob: object
 ) -> dict[str, object]:
     assert callable(prob)
     pattern = item.pattern
-    present_flat = _present(item)
+    present_flat = pattern.flat[
+        pattern.bounds[item.present_start] : pattern.bounds[item.present_end]
+    ]
     matches = [state[j + offset] for _, j, size in item.blocks for offset in range(size)]
     covered = {j + offset for _, j, size in item.blocks for offset in range(size)}
     extras = [symbol for position, symbol in enumerate(state) if position not in covered]
@@ -211,7 +126,7 @@ def _prediction_object(
         "extras": extras,
         "potential": item.potential,
         "evidence": evidence,
-        "similarity": item.similarity,
+        "similarity": 2.0 * matched / (len(pattern.flat) + len(state)),
         "fragmentation": float(len(item.blocks) - 1),
         "snr": snr,
         "entropy": _round12(entropy),

@@ -1,9 +1,10 @@
 """A node's knowledge base in memory: pattern cache, inverted index and statistics.
 
-The index is a cache of the store, kept fresh by applying ``ChangeSet``s. Candidate
-selection is exact (decision D2): a pattern is skipped only when the shared-symbol multiset
-bound ``2·Σ min(cP(s), cS(s)) / (|p| + |state|)`` — an upper bound of the Ratcliff–Obershelp
-ratio — is below the recall threshold.
+The index is a cache of the store, kept fresh by applying ``ChangeSet``s. Patterns are kept
+int-coded in flat arrays (symbols, event bounds, frequencies) that the compiled core reads
+directly. Candidate selection is exact (decision D2): a pattern is skipped only when the
+shared-symbol multiset bound ``2·Σ min(cP(s), cS(s)) / (|p| + |state|)`` — an upper bound
+of the Ratcliff–Obershelp ratio — is below the recall threshold (docs/ENGINE.md).
 """
 
 from __future__ import annotations
@@ -11,12 +12,26 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 
 import numpy as np
 
+from kato.core import _matchcore
+from kato.core.matcher import Block, coded_blocks
 from kato.core.prediction import EnsembleStats, PatternView
 from kato.engine.ports import ChangeSet, PatternRecord, Totals
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A surviving candidate with what ranking computed for it."""
+
+    slot: int
+    potential: float
+    itfdf: float
+    present_start: int
+    present_end: int
 
 
 class _Postings:
@@ -53,11 +68,19 @@ class PatternIndex:
     def _reset(self) -> None:
         self._slot_of: dict[str, int] = {}
         self._views: list[PatternView | None] = []
-        self._flat_ids: list[tuple[int, ...]] = []
+        # Slot s holds symbols _flat[_flat_offsets[s]:_flat_offsets[s+1]] and event bounds
+        # _bounds[_bounds_offsets[s]:_bounds_offsets[s+1]] (C_0 = 0 … C_K = |flat|).
+        self._flat = array("i")
+        self._flat_offsets = array("q", [0])
+        self._bounds = array("i")
+        self._bounds_offsets = array("q", [0])
+        self._frequencies = array("q")
         self._lengths = np.zeros(1024, dtype=np.int64)
+        self._live = np.zeros(1024, dtype=bool)
         self._postings: dict[str, _Postings] = {}
         self._symbol_ids: dict[str, int] = {}
         self._member_frequency: dict[str, int] = {}
+        self._member_frequency_by_id = array("q")
         self._totals = Totals()
 
     # -- keeping fresh -------------------------------------------------------------------
@@ -71,6 +94,9 @@ class PatternIndex:
             self._remove(name)
         for stats in changes.symbols:
             self._member_frequency[stats.name] = stats.pattern_member_frequency
+            self._member_frequency_by_id[self._symbol_id(stats.name)] = (
+                stats.pattern_member_frequency
+            )
         self._totals = changes.totals
         self.revision = changes.revision
 
@@ -78,29 +104,38 @@ class PatternIndex:
         symbol_id = self._symbol_ids.get(symbol)
         if symbol_id is None:
             symbol_id = self._symbol_ids[symbol] = len(self._symbol_ids)
+            self._member_frequency_by_id.append(0)
         return symbol_id
 
     def _put(self, record: PatternRecord) -> None:
         slot = self._slot_of.get(record.name)
         flat = tuple(symbol for event in record.events for symbol in event)
+        bounds = tuple(accumulate((len(event) for event in record.events), initial=0))
         view = PatternView(
             name=record.name,
             events=record.events,
             flat=flat,
-            bounds=tuple(accumulate((len(event) for event in record.events), initial=0)),
+            bounds=bounds,
             frequency=record.frequency,
             emotives=record.emotives,
         )
         if slot is not None and self._views[slot] is not None:
             self._views[slot] = view  # events never change: postings stay valid
+            self._frequencies[slot] = record.frequency
             return
         slot = len(self._views)
         self._slot_of[record.name] = slot
         self._views.append(view)
-        self._flat_ids.append(tuple(self._symbol_id(symbol) for symbol in flat))
+        self._flat.extend([self._symbol_id(symbol) for symbol in flat])
+        self._flat_offsets.append(len(self._flat))
+        self._bounds.extend(bounds)
+        self._bounds_offsets.append(len(self._bounds))
+        self._frequencies.append(record.frequency)
         if slot >= len(self._lengths):
             self._lengths = np.concatenate([self._lengths, np.zeros_like(self._lengths)])
+            self._live = np.concatenate([self._live, np.zeros_like(self._live)])
         self._lengths[slot] = len(flat)
+        self._live[slot] = True
         for symbol, count in Counter(flat).items():
             self._postings.setdefault(symbol, _Postings()).add(slot, count)
 
@@ -109,6 +144,7 @@ class PatternIndex:
         if slot is not None:
             # The slot stays in the posting lists; a dead slot is skipped at selection.
             self._views[slot] = None
+            self._live[slot] = False
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -124,22 +160,26 @@ class PatternIndex:
             total_symbols_in_patterns=self._totals.symbols_in_patterns,
         )
 
-    def state_ids(self, state: Sequence[str]) -> tuple[int, ...]:
+    def state_ids(self, state: Sequence[str]) -> array:
         """State symbols as ids; symbols no pattern holds get distinct negative ids."""
         unknown: dict[str, int] = {}
-        ids = []
+        ids = array("i")
         for symbol in state:
             symbol_id = self._symbol_ids.get(symbol)
             if symbol_id is None:
                 symbol_id = unknown.setdefault(symbol, -1 - len(unknown))
             ids.append(symbol_id)
-        return tuple(ids)
+        return ids
 
-    def candidates(self, state: Sequence[str], threshold: float) -> list[int]:
+    def live_slots(self) -> np.ndarray:
+        """Every live pattern: the candidates when nothing may be pruned (θ = 0)."""
+        return np.flatnonzero(self._live[: len(self._views)])
+
+    def candidates(self, state: Sequence[str], threshold: float) -> np.ndarray:
         """Slots of the live patterns whose multiset bound reaches ``threshold``."""
-        size = len(self._views)
         if threshold <= 0.0:
-            return [slot for slot in range(size) if self._views[slot] is not None]
+            return self.live_slots()
+        size = len(self._views)
         overlap = np.zeros(size, dtype=np.int64)
         for symbol, state_count in Counter(state).items():
             postings = self._postings.get(symbol)
@@ -148,32 +188,47 @@ class PatternIndex:
                 overlap[slots] += np.minimum(counts, state_count)
         touched = np.flatnonzero(overlap)
         bound = 2.0 * overlap[touched] / (self._lengths[touched] + len(state))
-        return [
-            int(slot)
-            for slot in touched[bound >= threshold]
-            if self._views[slot] is not None
-        ]
+        selected = touched[bound >= threshold]
+        return selected[self._live[selected]]
+
+    def score(
+        self, state_ids: array, candidates: np.ndarray, threshold: float, keep: int
+    ) -> tuple[list[Scored], int]:
+        """Match and rank ``candidates`` in the compiled core.
+
+        Returns the survivors (ratio ≥ ``threshold``) with the ``keep`` highest potentials,
+        plus any tied with the last of them, and the number of survivors.
+        """
+        best, survivors = _matchcore.score(
+            state_ids,
+            self._flat,
+            self._flat_offsets,
+            self._bounds,
+            self._bounds_offsets,
+            self._frequencies,
+            self._member_frequency_by_id,
+            self._totals.symbols_in_patterns,
+            candidates.astype(np.int64, copy=False),
+            threshold,
+            keep,
+        )
+        return [Scored(*item) for item in best], survivors
 
     def candidate_counts(self, state: Sequence[str], threshold: float) -> tuple[int, int, int]:
         """Patterns sharing a symbol with ``state``, passing the bounds, reaching ``threshold``."""
-        from kato.core.matcher import StateMatcher
-
-        shared = len(self.candidates(state, 1e-12))
+        shared = len(self.candidates(state, np.nextafter(0.0, 1.0)))
         bounded = self.candidates(state, threshold)
-        matcher = StateMatcher(self.state_ids(state))
-        kept = 0
-        for slot in bounded:
-            matched = sum(block[2] for block in matcher.blocks(self._flat_ids[slot]))
-            kept += 2.0 * matched / (len(self._flat_ids[slot]) + len(state)) >= threshold
+        _, kept = self.score(self.state_ids(state), bounded, threshold, 1)
         return shared, len(bounded), kept
+
+    def blocks(self, slot: int, state_ids: array) -> list[Block]:
+        flat = memoryview(self._flat)[self._flat_offsets[slot] : self._flat_offsets[slot + 1]]
+        return coded_blocks(flat, state_ids)  # type: ignore[arg-type]
 
     def view(self, slot: int) -> PatternView:
         view = self._views[slot]
         assert view is not None
         return view
-
-    def flat_ids(self, slot: int) -> tuple[int, ...]:
-        return self._flat_ids[slot]
 
     def get(self, name: str) -> PatternView | None:
         slot = self._slot_of.get(name)

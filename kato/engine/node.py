@@ -18,9 +18,8 @@ from kato.core.emotives import average_emotives, without_zeros
 from kato.core.errors import EmptySTMError, PatternNotFoundError
 from kato.core.genes import Genes, STMMode
 from kato.core.hashing import PATTERN_PREFIX, pattern_hash, strip_pattern_prefix
-from kato.core.matcher import StateMatcher
 from kato.core.observation import Observation, event_of
-from kato.core.prediction import PatternView, rank_predictions
+from kato.core.prediction import Ranked, prediction_objects
 from kato.engine.index import PatternIndex
 from kato.engine.ports import KnowledgeBase, PatternRecord, VectorStore
 from kato.engine.records import check_update
@@ -184,20 +183,27 @@ class Node:
                 self._cache.popitem(last=False)
             return predictions
 
-    def _compute(
-        self, index: PatternIndex, state: list[str], genes: Genes
-    ) -> list[dict[str, Any]]:
+    def _compute(self, index: PatternIndex, state: list[str], genes: Genes) -> list[dict[str, Any]]:
         threshold = genes.recall_threshold
-        matcher = StateMatcher(index.state_ids(state))
-        total = len(state)
-        survivors: list[tuple[PatternView, list[tuple[int, int, int]]]] = []
-        for slot in index.candidates(state, threshold):
-            blocks = matcher.blocks(index.flat_ids(slot))
-            view = index.view(slot)
-            matched = sum(block[2] for block in blocks)
-            if 2.0 * matched / (len(view.flat) + total) >= threshold:
-                survivors.append((view, blocks))
-        return rank_predictions(state, survivors, index.stats(), genes.max_predictions)
+        state_ids = index.state_ids(state)
+        best, _ = index.score(
+            state_ids, index.candidates(state, threshold), threshold, genes.max_predictions
+        )
+        # The core returns the top potentials plus the group tied with the last one; the
+        # deterministic order (D4) breaks ties by name.
+        best.sort(key=lambda item: (-item.potential, index.view(item.slot).name))
+        ranked = [
+            Ranked(
+                pattern=index.view(item.slot),
+                blocks=index.blocks(item.slot, state_ids),
+                potential=item.potential,
+                itfdf=item.itfdf,
+                present_start=item.present_start,
+                present_end=item.present_end,
+            )
+            for item in best[: genes.max_predictions]
+        ]
+        return prediction_objects(state, ranked, index.stats())
 
     def cognition_data(self, session: SessionState, genes: Genes) -> dict[str, Any]:
         return {
