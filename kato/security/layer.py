@@ -48,8 +48,10 @@ def _state(scope: Scope) -> dict[str, Any]:
 
 def action_name(scope: Scope) -> str:
     """``METHOD /route/{template}`` — the template, not the raw path, so ids do not leak."""
-    route = scope.get("route")
-    path = getattr(route, "path", None) or scope.get("path", "")
+    path = scope.get("path", "")
+    for name, value in scope.get("path_params", {}).items():
+        if value:
+            path = path.replace(f"/{value}", f"/{{{name}}}", 1)
     method = scope.get("method", "WEBSOCKET") if scope["type"] == "http" else "WEBSOCKET"
     return f"{method} {path}"
 

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
+import fastapi.routing
 from starlette.requests import HTTPConnection
 
 from kato.security import ForbiddenError
@@ -105,11 +106,21 @@ def declared_access(route: Any) -> Role | Literal["public"] | None:
     return None
 
 
+def effective_routes(routes: Iterable[Any]) -> list[Any]:
+    """Every route of an app, with routers included through ``include_router`` flattened.
+
+    Recent FastAPI keeps included routers as one entry in ``app.routes`` and resolves their
+    prefix and dependencies lazily; ``iter_route_contexts`` yields the effective routes.
+    """
+    iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(iter_contexts(list(routes))) if iter_contexts else list(routes)
+
+
 def undeclared_routes(routes: Iterable[Any], exempt_paths: Iterable[str] = ()) -> list[str]:
     """``METHOD path`` of every route without a declared access (framework docs exempted)."""
     exempt = set(exempt_paths)
     missing = []
-    for route in routes:
+    for route in effective_routes(routes):
         path = getattr(route, "path", "")
         if path in exempt:
             continue
