@@ -35,7 +35,7 @@ _DUPLICATE_KEY = 11000
 T = TypeVar("T")
 
 
-def mongo_client(settings: MongoSettings) -> MongoClient[dict[str, Any]]:
+def open_mongo_client(settings: MongoSettings) -> MongoClient[dict[str, Any]]:
     """A pooled client with the architecture spec's options (nothing connects until used)."""
     write_concern: str | int = settings.write_concern
     if isinstance(write_concern, str) and write_concern.isdigit():
@@ -110,7 +110,9 @@ class MongoKnowledgeBase:
     ) -> None:
         self._owns_client = isinstance(client, str)
         if isinstance(client, str):
-            client = mongo_client((settings or MongoSettings()).model_copy(update={"url": client}))
+            client = open_mongo_client(
+                (settings or MongoSettings()).model_copy(update={"url": client})
+            )
         self._client = client
         self.kb_id = kb_id
         database = client[kb_id]
@@ -141,6 +143,7 @@ class MongoKnowledgeBase:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+        assert document is not None  # an upsert returning the document after never misses
         return int(document["value"])
 
     @staticmethod
@@ -188,6 +191,7 @@ class MongoKnowledgeBase:
         revision = self._next_revision()
         self._stamp(self._patterns, [name], revision)
         self._stamp(self._symbols, list(counts), revision)
+        assert document is not None  # an upsert returning the document after never misses
         return _pattern(document)
 
     def _count_symbols(self, counts: Mapping[str, int]) -> None:

@@ -42,12 +42,21 @@ class SQLiteKnowledgeBase:
     """One node's knowledge base, as rows of the shared SQLite file keyed by ``kb_id``.
 
     ``database`` is a shared :class:`SQLiteDatabase` or a file path (then this knowledge
-    base owns the connection and ``close`` closes it).
+    base owns the connection and ``close`` closes it; ``busy_timeout`` applies to it).
     """
 
-    def __init__(self, database: SQLiteDatabase | str | os.PathLike[str], kb_id: str) -> None:
+    def __init__(
+        self,
+        database: SQLiteDatabase | str | os.PathLike[str],
+        kb_id: str,
+        busy_timeout: float = 30.0,
+    ) -> None:
         self._owns_database = not isinstance(database, SQLiteDatabase)
-        self._db = database if isinstance(database, SQLiteDatabase) else SQLiteDatabase(database)
+        self._db = (
+            database
+            if isinstance(database, SQLiteDatabase)
+            else SQLiteDatabase(database, busy_timeout)
+        )
         self.kb_id = kb_id
         with self._db.write() as connection:
             connection.execute("INSERT OR IGNORE INTO kb_nodes (kb) VALUES (?)", (kb_id,))

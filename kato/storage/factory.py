@@ -1,0 +1,160 @@
+"""Backend selection: which adapters serve the ports, from the settings.
+
+A process creates one :class:`StorageBackends` at start-up and asks it for each node's
+knowledge base and vector store; the SQLite file, the MongoDB client (and its pool) and the
+Qdrant client are opened once and shared by every node.
+
+- Knowledge base: MongoDB when ``database.mongodb.url`` is set, else SQLite in
+  ``<data_dir>/kato.sqlite3``.
+- Vectors: a Qdrant server when ``database.qdrant.url`` or ``host`` is set, else Qdrant local
+  mode under ``<data_dir>/qdrant`` (one process only), or the SQLite file when
+  ``database.qdrant.local_store`` is ``sqlite``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient
+from qdrant_client import QdrantClient
+
+from kato.config import Settings
+from kato.core.node_ids import knowledge_base_id
+from kato.engine.ports import KnowledgeBase, VectorStore
+from kato.storage.mongo_kb import MongoKnowledgeBase, open_mongo_client
+from kato.storage.qdrant_vectors import QdrantVectorStore, open_local_client, open_server_client
+from kato.storage.sqlite_db import FILE_NAME, SQLiteDatabase
+from kato.storage.sqlite_kb import SQLiteKnowledgeBase
+from kato.storage.sqlite_vectors import SQLiteVectorStore
+
+
+class StorageConfigurationError(RuntimeError):
+    """The configured backends cannot serve the requested process model."""
+
+
+def _without_secrets(url: str) -> str:
+    """Scheme, hosts and path only: credentials and query options may hold secrets."""
+    return re.sub(r"//[^@/]*@", "//", url).split("?", 1)[0]
+
+
+def vector_backend(settings: Settings) -> str:
+    qdrant = settings.database.qdrant
+    if qdrant.url or qdrant.host:
+        return "qdrant-server"
+    return "qdrant-local" if qdrant.local_store == "qdrant" else "sqlite"
+
+
+def check_process_model(settings: Settings, processes: int) -> None:
+    """Refuse several processes sharing one data directory when a backend cannot be shared.
+
+    Call before starting workers; it opens nothing. A second *instance* on the same data
+    directory is refused when it opens the store (``LocalQdrantInUseError``).
+    """
+    if processes > 1 and vector_backend(settings) == "qdrant-local":
+        raise StorageConfigurationError(
+            f"{processes} worker processes cannot share Qdrant local mode (it locks "
+            f"{Path(settings.service.data_dir) / 'qdrant'} to one process). Set "
+            "database.qdrant.url (QDRANT_URL) to use a Qdrant server, or "
+            "database.qdrant.local_store: sqlite to keep vectors in the SQLite file, or run "
+            "one worker"
+        )
+
+
+class StorageBackends:
+    """The storage clients of one process, shared by every node.
+
+    ``mongo_client`` injects a client (e.g. ``mongomock.MongoClient()`` in tests); it
+    selects MongoDB even without a URL and is not closed by :meth:`close`.
+    """
+
+    def __init__(
+        self, settings: Settings, *, mongo_client: MongoClient[dict[str, Any]] | None = None
+    ) -> None:
+        self._settings = settings
+        self._data_dir = Path(settings.service.data_dir)
+        mongo = settings.database.mongodb
+        self._injected_mongo = mongo_client is not None
+        self._mongo = mongo_client
+        if self._mongo is None and mongo.url:
+            self._mongo = open_mongo_client(mongo)
+        self._vectors = vector_backend(settings)
+        self._sqlite: SQLiteDatabase | None = None
+        if self._mongo is None or self._vectors == "sqlite":
+            self._sqlite = SQLiteDatabase(
+                self._data_dir / FILE_NAME, settings.database.sqlite.busy_timeout_seconds
+            )
+        self._qdrant: QdrantClient | None = None
+        self._qdrant_lock: threading.Lock | None = None
+        if self._vectors == "qdrant-server":
+            self._qdrant = open_server_client(settings.database.qdrant)
+        elif self._vectors == "qdrant-local":
+            # Opened now so a second process on this data directory fails at start-up.
+            self._qdrant = open_local_client(self._data_dir / "qdrant")
+            self._qdrant_lock = threading.Lock()
+
+    def _kb_id(self, node_id: str) -> str:
+        return knowledge_base_id(node_id, self._settings.service.base_node_id)
+
+    def knowledge_base(self, node_id: str) -> KnowledgeBase:
+        if self._mongo is not None:
+            return MongoKnowledgeBase(self._mongo, self._kb_id(node_id))
+        assert self._sqlite is not None
+        return SQLiteKnowledgeBase(self._sqlite, self._kb_id(node_id))
+
+    def vector_store(self, node_id: str) -> VectorStore:
+        if self._qdrant is not None:
+            return QdrantVectorStore(self._qdrant, self._kb_id(node_id), self._qdrant_lock)
+        assert self._sqlite is not None
+        return SQLiteVectorStore(self._sqlite, self._kb_id(node_id))
+
+    @property
+    def multi_process_safe(self) -> bool:
+        """Whether several processes may use this data directory at once."""
+        return self._vectors != "qdrant-local"
+
+    def describe(self) -> dict[str, str]:
+        """Active backends and where they live, without credentials (for ``/status``)."""
+        sqlite_path = str(self._data_dir / FILE_NAME)
+        if self._mongo is None:
+            knowledge = {"knowledge_base": "sqlite", "knowledge_base_location": sqlite_path}
+        else:
+            url = self._settings.database.mongodb.url
+            where = "injected client" if self._injected_mongo or not url else _without_secrets(url)
+            knowledge = {"knowledge_base": "mongodb", "knowledge_base_location": where}
+        qdrant = self._settings.database.qdrant
+        vectors = {
+            "qdrant-server": _without_secrets(qdrant.url)
+            if qdrant.url
+            else f"{qdrant.host}:{qdrant.port}",
+            "qdrant-local": str(self._data_dir / "qdrant"),
+            "sqlite": sqlite_path,
+        }[self._vectors]
+        return {**knowledge, "vectors": self._vectors, "vectors_location": vectors}
+
+    def close(self) -> None:
+        if self._qdrant is not None:
+            self._qdrant.close()
+        if self._mongo is not None and not self._injected_mongo:
+            self._mongo.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+
+def open_knowledge_base(settings: Settings, node_id: str) -> KnowledgeBase:
+    """A standalone knowledge base that owns its connection (for tools and scripts).
+
+    A long-running process should create one :class:`StorageBackends` instead, so every
+    node shares one connection pool.
+    """
+    kb_id = knowledge_base_id(node_id, settings.service.base_node_id)
+    mongo = settings.database.mongodb
+    if mongo.url:
+        return MongoKnowledgeBase(mongo.url, kb_id, mongo)
+    return SQLiteKnowledgeBase(
+        Path(settings.service.data_dir) / FILE_NAME,
+        kb_id,
+        busy_timeout=settings.database.sqlite.busy_timeout_seconds,
+    )
