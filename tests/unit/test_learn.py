@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kato.core.emotives import average_emotives
 from kato.core.errors import EmptySTMError
 from kato.core.hashing import pattern_hash
 from tests.unit.engine_helpers import engine
@@ -238,3 +239,27 @@ def test_single_event_modes_with_mpl_1(mode: str) -> None:
         "PTRN|c3b367b4220bbad461c262cd25f811de62e07115"
     )
     assert kato.session.stm == []
+
+
+# -- emotive averaging (§1.8) -----------------------------------------------------------------
+
+
+def test_averaging_example_of_1_8() -> None:
+    averaged = average_emotives([{"e1": 4, "e2": 5}, {"e2": 6}, {"e1": 5, "e3": -4}])
+    assert averaged == {"e1": 4.5, "e2": 5.5, "e3": -4.0}
+    assert all(type(value) is float for value in averaged.values())
+    assert average_emotives([]) == {}
+
+
+def test_learned_emotives_average_over_observations_that_carry_the_key() -> None:
+    kato = engine()
+    kato.observe(["a"], emotives={"e1": 4, "e2": 5})
+    kato.observe([], emotives={"e2": 6})
+    kato.observe(["b"], emotives={"e1": 5, "e3": -4})
+    assert kato.node.cognition_data(kato.session, kato.genes)["emotives"] == {
+        "e1": 4.5,
+        "e2": 5.5,
+        "e3": -4.0,
+    }
+    name = kato.learn()
+    assert kato.node.get_pattern(name).to_dict()["emotives"] == [{"e1": 4.5, "e2": 5.5, "e3": -4.0}]

@@ -122,3 +122,21 @@ def test_theta_zero_returns_every_pattern(
             assert prediction["similarity"] == 0.0
             assert prediction["fragmentation"] == -1.0
             assert prediction["extras"] == [s for event in state for s in sorted(event)]
+
+
+@CASES
+@given(patterns=st.lists(PATTERNS, min_size=1, max_size=10))
+def test_totals_agree_with_patterns_and_symbol_statistics(
+    patterns: list[list[list[str]]],
+) -> None:
+    """§1.10: T_pf = Σ frequency, T_sip = Σ pattern_member_frequency, and the symbol
+    frequencies sum to total_symbol_frequencies."""
+    kato = engine()
+    names = {kato.learn_events(*events) for events in patterns}
+    stats = kato.symbol_stats()
+    t_pf, t_sf, t_sip = kato.totals()
+    assert t_pf == len(patterns) == sum(kato.node.get_pattern(n).frequency for n in names)
+    assert t_sf == sum(frequency for frequency, _ in stats.values())
+    assert t_sf == sum(map(len, (s for events in patterns for s in events)))
+    assert t_sip == sum(member for _, member in stats.values())
+    assert set(stats) == {s for events in patterns for event in events for s in event}
