@@ -7,6 +7,8 @@ import pytest
 from kato.core.errors import PatternNotFoundError
 from kato.core.hashing import pattern_hash
 from kato.core.observation import Observation
+from kato.engine.memory_kb import InMemoryKnowledgeBase
+from kato.engine.node import Node
 from kato.engine.session_state import SessionState
 from tests.unit.engine_helpers import Engine, engine
 
@@ -247,3 +249,36 @@ def test_session_state_round_trips_through_a_dict() -> None:
     assert copy == kato.session
     kato.node.observe(copy, Observation.parse(["b"]), kato.genes)
     assert kato.session.stm == [["a"]]
+
+
+def test_zero_frequency_pattern_is_still_predicted_with_zero_ensemble_terms() -> None:
+    kato = _abc()
+    kato.node.update_pattern(ABC, 0, [], kato.genes)
+    kato.observe_events(["a"], ["b"])
+    (prediction,) = kato.predictions()
+    assert prediction["frequency"] == 0
+    assert prediction["itfdf_similarity"] == 0.0  # F_ens = 0 (§4.12)
+    assert prediction["confluence"] == 0.0  # P_eh = 0 / T_pf
+    assert prediction["potential"] == pytest.approx(2.666666666667, abs=1e-9)
+
+
+def test_a_deleted_then_relearned_pattern_is_predicted_again() -> None:
+    kato = _abc()
+    kato.observe_events(["a"], ["b"])
+    kato.node.delete_pattern(ABC)
+    assert kato.predictions() == []
+    Engine(genes=kato.genes, node=kato.node).learn_events(["a"], ["b"], ["c"])
+    assert [(p["name"], p["frequency"]) for p in kato.predictions()] == [(ABC, 1)]
+
+
+def test_archive_keeps_non_empty_predictions_by_unique_id() -> None:
+    """D1: with ``archive_predictions`` on, observe computes and archives like the baseline."""
+    node = Node("archive", InMemoryKnowledgeBase(), archive_predictions=True)
+    kato = Engine(node=node)
+    kato.learn_events(["a"], ["b"], ["c"])
+    for symbol, unique_id in (("a", "obs-1"), ("b", "obs-2")):
+        node.observe(kato.session, Observation.parse([symbol]), kato.genes, unique_id)
+    assert node.knowledge_base.archived_predictions("obs-1") == []
+    (record,) = node.knowledge_base.archived_predictions("obs-2")
+    assert record["unique_id"] == "obs-2"
+    assert record["predictions"] == kato.predictions()
