@@ -24,7 +24,13 @@ from kato.resilience.errors import (
 )
 from kato.resilience.health import DependencyStatus, HealthChecker, ReadinessReport
 from kato.resilience.overload import ConcurrencyLimiter, InFlightLimitMiddleware
-from kato.resilience.retry import async_retrying, is_transient, redis_driver_retry, retrying
+from kato.resilience.retry import (
+    async_redis_driver_retry,
+    async_retrying,
+    is_transient,
+    redis_driver_retry,
+    retrying,
+)
 
 __all__ = [
     "DEPENDENCIES",
@@ -40,6 +46,7 @@ __all__ = [
     "ReadinessReport",
     "Resilience",
     "ServiceUnavailableError",
+    "async_redis_driver_retry",
     "async_retrying",
     "error_envelope",
     "is_transient",

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pymongo.errors
 import redis.exceptions
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from tenacity import (
@@ -90,3 +91,8 @@ def async_retrying(
 def redis_driver_retry() -> Retry:
     """redis-py ``retry=`` value that disables the driver's own retries (see module doc)."""
     return Retry(NoBackoff(), 0)
+
+
+def async_redis_driver_retry() -> AsyncRetry:
+    """:func:`redis_driver_retry` for ``redis.asyncio`` clients (they need the async class)."""
+    return AsyncRetry(NoBackoff(), 0)

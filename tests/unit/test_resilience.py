@@ -9,6 +9,7 @@ import httpx
 import pymongo
 import pytest
 import redis
+import redis.asyncio
 from fastapi import FastAPI
 
 from kato.config import ResilienceSettings, RetrySettings
@@ -23,6 +24,7 @@ from kato.resilience import (
     InFlightLimitMiddleware,
     OverloadedError,
     Resilience,
+    async_redis_driver_retry,
     async_retrying,
     is_transient,
     redis_driver_retry,
@@ -179,7 +181,9 @@ def test_real_driver_connection_errors_are_transient() -> None:
         client.ping()
     assert is_transient(redis_error.value)
 
-    mongo = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=50)
+    mongo: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=50
+    )
     with pytest.raises(pymongo.errors.ServerSelectionTimeoutError) as mongo_error:
         mongo.admin.command("ping")
     mongo.close()
@@ -233,13 +237,13 @@ def test_retry_stops_after_max_attempts_with_capped_exponential_backoff() -> Non
 
 
 def test_retry_recovers_when_the_dependency_comes_back() -> None:
-    outcomes = iter([TimeoutError("slow"), ConnectionError("reset"), "ok"])
+    failures = iter([TimeoutError("slow"), ConnectionError("reset")])
 
     def flaky() -> str:
-        outcome = next(outcomes)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return "ok"
 
     assert retrying(RetrySettings(max_attempts=3), sleep=lambda _: None)(flaky) == "ok"
 
@@ -288,7 +292,9 @@ def fast_settings(**overrides: object) -> ResilienceSettings:
 
 async def test_acall_translates_timeouts_and_opens_the_breaker() -> None:
     changes: list[tuple[str, BreakerState]] = []
-    resilience = Resilience(fast_settings(), on_breaker_change=lambda s, st: changes.append((s, st)))
+    resilience = Resilience(
+        fast_settings(), on_breaker_change=lambda service, st: changes.append((service, st))
+    )
 
     async def hangs() -> None:
         await asyncio.sleep(5)
@@ -465,12 +471,12 @@ async def test_readiness_requires_startup_and_every_dependency() -> None:
 async def test_probe_exception_reports_down_with_the_error() -> None:
     checker = HealthChecker(timeout=1.0)
     client = redis.asyncio.Redis(
-        port=closed_port(), socket_connect_timeout=0.5, retry=redis_driver_retry()
+        port=closed_port(), socket_connect_timeout=0.5, retry=async_redis_driver_retry()
     )
     checker.register("redis", client.ping)
     checker.mark_started()
     report = await checker.readiness()
-    await client.aclose()
+    await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
     assert not report.ready
     body = report.as_dict()["dependencies"]["redis"]  # type: ignore[index]
     assert body["status"] == "down"
