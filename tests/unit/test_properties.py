@@ -7,6 +7,8 @@ ordering and threshold bugs hide.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,8 +34,8 @@ DISTINCT_PATTERNS = st.lists(PATTERNS, min_size=1, max_size=8, unique_by=_identi
 
 
 def _predict(
-    patterns: list[list[list[str]]], state: list[list[str]], genes: dict[str, object]
-) -> list[dict[str, object]]:
+    patterns: list[list[list[str]]], state: list[list[str]], genes: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     kato = engine(**genes)
     for events in patterns:
         kato.learn_events(*events)
