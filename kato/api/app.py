@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from kato import __version__
 from kato.api.errors import install_error_handlers
@@ -25,11 +26,11 @@ from kato.api.routes_v1 import router as v1_router
 from kato.api.routes_ws import router as ws_router
 from kato.api.trace import TraceIdMiddleware
 from kato.config import Settings
-from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.ports import KnowledgeBase, VectorStore
 from kato.service.kato_service import KatoService
 from kato.sessions.factory import open_session_store
 from kato.sessions.store import SessionStore
+from kato.storage.factory import StorageBackends
 
 logger = logging.getLogger("kato.api")
 
@@ -46,11 +47,9 @@ async def _cleanup_expired_sessions(sessions: SessionStore, interval_seconds: fl
                 logger.info("removed %d expired sessions", removed)
 
 
-def _build_service(settings: Settings) -> KatoService:
-    knowledge_bases: dict[str, InMemoryKnowledgeBase] = {}
-
+def _build_service(settings: Settings, storage: StorageBackends) -> KatoService:
     def open_storage(node_id: str) -> tuple[KnowledgeBase, VectorStore | None]:
-        return knowledge_bases.setdefault(node_id, InMemoryKnowledgeBase()), None
+        return storage.knowledge_base(node_id), storage.vector_store(node_id)
 
     return KatoService(settings, open_session_store(settings), open_storage)
 
@@ -64,7 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = _build_service(resolved)
+        storage = await run_in_threadpool(StorageBackends, resolved)
+        service = _build_service(resolved, storage)
+        app.state.storage = storage
         app.state.service = service
         cleanup = asyncio.create_task(
             _cleanup_expired_sessions(service.sessions, resolved.session.cleanup_interval)
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await cleanup
             await service.close()
+            await run_in_threadpool(storage.close)
 
     app = FastAPI(
         title="KATO",

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from kato import __version__
 from kato.api.deps import ServiceDep
@@ -42,7 +42,7 @@ async def health(service: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/status")
-async def status(service: ServiceDep) -> dict[str, Any]:
+async def status(request: Request, service: ServiceDep) -> dict[str, Any]:
     now = time.time()
     nodes = service.nodes.cached()
     settings = service.settings
@@ -56,6 +56,6 @@ async def status(service: ServiceDep) -> dict[str, Any]:
             "max_processors": settings.service.max_nodes_cached,
             "processors": [{"processor_id": node.node_id} for node in nodes],
         },
-        "backends": {"sessions": service.sessions.backend},
+        "backends": {"sessions": service.sessions.backend, **request.app.state.storage.describe()},
         "version": __version__,
     }
