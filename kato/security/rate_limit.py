@@ -97,7 +97,7 @@ class AdaptiveController:
     def observed(self) -> tuple[float, float, int]:
         """``(p99 latency seconds, error rate, sample count)`` over the current window."""
         cutoff = self._clock() - self.window
-        recent = [(lat, err) for at, lat, err in self._samples if at >= cutoff]
+        recent = [(lat, err) for at, lat, err in self._samples if at > cutoff]
         if not recent:
             return 0.0, 0.0, 0
         latencies = sorted(lat for lat, _ in recent)
@@ -108,7 +108,7 @@ class AdaptiveController:
     def _decide(self, now: float) -> None:
         self._last_decision = now
         p99, error_rate, count = self.observed()
-        while self._samples and self._samples[0][0] < now - self.window:
+        while self._samples and self._samples[0][0] <= now - self.window:
             self._samples.popleft()
         if count < self.MIN_SAMPLES:
             return
