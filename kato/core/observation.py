@@ -42,9 +42,15 @@ class Observation:
         )
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """An int or float that is neither NaN nor infinite and fits a double."""
     # bool is an int subclass in Python but never a number in JSON terms.
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the double range (JSON allows any digit count)
+        return False
 
 
 def _parse_strings(strings: Any) -> tuple[str, ...]:
@@ -73,7 +79,7 @@ def _parse_vectors(vectors: Any) -> tuple[tuple[float, ...], ...]:
         if not vector:
             raise ObservationError(f"vectors[{position}] is empty", field="vectors")
         for value in vector:
-            if not _is_number(value) or not math.isfinite(value):
+            if not is_finite_number(value):
                 raise ObservationError(
                     f"vectors[{position}] holds a non-numeric or non-finite value",
                     field="vectors",
@@ -96,7 +102,7 @@ def _parse_emotives(emotives: Any) -> dict[str, float]:
     for name, value in emotives.items():
         if not isinstance(name, str) or not name:
             raise ObservationError("emotive names must be non-empty strings", field="emotives")
-        if not _is_number(value) or not math.isfinite(value):
+        if not is_finite_number(value):
             raise ObservationError(f"emotive {name!r} must be a finite number", field="emotives")
     return dict(emotives)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 from kato.core.errors import ValidationError
+from kato.core.observation import is_finite_number
 from kato.engine.ports import Events, PatternRecord
 
 
@@ -47,11 +47,5 @@ def check_update(
 
 
 def _is_emotive(name: object, value: object) -> bool:
-    # Same rule as observed emotives (§2.1): bool is not a number, NaN/∞ are refused.
-    return (
-        isinstance(name, str)
-        and bool(name)
-        and isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    # Same rule as observed emotives (§2.1).
+    return isinstance(name, str) and bool(name) and is_finite_number(value)
