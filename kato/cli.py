@@ -1,0 +1,102 @@
+"""The ``kato`` command.
+
+``kato serve`` validates the configuration in the parent process (a bad value is printed,
+naming the key, and the exit status is 2), then runs uvicorn with the app *factory import
+string*, so ``--workers N`` starts N processes that each build their own app. Command-line
+options reach the workers as environment variables, the same ones an operator would set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from kato.config import Settings
+from kato.service.settings_loader import ConfigError, load_settings
+
+APP_FACTORY = "kato.api.app:create_app"
+
+# option name → environment variable read by the settings loader
+_OPTION_VARIABLES = {
+    "host": "KATO_HOST",
+    "port": "KATO_PORT",
+    "workers": "KATO_WORKERS",
+    "data_dir": "KATO_DATA_DIR",
+    "config": "KATO_CONFIG_FILE",
+}
+
+
+def _serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = subparsers.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1, KATO_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8000, KATO_PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--data-dir", help="data directory (default ./kato-data, KATO_DATA_DIR)")
+    serve.add_argument("--config", help="YAML configuration file (KATO_CONFIG_FILE)")
+    serve.add_argument("--ssl-certfile", help="TLS certificate (PEM)")
+    serve.add_argument("--ssl-keyfile", help="TLS private key (PEM)")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback bind without authentication",
+    )
+    serve.set_defaults(func=serve_command)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Export the options as environment variables, then load and validate the settings."""
+    for option, variable in _OPTION_VARIABLES.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            os.environ[variable] = str(value)
+    if getattr(args, "insecure", False):
+        os.environ["KATO_SECURITY__INSECURE"] = "true"
+    return load_settings()
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from kato.storage.factory import StorageConfigurationError, check_process_model
+
+    try:
+        settings = settings_from_args(args)
+        check_process_model(settings, settings.service.workers)
+    except (ConfigError, StorageConfigurationError) as exc:
+        print(f"kato: {exc}", file=sys.stderr)
+        return 2
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        print("kato: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
+        return 2
+    service = settings.service
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=service.host,
+        port=service.port,
+        workers=service.workers,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        timeout_graceful_shutdown=int(service.shutdown_grace_seconds),
+        log_level=settings.monitoring.log_level.lower(),
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kato", description="KATO sequence memory service")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
