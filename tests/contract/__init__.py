@@ -1,0 +1,1 @@
+"""Contract suites: one test suite per storage port, run unchanged against every adapter."""

@@ -1,0 +1,441 @@
+"""One contract suite for the ``KnowledgeBase`` port, run unchanged against every adapter.
+
+Adapters: in-memory (the reference), SQLite (a real file), MongoDB through ``mongomock``,
+and a real MongoDB when ``KATO_TEST_MONGO_URL`` is set (that parameter does not exist
+otherwise). ``Backend.open`` gives a second handle on the same store, as another process
+or a restarted one would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mongomock
+import pytest
+
+from kato.engine.memory_kb import InMemoryKnowledgeBase
+from kato.engine.ports import ChangeSet, Events, KnowledgeBase, PatternRecord, Totals
+from kato.storage.mongo_kb import MongoKnowledgeBase
+from kato.storage.sqlite_kb import SQLiteKnowledgeBase
+
+MONGO_URL = os.environ.get("KATO_TEST_MONGO_URL")
+
+
+@dataclass
+class Backend:
+    name: str
+    open: Callable[[], KnowledgeBase]
+
+
+def _memory(tmp_path: Path) -> Iterator[Backend]:
+    shared = InMemoryKnowledgeBase()
+    yield Backend("memory", lambda: shared)
+
+
+def _sqlite(tmp_path: Path) -> Iterator[Backend]:
+    path = tmp_path / "kato.sqlite3"
+    yield Backend("sqlite", lambda: SQLiteKnowledgeBase(path, "node_kato"))
+
+
+def _mongomock(tmp_path: Path) -> Iterator[Backend]:
+    client: Any = mongomock.MongoClient()
+    yield Backend("mongomock", lambda: MongoKnowledgeBase(client, "node_kato"))
+
+
+def _mongodb(tmp_path: Path) -> Iterator[Backend]:
+    assert MONGO_URL is not None
+    kb_id = f"kato_test_{uuid.uuid4().hex[:12]}"
+    opened: list[KnowledgeBase] = []
+
+    def open_kb() -> KnowledgeBase:
+        opened.append(MongoKnowledgeBase(MONGO_URL, kb_id))
+        return opened[-1]
+
+    yield Backend("mongodb", open_kb)
+    cleanup = MongoKnowledgeBase(MONGO_URL, kb_id)
+    cleanup._client.drop_database(kb_id)
+    cleanup.close()
+    for kb in opened:
+        kb.close()
+
+
+BACKENDS = {"memory": _memory, "sqlite": _sqlite, "mongomock": _mongomock}
+if MONGO_URL:
+    BACKENDS["mongodb"] = _mongodb
+
+
+@pytest.fixture(params=list(BACKENDS))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture(params=[name for name in BACKENDS if name != "memory"])
+def persistent_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """The adapters that outlive their handle (the in-memory one is process-local)."""
+    yield from BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture
+def kb(backend: Backend) -> Iterator[KnowledgeBase]:
+    knowledge_base = backend.open()
+    yield knowledge_base
+    knowledge_base.close()
+
+
+def events_of(*events: str) -> Events:
+    return tuple(tuple(event.split()) for event in events)
+
+
+def name_of(events: Events) -> str:
+    return hashlib.sha1(repr(events).encode()).hexdigest()
+
+
+def learn(
+    kb: KnowledgeBase, *events: str, emotives: dict[str, float] | None = None, persistence: int = 5
+) -> PatternRecord:
+    sequence = events_of(*events)
+    return kb.learn(name_of(sequence), sequence, emotives, persistence)
+
+
+def symbols_of(changes: ChangeSet) -> dict[str, tuple[int, int]]:
+    return {s.name: (s.frequency, s.pattern_member_frequency) for s in changes.symbols}
+
+
+def patterns_of(changes: ChangeSet) -> dict[str, PatternRecord]:
+    return {p.name: p for p in changes.patterns}
+
+
+# -- learn -------------------------------------------------------------------------------
+
+
+def test_new_pattern_is_stored_with_frequency_one(kb: KnowledgeBase) -> None:
+    record = learn(kb, "a b", "c", emotives={"joy": 0.5})
+    assert record == PatternRecord(
+        name_of(events_of("a b", "c")), (("a", "b"), ("c",)), 1, ({"joy": 0.5},)
+    )
+    assert kb.get_pattern(record.name) == record
+    assert kb.pattern_count() == 1
+    assert record.to_dict()["name"] == "PTRN|" + record.name
+
+
+def test_relearn_increments_frequency_and_rolls_the_emotive_window(kb: KnowledgeBase) -> None:
+    for value in range(1, 5):
+        record = learn(kb, "a", "b", emotives={"joy": float(value)}, persistence=3)
+    assert record.frequency == 4
+    assert record.emotives == ({"joy": 2.0}, {"joy": 3.0}, {"joy": 4.0})
+    assert kb.get_pattern(record.name) == record
+    assert kb.pattern_count() == 1
+
+
+def test_pattern_first_learned_without_emotives_stores_empty_list_then_appends(
+    kb: KnowledgeBase,
+) -> None:
+    """Decision D7."""
+    first = learn(kb, "a", "b")
+    assert first.emotives == ()
+    learn(kb, "a", "b", emotives=None)
+    second = learn(kb, "a", "b", emotives={"fear": -1.0, "joy": 0.25})
+    assert second.frequency == 3
+    assert second.emotives == ({"fear": -1.0, "joy": 0.25},)
+
+
+def test_symbol_statistics_and_totals_follow_semantics_3_3(kb: KnowledgeBase) -> None:
+    learn(kb, "a b", "a c")  # a twice: frequency +2, member frequency +1
+    learn(kb, "a b", "a c")
+    learn(kb, "b", "d")
+    symbols = symbols_of(kb.changes_since(-1))
+    assert symbols == {"a": (4, 2), "b": (3, 3), "c": (2, 2), "d": (1, 1)}
+    assert kb.totals() == Totals(
+        pattern_frequencies=3, symbol_frequencies=10, symbols_in_patterns=8
+    )
+    assert kb.totals().symbols_in_patterns == sum(pmf for _, pmf in symbols.values())
+
+
+def test_client_data_with_operator_like_names_round_trips(kb: KnowledgeBase) -> None:
+    record = learn(kb, "$gt a.b", "{'$ne': 1}", emotives={"$where": 1.0, "x.y": -2.0})
+    assert kb.get_pattern(record.name) == record
+    assert record.events == (("$gt", "a.b"), ("{'$ne':", "1}"))
+    assert record.emotives == ({"$where": 1.0, "x.y": -2.0},)
+    assert set(symbols_of(kb.changes_since(-1))) == {"$gt", "a.b", "{'$ne':", "1}"}
+
+
+# -- get / delete / update ---------------------------------------------------------------
+
+
+def test_unknown_or_malformed_names_are_absent(kb: KnowledgeBase) -> None:
+    learn(kb, "a", "b")
+    revision = kb.revision()
+    for name in ("0" * 40, "not-a-hash", "PTRN|" + "0" * 40):
+        assert kb.get_pattern(name) is None
+        assert kb.delete_pattern(name) is False
+        assert kb.update_pattern(name, 3, []) is None
+    assert kb.revision() == revision
+
+
+def test_delete_removes_the_pattern_but_keeps_statistics(kb: KnowledgeBase) -> None:
+    record = learn(kb, "a", "b")
+    kept = learn(kb, "c", "d")
+    totals = kb.totals()
+    assert kb.delete_pattern(record.name) is True
+    assert kb.get_pattern(record.name) is None
+    assert kb.get_pattern(kept.name) == kept
+    assert kb.pattern_count() == 1
+    assert kb.totals() == totals
+    assert symbols_of(kb.changes_since(-1))["a"] == (1, 1)
+    assert kb.delete_pattern(record.name) is False
+
+
+def test_relearn_after_delete_starts_a_new_record(kb: KnowledgeBase) -> None:
+    record = learn(kb, "a", "b", emotives={"joy": 1.0})
+    learn(kb, "a", "b")
+    kb.delete_pattern(record.name)
+    again = learn(kb, "a", "b")
+    assert again.frequency == 1 and again.emotives == ()
+    assert kb.pattern_count() == 1
+
+
+def test_update_sets_frequency_and_emotives(kb: KnowledgeBase) -> None:
+    record = learn(kb, "a", "b", emotives={"joy": 1.0})
+    updated = kb.update_pattern(record.name, 7, [{"joy": 2.0}, {"calm": 0.5}])
+    assert updated == PatternRecord(record.name, record.events, 7, ({"joy": 2.0}, {"calm": 0.5}))
+    assert kb.get_pattern(record.name) == updated
+    assert kb.totals().pattern_frequencies == 1  # an update is not a learn
+    relearned = learn(kb, "a", "b", emotives={"joy": 3.0}, persistence=2)
+    assert relearned.frequency == 8
+    assert relearned.emotives == ({"calm": 0.5}, {"joy": 3.0})
+
+
+# -- clear / archive ---------------------------------------------------------------------
+
+
+def test_clear_removes_everything(kb: KnowledgeBase) -> None:
+    record = learn(kb, "a", "b")
+    kb.archive_predictions("obs-1", [{"name": record.name}])
+    kb.clear()
+    assert kb.get_pattern(record.name) is None
+    assert kb.pattern_count() == 0
+    assert kb.totals() == Totals()
+    assert kb.archived_predictions("obs-1") == []
+    everything = kb.changes_since(-1)
+    assert everything.patterns == () and everything.symbols == ()
+    assert learn(kb, "a", "b").frequency == 1
+    assert symbols_of(kb.changes_since(-1)) == {"a": (1, 1), "b": (1, 1)}
+
+
+def test_archive_round_trips_predictions_by_unique_id(kb: KnowledgeBase) -> None:
+    predictions = [{"name": "x" * 40, "emotives": {"$gt": 1.5}, "past": [["a"]], "snr": 0.25}]
+    kb.archive_predictions("obs-1", predictions)
+    kb.archive_predictions("obs-2", [])
+    assert kb.archived_predictions("obs-1") == [{"unique_id": "obs-1", "predictions": predictions}]
+    assert kb.archived_predictions("obs-2") == [{"unique_id": "obs-2", "predictions": []}]
+    assert kb.archived_predictions("obs-3") == []
+
+
+# -- revisions and catch-up --------------------------------------------------------------
+
+
+def test_revision_grows_on_every_change_and_only_then(kb: KnowledgeBase) -> None:
+    seen = [kb.revision()]
+    record = learn(kb, "a", "b")
+    seen.append(kb.revision())
+    learn(kb, "a", "b")
+    seen.append(kb.revision())
+    kb.update_pattern(record.name, 5, [])
+    seen.append(kb.revision())
+    kb.delete_pattern(record.name)
+    seen.append(kb.revision())
+    kb.clear()
+    seen.append(kb.revision())
+    assert seen == sorted(set(seen))
+    kb.get_pattern(record.name)
+    kb.changes_since(-1)
+    kb.archive_predictions("obs-1", [])
+    assert kb.revision() == seen[-1]
+
+
+def test_changes_since_is_incremental(kb: KnowledgeBase) -> None:
+    old = learn(kb, "a", "b")
+    gone = learn(kb, "c", "d")
+    before = kb.revision()
+    new = learn(kb, "a", "e")
+    kb.delete_pattern(gone.name)
+    changes = kb.changes_since(before)
+    assert changes.reset is False
+    assert changes.revision == kb.revision()
+    assert patterns_of(changes) == {new.name: new}
+    assert changes.deleted == (gone.name,)
+    assert symbols_of(changes) == {"a": (2, 2), "e": (1, 1)}
+    assert changes.totals == kb.totals()
+    assert old.name not in patterns_of(changes)
+    nothing = kb.changes_since(kb.revision())
+    assert (nothing.patterns, nothing.deleted, nothing.symbols) == ((), (), ())
+
+
+def test_changes_since_reports_a_pattern_relearned_after_delete_as_present(
+    kb: KnowledgeBase,
+) -> None:
+    record = learn(kb, "a", "b")
+    before = kb.revision()
+    kb.delete_pattern(record.name)
+    learn(kb, "a", "b")
+    changes = kb.changes_since(before)
+    assert record.name in patterns_of(changes)
+    assert record.name not in changes.deleted
+
+
+def test_changes_since_a_revision_before_clear_is_a_reset(kb: KnowledgeBase) -> None:
+    learn(kb, "a", "b")
+    before = kb.revision()
+    kb.clear()
+    kept = learn(kb, "c", "d")
+    changes = kb.changes_since(before)
+    assert changes.reset is True
+    assert patterns_of(changes) == {kept.name: kept}
+    assert symbols_of(changes) == {"c": (1, 1), "d": (1, 1)}
+    assert changes.totals == Totals(1, 2, 2)
+    assert kb.changes_since(kb.revision()).reset is False
+    assert kb.changes_since(-1).reset is True
+
+
+def test_catching_up_step_by_step_equals_a_full_load(kb: KnowledgeBase) -> None:
+    """A cache fed every ChangeSet ends where a cache loaded once ends."""
+    cache: dict[str, Any] = {"revision": -1, "patterns": {}, "symbols": {}}
+
+    def catch_up() -> None:
+        changes = kb.changes_since(cache["revision"])
+        if changes.reset:
+            cache["patterns"], cache["symbols"] = {}, {}
+        cache["patterns"].update(patterns_of(changes))
+        for name in changes.deleted:
+            cache["patterns"].pop(name)
+        cache["symbols"].update(symbols_of(changes))
+        cache["revision"] = changes.revision
+
+    steps: list[Callable[[], object]] = [
+        lambda: learn(kb, "a", "b"),
+        lambda: learn(kb, "b", "c", emotives={"joy": 1.0}),
+        lambda: learn(kb, "a", "b"),
+        lambda: kb.delete_pattern(name_of(events_of("b", "c"))),
+        lambda: kb.clear(),
+        lambda: learn(kb, "x", "y"),
+        lambda: kb.update_pattern(name_of(events_of("x", "y")), 9, [{"calm": 1.0}]),
+        lambda: learn(kb, "y", "z"),
+    ]
+    for step in steps:
+        step()
+        catch_up()
+    full = kb.changes_since(-1)
+    assert cache["patterns"] == patterns_of(full)
+    assert cache["symbols"] == symbols_of(full)
+    assert cache["revision"] == kb.revision()
+
+
+def test_a_second_handle_sees_changes_at_once(backend: Backend, kb: KnowledgeBase) -> None:
+    other = backend.open()
+    revision = other.revision()
+    record = learn(kb, "a", "b")
+    assert other.revision() > revision
+    assert patterns_of(other.changes_since(revision)) == {record.name: record}
+    other.close()
+
+
+def test_durable_across_reopen(persistent_backend: Backend) -> None:
+    backend = persistent_backend
+    first = backend.open()
+    record = learn(first, "a", "b", emotives={"joy": 1.0})
+    first.archive_predictions("obs-1", [{"name": record.name}])
+    revision, totals = first.revision(), first.totals()
+    first.close()
+    second = backend.open()
+    assert second.get_pattern(record.name) == record
+    assert second.revision() == revision
+    assert second.totals() == totals
+    assert second.archived_predictions("obs-1") == [
+        {"unique_id": "obs-1", "predictions": [{"name": record.name}]}
+    ]
+    second.close()
+
+
+# -- SQLite shared by real processes -----------------------------------------------------
+
+TWO_PROCESS_LEARNS = 200
+
+
+def _learn_many(path: str, start: Any, count: int) -> None:
+    kb = SQLiteKnowledgeBase(path, "node_kato")
+    start.wait()
+    for step in range(count):
+        learn(kb, "a b", "c", emotives={"joy": float(step)}, persistence=3)
+    kb.close()
+
+
+@pytest.mark.slow
+def test_sqlite_two_processes_learning_the_same_pattern_count_every_learn(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "kato.sqlite3")
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(2)
+    workers = [
+        context.Process(target=_learn_many, args=(path, start, TWO_PROCESS_LEARNS))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    kb = SQLiteKnowledgeBase(path, "node_kato")
+    record = kb.get_pattern(name_of(events_of("a b", "c")))
+    assert record is not None
+    assert record.frequency == 2 * TWO_PROCESS_LEARNS
+    assert len(record.emotives) == 3
+    assert kb.totals() == Totals(
+        2 * TWO_PROCESS_LEARNS, 6 * TWO_PROCESS_LEARNS, 6 * TWO_PROCESS_LEARNS
+    )
+    assert kb.revision() == 2 * TWO_PROCESS_LEARNS
+    kb.close()
+
+
+def _learn_one(path: str) -> None:
+    kb = SQLiteKnowledgeBase(path, "node_kato")
+    learn(kb, "from", "child")
+    kb.close()
+
+
+@pytest.mark.slow
+def test_sqlite_pattern_learned_in_another_process_reaches_changes_since(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "kato.sqlite3")
+    kb = SQLiteKnowledgeBase(path, "node_kato")
+    learn(kb, "a", "b")
+    seen = kb.changes_since(-1).revision
+    child = multiprocessing.get_context("spawn").Process(target=_learn_one, args=(path,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert kb.revision() > seen
+    changes = kb.changes_since(seen)
+    assert list(patterns_of(changes)) == [name_of(events_of("from", "child"))]
+    assert symbols_of(changes) == {"from": (1, 1), "child": (1, 1)}
+    kb.close()
+
+
+def test_sqlite_nodes_sharing_one_file_are_isolated(tmp_path: Path) -> None:
+    path = tmp_path / "kato.sqlite3"
+    alice, bob = SQLiteKnowledgeBase(path, "alice_kato"), SQLiteKnowledgeBase(path, "bob_kato")
+    record = learn(alice, "a", "b")
+    assert bob.get_pattern(record.name) is None
+    assert (bob.revision(), bob.pattern_count(), bob.totals()) == (0, 0, Totals())
+    bob.clear()
+    assert alice.get_pattern(record.name) == record
+    alice.close()
+    bob.close()
