@@ -1,0 +1,36 @@
+"""Observability: Prometheus metrics, structured JSON request logs, optional tracing."""
+
+from kato.observability.logging import (
+    RequestLogMiddleware,
+    bind_request_fields,
+    configure_logging,
+    current_trace_id,
+    extract_trace_id,
+    parse_traceparent,
+)
+from kato.observability.metrics import (
+    EXPORTED_METRIC_NAMES,
+    RequestMetricsMiddleware,
+    record_breaker_state,
+    record_prediction,
+    render_metrics,
+    route_template,
+)
+from kato.observability.tracing import setup_tracing, shutdown_tracing
+
+__all__ = [
+    "EXPORTED_METRIC_NAMES",
+    "RequestLogMiddleware",
+    "RequestMetricsMiddleware",
+    "bind_request_fields",
+    "configure_logging",
+    "current_trace_id",
+    "extract_trace_id",
+    "parse_traceparent",
+    "record_breaker_state",
+    "record_prediction",
+    "render_metrics",
+    "route_template",
+    "setup_tracing",
+    "shutdown_tracing",
+]

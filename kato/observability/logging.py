@@ -1,0 +1,187 @@
+"""Structured JSON logs (structlog) and the per-request trace context.
+
+Every request gets a trace id, chosen in this order:
+
+1. the trace-id field of a valid W3C ``traceparent`` header (so logs join the caller's trace);
+2. ``X-Trace-ID`` (the id a client got from an earlier response), then ``X-Request-ID``
+   (set by proxies), when it is a safe token (letters, digits, ``._:-``; at most 128 chars);
+3. the current OpenTelemetry span's trace id, when tracing is on;
+4. a freshly generated 32-hex id (the W3C trace-id format).
+
+The id lives in a contextvar for the whole request (error bodies read it through
+:func:`current_trace_id`), is returned as ``X-Trace-ID``, and is a field of the one JSON log
+line written per request by :class:`RequestLogMiddleware`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterable, MutableMapping
+from contextvars import ContextVar
+from typing import Any, TextIO
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kato.observability.metrics import route_template
+
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+_trace_id: ContextVar[str | None] = ContextVar("kato_trace_id", default=None)
+# A mutable dict per request: handlers add session_id/node_id to it, and because the dict is
+# shared (not copied) the middleware sees them even when the handler ran in a worker thread
+# or a child task with a copied context.
+_request_fields: ContextVar[dict[str, Any] | None] = ContextVar("kato_log_fields", default=None)
+
+REQUEST_LOGGER = "kato.request"
+
+
+def current_trace_id() -> str | None:
+    """Trace id of the request being served, or None outside a request."""
+    return _trace_id.get()
+
+
+def bind_request_fields(**fields: Any) -> None:
+    """Attach fields (``session_id``, ``node_id``) to the current request's log line."""
+    current = _request_fields.get()
+    if current is not None:
+        current.update({k: v for k, v in fields.items() if v is not None})
+
+
+def parse_traceparent(value: str) -> str | None:
+    """The trace-id of a valid W3C ``traceparent`` header, else None."""
+    match = _TRACEPARENT.match(value.strip().lower())
+    if match is None:
+        return None
+    version, trace_id, parent_id, _flags = match.groups()
+    if version == "ff" or trace_id == "0" * 32 or parent_id == "0" * 16:
+        return None
+    return trace_id
+
+
+def _active_otel_trace_id() -> str | None:
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def extract_trace_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """Pick the request's trace id from raw ASGI headers (see module doc for the order)."""
+    found: dict[bytes, str] = {}
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in (b"traceparent", b"x-trace-id", b"x-request-id"):
+            found.setdefault(lowered, value.decode("latin-1").strip())
+    traceparent = found.get(b"traceparent")
+    if traceparent and (trace_id := parse_traceparent(traceparent)):
+        return trace_id
+    for header in (b"x-trace-id", b"x-request-id"):
+        candidate = found.get(header)
+        if candidate and _REQUEST_ID.match(candidate):
+            return candidate
+    return _active_otel_trace_id() or uuid.uuid4().hex
+
+
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """JSON lines on ``stream`` (stdout) at ``level``; the trace id is added to every event."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            _add_trace_id,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.WriteLoggerFactory(file=stream or sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _add_trace_id(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    trace_id = _trace_id.get()
+    if trace_id is not None:
+        event_dict.setdefault("trace_id", trace_id)
+    return event_dict
+
+
+def _session_id_from(scope: Scope) -> str | None:
+    path_params = scope.get("path_params") or {}
+    if "session_id" in path_params:
+        return str(path_params["session_id"])
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"x-session-id":
+            return value.decode("latin-1")
+    return None
+
+
+class RequestLogMiddleware:
+    """Pure ASGI middleware: trace id, ``X-Trace-ID`` header, one JSON log line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = structlog.get_logger(REQUEST_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace_id = extract_trace_id(scope.get("headers", ()))
+        fields: dict[str, Any] = {}
+        trace_token = _trace_id.set(trace_id)
+        fields_token = _request_fields.set(fields)
+        _tag_otel_span(trace_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_trace_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                # An inner layer may have set it already (to the same id): never send two.
+                if not any(name.lower() == b"x-trace-id" for name, _ in headers):
+                    headers.append((b"x-trace-id", trace_id.encode("latin-1")))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace_id)
+        finally:
+            duration_ms = (time.perf_counter() - started) * 1000.0
+            event = {
+                "method": scope["method"],
+                "path": route_template(scope),
+                "status": status,
+                "duration_ms": round(duration_ms, 3),
+                "session_id": fields.get("session_id", _session_id_from(scope)),
+                "node_id": fields.get("node_id"),
+            }
+            if status >= 500:
+                self.log.warning("request", **event)
+            else:
+                self.log.info("request", **event)
+            _request_fields.reset(fields_token)
+            _trace_id.reset(trace_token)
+
+
+def _tag_otel_span(trace_id: str) -> None:
+    """Record KATO's trace id on the active span, so an X-Request-ID can be found in traces."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("kato.trace_id", trace_id)

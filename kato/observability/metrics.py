@@ -1,0 +1,176 @@
+"""Prometheus metrics: definitions, the request-metrics ASGI middleware and /metrics rendering.
+
+Several worker processes: prometheus-client's multiprocess mode is used when the environment
+variable ``PROMETHEUS_MULTIPROC_DIR`` names an (empty, writable) directory *before* this module
+is imported — every worker then writes its samples to memory-mapped files there and
+:func:`render_metrics` aggregates all of them, so any worker answers /metrics for the whole
+service. ``kato serve --workers N`` sets it (docs/OBSERVABILITY.md, "Several workers").
+Each gauge declares how workers' values combine (``multiprocess_mode``).
+
+Label values are bounded: ``endpoint`` is the matched route template (``/v2/sessions/{id}``),
+never the raw path; unmatched paths share one value; there is no per-session or per-node label.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNMATCHED_ENDPOINT = "<unmatched>"
+
+# ``*_created`` timestamp series double the series count and no KATO dashboard uses them.
+disable_created_metrics()
+
+REQUESTS = Counter(
+    "kato_requests_total",
+    "HTTP requests served, by method, route template and status code",
+    ["method", "endpoint", "status"],
+)
+REQUEST_DURATION = Histogram(
+    "kato_request_duration_seconds",
+    "HTTP request duration in seconds, by method and route template",
+    ["method", "endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+ACTIVE_SESSIONS = Gauge(
+    "kato_active_sessions",
+    "Sessions currently alive in the session store (shared by all workers)",
+    multiprocess_mode="mostrecent",
+)
+STM_SIZE = Histogram(
+    "kato_stm_size",
+    "Short-term-memory length (events) of the session after each observe; no session label",
+    buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
+)
+DATABASE_CONNECTIONS = Gauge(
+    "kato_database_connections",
+    "Configured connection-pool size per database, summed over live workers",
+    ["database"],
+    multiprocess_mode="livesum",
+)
+CIRCUIT_BREAKER_STATE = Gauge(
+    "kato_circuit_breaker_state",
+    "Circuit breaker state per dependency and worker: 0 closed, 1 open, 2 half-open",
+    ["service"],
+    multiprocess_mode="liveall",
+)
+PATTERNS = Gauge(
+    "kato_patterns",
+    "Patterns in the knowledge bases of the nodes cached by a worker (max over live workers)",
+    multiprocess_mode="livemax",
+)
+CACHED_NODES = Gauge(
+    "kato_cached_nodes",
+    "Nodes whose knowledge base a worker holds in memory (max over live workers)",
+    multiprocess_mode="livemax",
+)
+PREDICTION_DURATION = Histogram(
+    "kato_prediction_duration_seconds",
+    "Time to compute one prediction list (matcher and ranking), cache misses only",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+PREDICTION_CANDIDATES = Histogram(
+    "kato_prediction_candidates",
+    "Candidate patterns evaluated by the matcher for one prediction list",
+    buckets=(0, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000),
+)
+
+EXPORTED_METRIC_NAMES: frozenset[str] = frozenset(
+    {
+        "kato_requests_total",
+        "kato_request_duration_seconds",
+        "kato_active_sessions",
+        "kato_stm_size",
+        "kato_database_connections",
+        "kato_circuit_breaker_state",
+        "kato_patterns",
+        "kato_cached_nodes",
+        "kato_prediction_duration_seconds",
+        "kato_prediction_candidates",
+    }
+)
+
+
+def record_breaker_state(service: str, state: int) -> None:
+    """``on_state_change`` listener for :class:`kato.resilience.CircuitBreaker`."""
+    CIRCUIT_BREAKER_STATE.labels(service=service).set(int(state))
+
+
+def record_prediction(duration_seconds: float, candidates: int) -> None:
+    PREDICTION_DURATION.observe(duration_seconds)
+    PREDICTION_CANDIDATES.observe(candidates)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """Exposition-format body and content type for ``GET /metrics``."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_worker_dead(pid: int) -> None:
+    """Drop a dead worker's live-gauge files (call from the process manager on worker exit)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, or :data:`UNMATCHED_ENDPOINT` (bounded labels)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    # Plain Starlette routes (e.g. added with add_route) don't record themselves in the scope.
+    for candidate in getattr(scope.get("app"), "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            candidate_path = getattr(candidate, "path", None)
+            if isinstance(candidate_path, str):
+                return candidate_path
+    return UNMATCHED_ENDPOINT
+
+
+class RequestMetricsMiddleware:
+    """Pure ASGI middleware recording ``kato_requests_total`` and the request duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # an exception escaping the app is answered 500 by the server
+        started = time.perf_counter()
+
+        async def send_capturing_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_capturing_status)
+        finally:
+            method = scope["method"]
+            endpoint = route_template(scope)
+            REQUESTS.labels(method=method, endpoint=endpoint, status=str(status)).inc()
+            REQUEST_DURATION.labels(method=method, endpoint=endpoint).observe(
+                time.perf_counter() - started
+            )
