@@ -30,8 +30,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import EqualJitterBackoff
 
 from kato.config import RedisSettings, SessionSettings
 from kato.sessions.crypto import SessionCipher
@@ -71,10 +73,15 @@ end
 """
 
 # ARGV: id, payload, expires_ms, node, stm_events. Returns 1 created, 0 exists.
+# Finding our own payload means this is a client retry of a create that already ran.
 _CREATE = (
     _INDEX_FUNCTIONS
     + """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local current = redis.call('GET', KEYS[1])
+if current then
+  if current == ARGV[2] then return 1 end
+  return 0
+end
 forget(ARGV[1])  -- leftovers of an expired session that had this id
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 remember(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
@@ -131,6 +138,14 @@ return #ids
 """
 )
 
+# KEYS[1] lock. ARGV: token, expiry ms. Returns 1 when the caller now holds the lock
+# (finding its own token means a client retry of an acquisition that already ran).
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
+
 # KEYS[1] lock. ARGV: token. Deletes the lock only if we still own it.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -149,6 +164,36 @@ return 0
 _CLEANUP_BATCH = 500
 _LOCK_POLL_FIRST = 0.001  # seconds; doubles up to _LOCK_POLL_MAX while the lock is taken
 _LOCK_POLL_MAX = 0.025
+
+
+def redis_client(settings: RedisSettings) -> Redis:
+    """A pooled asyncio client: at most ``pool_size`` connections, callers queue for one.
+
+    A command that fails on a broken connection (Redis restarted, idle socket dropped) is
+    retried twice on a fresh one. Every write is safe to repeat: a repeated create, save or
+    lock acquisition finds its own write, a repeated release or cleanup does nothing more.
+    """
+    if not settings.url:
+        raise ValueError("the Redis session store needs database.redis.url (REDIS_URL)")
+    tls_files = {
+        "ssl_ca_certs": settings.tls_ca_file,
+        "ssl_certfile": settings.tls_cert_file,
+        "ssl_keyfile": settings.tls_key_file,
+    }
+    tls = {name: path for name, path in tls_files.items() if path}
+    if tls and not settings.url.startswith("rediss://"):
+        raise ValueError("Redis TLS files are configured: use a rediss:// URL")
+    pool: BlockingConnectionPool = BlockingConnectionPool.from_url(
+        settings.url,
+        max_connections=settings.pool_size,
+        timeout=settings.socket_timeout,  # wait for a free pooled connection
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.socket_connect_timeout,
+        retry=Retry(EqualJitterBackoff(cap=0.5, base=0.05), retries=2),
+        retry_on_error=[redis_errors.ConnectionError, redis_errors.TimeoutError],
+        **tls,
+    )
+    return Redis(connection_pool=pool)
 
 
 def _ms(epoch_seconds: float) -> int:
@@ -185,6 +230,7 @@ class RedisSessionStore:
         self._delete = client.register_script(_DELETE)
         self._forget_if_missing = client.register_script(_FORGET_IF_MISSING)
         self._cleanup = client.register_script(_CLEANUP)
+        self._acquire_script = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
         self._replace_if_unchanged = client.register_script(_REPLACE_IF_UNCHANGED)
         # Requests of this instance queue locally, so only one of them polls Redis per
@@ -196,27 +242,9 @@ class RedisSessionStore:
     def from_settings(
         cls, redis: RedisSettings, session: SessionSettings, prefix: str = "kato:"
     ) -> RedisSessionStore:
-        if not redis.url:
-            raise ValueError("the Redis session store needs database.redis.url (REDIS_URL)")
-        tls_files = {
-            "ssl_ca_certs": redis.tls_ca_file,
-            "ssl_certfile": redis.tls_cert_file,
-            "ssl_keyfile": redis.tls_key_file,
-        }
-        tls = {name: path for name, path in tls_files.items() if path}
-        if tls and not redis.url.startswith("rediss://"):
-            raise ValueError("Redis TLS files are configured: use a rediss:// URL")
-        pool: BlockingConnectionPool = BlockingConnectionPool.from_url(
-            redis.url,
-            max_connections=redis.pool_size,
-            timeout=redis.socket_timeout,  # wait for a free pooled connection
-            socket_timeout=redis.socket_timeout,
-            socket_connect_timeout=redis.socket_connect_timeout,
-            **tls,
-        )
         keys = session.encryption_keys
         return cls(
-            Redis(connection_pool=pool),
+            redis_client(redis),
             lock_timeout_seconds=session.lock_timeout_seconds,
             lock_acquire_timeout_seconds=session.lock_acquire_timeout_seconds,
             cipher=SessionCipher(keys) if keys else None,
@@ -290,7 +318,7 @@ class RedisSessionStore:
         pause = _LOCK_POLL_FIRST
         while True:
             started = time.monotonic()
-            if await self._redis.set(key, token, nx=True, px=self._lock_ms):
+            if await self._acquire_script(keys=[key], args=[token, self._lock_ms]):
                 return Lease(token, started + self._lock_timeout)
             if time.monotonic() >= deadline:
                 raise SessionLockTimeoutError(session_id, self._acquire_timeout)
@@ -301,7 +329,7 @@ class RedisSessionStore:
     async def _release_quietly(self, session_id: str, token: str) -> None:
         try:
             await self._release(keys=[self._lock_prefix + session_id], args=[token])
-        except RedisError:
+        except redis_errors.RedisError:
             # The request's own outcome stands; the lock frees itself at its expiry.
             log.warning("could not release the lock of session %s", session_id, exc_info=True)
 

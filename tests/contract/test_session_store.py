@@ -1,0 +1,650 @@
+"""SessionStore contract: one suite, run unchanged against every adapter (issue 4 req 8).
+
+``memory`` is the in-process store; ``redis`` runs against a real redis-server started for
+the test session (tests/conftest.py). A few backend-specific properties (encryption at rest,
+lock take-over by another instance, Redis restarts) follow the shared suite.
+
+"Another instance" of the memory store is the same object: a process-local store has no
+second instance that could share its sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from kato.config import RedisSettings, SessionSettings, Settings
+from kato.sessions.crypto import SessionCipher, SessionDecryptError
+from kato.sessions.errors import (
+    SessionExistsError,
+    SessionGoneError,
+    SessionLockNotHeldError,
+    SessionLockTimeoutError,
+)
+from kato.sessions.factory import open_session_store
+from kato.sessions.memory_store import MemorySessionStore
+from kato.sessions.models import Session
+from kato.sessions.redis_store import RedisSessionStore
+from kato.sessions.store import SessionStore
+from tests.servers import RedisServer
+
+OpenStore = Callable[..., SessionStore]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def open_store(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[OpenStore]:
+    """``open_store(**options)``: a store instance on the shared backend of this test."""
+    opened: list[SessionStore] = []
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
+
+    def open_store(
+        lock_timeout: float = 10.0, acquire_timeout: float = 30.0, keys: list[str] | None = None
+    ) -> SessionStore:
+        store: SessionStore
+        if redis_url is None:
+            if opened:
+                return opened[0]
+            store = MemorySessionStore(lock_timeout, acquire_timeout)
+        else:
+            store = redis_store(
+                redis_url,
+                lock_timeout_seconds=lock_timeout,
+                lock_acquire_timeout_seconds=acquire_timeout,
+                encryption_keys=keys or [],
+            )
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+def store(open_store: OpenStore) -> SessionStore:
+    return open_store()
+
+
+def redis_store(url: str, **session_settings: Any) -> RedisSessionStore:
+    """A Redis store wired exactly as the service wires it (pool, retries, timeouts)."""
+    return RedisSessionStore.from_settings(
+        RedisSettings(url=url), SessionSettings(**session_settings)
+    )
+
+
+def new_session(node_id: str = "node-a", ttl_seconds: int = 3600, **changes: Any) -> Session:
+    session = Session.new(node_id, ttl_seconds, metadata={"purpose": "contract"})
+    for name, value in changes.items():
+        setattr(session, name, value)
+    return session
+
+
+async def update(store: SessionStore, session_id: str, change: Callable[[Session], None]) -> None:
+    async with store.lock(session_id):
+        session = await store.get(session_id)
+        assert session is not None
+        change(session)
+        await store.save(session)
+
+
+# -- records ----------------------------------------------------------------------------
+
+
+async def test_created_session_reads_back_equal(store: SessionStore) -> None:
+    session = new_session(owner="alice")
+    session.state.stm = [["a", "b"], ["c"]]
+    session.state.emotives = [{"joy": 0.5}]
+    session.state.time = 2
+    session.config = {"recall_threshold": 0.3}
+    await store.create(session)
+
+    loaded = await store.get(session.session_id)
+
+    assert loaded is not None
+    assert loaded.to_dict() == session.to_dict()
+
+
+async def test_get_returns_an_independent_copy(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+    session.state.stm.append(["changed-after-create"])
+
+    first = await store.get(session.session_id)
+    assert first is not None
+    first.state.stm.append(["changed-without-save"])
+    first.metadata["purpose"] = "changed"
+
+    second = await store.get(session.session_id)
+    assert second is not None
+    assert second.state.stm == []
+    assert second.metadata == {"purpose": "contract"}
+
+
+async def test_reader_outside_the_lock_never_sees_half_applied_state(
+    store: SessionStore,
+) -> None:
+    session = new_session()
+    await store.create(session)
+    observed: list[tuple[int, int]] = []
+    halfway = asyncio.Event()
+
+    async def writer() -> None:
+        async with store.lock(session.session_id):
+            own = await store.get(session.session_id)
+            assert own is not None
+            own.state.stm.append(["x"])
+            halfway.set()
+            await asyncio.sleep(0.01)
+            own.state.time += 1
+            await store.save(own)
+
+    async def reader() -> None:
+        await halfway.wait()
+        seen = await store.get(session.session_id)
+        assert seen is not None
+        observed.append((len(seen.state.stm), seen.state.time))
+
+    await asyncio.gather(writer(), reader())
+    final = await store.get(session.session_id)
+    assert final is not None
+    assert observed == [(0, 0)]
+    assert (len(final.state.stm), final.state.time) == (1, 1)
+
+
+async def test_unknown_session_is_none(store: SessionStore) -> None:
+    assert await store.get("session-unknown") is None
+    assert await store.delete("session-unknown") is False
+
+
+async def test_create_refuses_an_existing_id(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+    with pytest.raises(SessionExistsError):
+        await store.create(new_session(session_id=session.session_id))
+
+
+async def test_create_reuses_the_id_of_an_expired_session(store: SessionStore) -> None:
+    expired = new_session(expires_at=time.time() - 1)
+    await store.create(expired)
+    fresh = new_session(session_id=expired.session_id, node_id="node-b")
+    await store.create(fresh)
+
+    loaded = await store.get(fresh.session_id)
+    assert loaded is not None and loaded.node_id == "node-b"
+    assert await store.count() == 1
+
+
+async def test_save_under_the_lock_persists(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+
+    def observe(s: Session) -> None:
+        s.state.stm.append(["hello"])
+        s.state.time += 1
+
+    await update(store, session.session_id, observe)
+
+    loaded = await store.get(session.session_id)
+    assert loaded is not None
+    assert loaded.state.stm == [["hello"]] and loaded.state.time == 1
+
+
+async def test_save_without_the_lock_is_refused(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+    session.state.time = 99
+    with pytest.raises(SessionLockNotHeldError):
+        await store.save(session)
+    loaded = await store.get(session.session_id)
+    assert loaded is not None and loaded.state.time == 0
+
+
+async def test_delete_removes_and_a_late_save_cannot_resurrect(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+
+    async with store.lock(session.session_id):
+        held = await store.get(session.session_id)
+        assert held is not None
+        assert await store.delete(session.session_id) is True
+        with pytest.raises(SessionGoneError):
+            await store.save(held)
+
+    assert await store.get(session.session_id) is None
+    assert await store.delete(session.session_id) is False
+    assert await store.count() == 0
+
+
+# -- expiry -----------------------------------------------------------------------------
+
+
+async def test_session_expires_at_its_ttl(store: SessionStore) -> None:
+    session = new_session(expires_at=time.time() + 0.3)
+    await store.create(session)
+    assert await store.get(session.session_id) is not None
+
+    await asyncio.sleep(0.35)
+
+    assert await store.get(session.session_id) is None
+    assert await store.count() == 0
+
+
+async def test_saving_a_past_expiry_expires_the_session(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+
+    def expire(s: Session) -> None:
+        s.expires_at = time.time() - 1
+
+    await update(store, session.session_id, expire)
+
+    assert await store.get(session.session_id) is None
+
+
+async def test_extend_keeps_the_session_alive(store: SessionStore) -> None:
+    session = new_session(expires_at=time.time() + 0.3)
+    await store.create(session)
+
+    def extend(s: Session) -> None:
+        s.expires_at = time.time() + 60
+
+    await update(store, session.session_id, extend)
+    await asyncio.sleep(0.35)
+
+    loaded = await store.get(session.session_id)
+    assert loaded is not None
+    assert loaded.expires_at > time.time() + 50
+    assert await store.count() == 1
+    assert await store.cleanup_expired() == 0
+
+
+async def test_count_and_cleanup_distinguish_live_from_expired(store: SessionStore) -> None:
+    for _ in range(5):
+        await store.create(new_session())
+    for _ in range(3):
+        await store.create(new_session(expires_at=time.time() + 0.2))
+    assert await store.count() == 8
+
+    await asyncio.sleep(0.25)
+
+    assert await store.cleanup_expired() == 3
+    assert await store.count() == 5
+    assert await store.cleanup_expired() == 0
+
+
+async def test_stats(store: SessionStore) -> None:
+    a1 = new_session("node-a")
+    a1.state.stm = [["x"], ["y"], ["z"]]
+    a2 = new_session("node-a")
+    a2.state.stm = [["x"]]
+    b1 = new_session("node-b")
+    short = new_session("node-c", expires_at=time.time() + 0.2)
+    short.state.stm = [["gone"]] * 10
+    for session in (a1, a2, b1, short):
+        await store.create(session)
+    await asyncio.sleep(0.25)
+
+    stats = await store.stats()
+
+    assert stats["backend"] == store.backend
+    assert stats["total_sessions"] == 4
+    assert stats["active_sessions"] == 3
+    assert stats["expired_sessions"] == 1
+    assert stats["nodes_with_sessions"] == 2
+    assert stats["total_stm_events"] == 4
+    assert stats["average_stm_size"] == pytest.approx(4 / 3)
+
+    def grow(s: Session) -> None:
+        s.state.stm.append(["w"])
+
+    await update(store, b1.session_id, grow)
+    await store.delete(a2.session_id)
+    stats = await store.stats()
+    assert stats["active_sessions"] == 2
+    assert stats["total_stm_events"] == 4
+    assert stats["nodes_with_sessions"] == 2
+
+
+# -- locking ----------------------------------------------------------------------------
+
+
+async def increment_many(stores: list[SessionStore], session_id: str, times: int) -> None:
+    async def increment(store: SessionStore) -> None:
+        async with store.lock(session_id):
+            session = await store.get(session_id)
+            assert session is not None
+            await asyncio.sleep(0)  # let every other task run between read and write
+            session.state.time += 1
+            session.state.stm.append([f"e{session.state.time}"])
+            await store.save(session)
+
+    await asyncio.gather(*(increment(stores[i % len(stores)]) for i in range(times)))
+
+
+async def test_lock_serialises_concurrent_updates(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+
+    await increment_many([store], session.session_id, 200)
+
+    loaded = await store.get(session.session_id)
+    assert loaded is not None
+    assert loaded.state.time == 200
+    assert loaded.state.stm == [[f"e{n}"] for n in range(1, 201)]
+
+
+async def test_lock_holds_across_two_store_instances(open_store: OpenStore) -> None:
+    first, second = open_store(), open_store()
+    session = new_session()
+    await first.create(session)
+
+    await increment_many([first, second], session.session_id, 300)
+
+    loaded = await second.get(session.session_id)
+    assert loaded is not None
+    assert loaded.state.time == 300
+    assert len(loaded.state.stm) == 300
+
+
+async def test_sessions_are_isolated(store: SessionStore) -> None:
+    one, other = new_session("node-a"), new_session("node-a")
+    await store.create(one)
+    await store.create(other)
+
+    await asyncio.gather(
+        increment_many([store], one.session_id, 30),
+        increment_many([store], other.session_id, 7),
+    )
+
+    loaded_one = await store.get(one.session_id)
+    loaded_other = await store.get(other.session_id)
+    assert loaded_one is not None and loaded_other is not None
+    assert loaded_one.state.time == 30 and loaded_other.state.time == 7
+
+
+async def test_waiting_for_a_busy_session_times_out(open_store: OpenStore) -> None:
+    holder_store = open_store(acquire_timeout=0.2)
+    waiter_store = open_store(acquire_timeout=0.2)
+    session = new_session()
+    await holder_store.create(session)
+    held, done = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with holder_store.lock(session.session_id):
+            held.set()
+            await done.wait()
+
+    task = asyncio.create_task(holder())
+    await held.wait()
+    with pytest.raises(SessionLockTimeoutError):
+        async with waiter_store.lock(session.session_id):
+            pass
+    done.set()
+    await task
+    async with waiter_store.lock(session.session_id):
+        pass  # free again once the holder left
+
+
+async def test_holder_whose_lock_expired_cannot_save(open_store: OpenStore) -> None:
+    store = open_store(lock_timeout=0.2)
+    session = new_session()
+    await store.create(session)
+
+    async with store.lock(session.session_id):
+        stale = await store.get(session.session_id)
+        assert stale is not None
+        await asyncio.sleep(0.3)
+        stale.state.time = 999
+        with pytest.raises(SessionLockNotHeldError):
+            await store.save(stale)
+
+    loaded = await store.get(session.session_id)
+    assert loaded is not None and loaded.state.time == 0
+
+
+async def test_lock_raises_through_and_releases(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+    with pytest.raises(RuntimeError):
+        async with store.lock(session.session_id):
+            raise RuntimeError("request failed")
+    await update(store, session.session_id, lambda s: None)  # not left locked
+
+
+# -- memory-only -------------------------------------------------------------------------
+
+
+async def test_memory_lock_entries_and_heap_stay_bounded() -> None:
+    store = MemorySessionStore()
+    sessions = [new_session() for _ in range(10)]
+    for session in sessions:
+        await store.create(session)
+    for round_ in range(500):
+        for session in sessions:
+
+            def extend(s: Session, by: int = round_) -> None:
+                s.expires_at = time.time() + 3600 + by
+
+            await update(store, session.session_id, extend)
+
+    assert len(store._locks) == 0
+    assert len(store._expiry_heap) <= 2 * len(sessions) + 1024
+    assert await store.count() == 10
+
+
+# -- redis-only: lock take-over and dead holders -------------------------------------------
+
+
+async def test_expired_lock_is_taken_over_and_the_stale_holder_is_fenced(
+    redis_url: str,
+) -> None:
+    def open_instance() -> RedisSessionStore:
+        return redis_store(redis_url, lock_timeout_seconds=0.2)
+
+    slow, fast = open_instance(), open_instance()
+    session = new_session()
+    await slow.create(session)
+    try:
+        async with slow.lock(session.session_id):
+            stale = await slow.get(session.session_id)
+            assert stale is not None
+            await asyncio.sleep(0.3)  # slow's lock expires ...
+
+            def take_over(s: Session) -> None:
+                s.state.time = 1
+
+            await update(fast, session.session_id, take_over)  # ... and fast takes over
+            stale.state.time = 999
+            with pytest.raises(SessionLockNotHeldError):
+                await slow.save(stale)
+
+        loaded = await fast.get(session.session_id)
+        assert loaded is not None and loaded.state.time == 1
+    finally:
+        await slow.close()
+        await fast.close()
+
+
+_DYING_HOLDER = """
+import asyncio, os, sys
+from kato.config import RedisSettings, SessionSettings
+from kato.sessions.redis_store import RedisSessionStore
+
+async def main():
+    store = RedisSessionStore.from_settings(
+        RedisSettings(url=sys.argv[1]), SessionSettings(lock_timeout_seconds=1.0)
+    )
+    async with store.lock(sys.argv[2]):
+        os._exit(0)  # dies holding the lock: no release, no cleanup
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_dead_holder_blocks_only_until_the_lock_expires(redis_url: str) -> None:
+    store = redis_store(redis_url, lock_acquire_timeout_seconds=5)
+    session = new_session()
+    await store.create(session)
+    subprocess.run([sys.executable, "-c", _DYING_HOLDER, redis_url, session.session_id], check=True)
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await raw.pttl(f"kato:session-lock:{session.session_id}") > 0  # still held
+
+        def observe(s: Session) -> None:
+            s.state.time += 1
+
+        await update(store, session.session_id, observe)
+
+        loaded = await store.get(session.session_id)
+        assert loaded is not None and loaded.state.time == 1
+    finally:
+        await raw.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
+        await store.close()
+
+
+# -- redis-only: key layout, encryption at rest ---------------------------------------------
+
+
+async def test_redis_layout_uses_ttl_and_the_expiry_index(redis_url: str) -> None:
+    store = redis_store(redis_url)
+    raw = aioredis.Redis.from_url(redis_url)
+    session = new_session(ttl_seconds=120)
+    session.expires_at = time.time() + 120
+    try:
+        await store.create(session)
+        ttl_ms = await raw.pttl(f"kato:session:{session.session_id}")
+        score = await raw.zscore("kato:sessions:expiry", session.session_id)
+        assert 110_000 < ttl_ms <= 120_000
+        assert score == int(session.expires_at * 1000)
+    finally:
+        await raw.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
+        await store.close()
+
+
+async def test_redis_expired_by_ttl_leaves_consistent_statistics(redis_url: str) -> None:
+    store = redis_store(redis_url)
+    short = new_session("node-z", expires_at=time.time() + 0.2)
+    short.state.stm = [["a"]] * 4
+    try:
+        await store.create(short)
+        await asyncio.sleep(0.25)
+        assert await store.get(short.session_id) is None  # Redis already dropped the record
+        stats = await store.stats()
+        assert stats["active_sessions"] == 0
+        assert stats["nodes_with_sessions"] == 0
+        assert stats["total_stm_events"] == 0
+    finally:
+        await store.close()
+
+
+async def test_encrypted_sessions_are_not_plaintext_in_redis(redis_url: str) -> None:
+    key = SessionCipher.generate_key()
+    store = redis_store(redis_url, encryption_keys=[key])
+    raw = aioredis.Redis.from_url(redis_url)
+    session = new_session("secret-node")
+    session.state.stm = [["very-secret-symbol"]]
+    try:
+        await store.create(session)
+        stored = await raw.get(f"kato:session:{session.session_id}")
+        assert stored is not None
+        assert b"very-secret-symbol" not in stored and b"contract" not in stored
+        loaded = await store.get(session.session_id)
+        assert loaded is not None and loaded.state.stm == [["very-secret-symbol"]]
+    finally:
+        await raw.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
+        await store.close()
+
+
+async def test_key_rotation(redis_url: str) -> None:
+    old_key, new_key = SessionCipher.generate_key(), SessionCipher.generate_key()
+
+    def open_with(*keys: str) -> RedisSessionStore:
+        return redis_store(redis_url, encryption_keys=list(keys))
+
+    before, during, after = open_with(old_key), open_with(new_key, old_key), open_with(new_key)
+    written_before = [new_session() for _ in range(3)]
+    try:
+        for session in written_before:
+            await before.create(session)
+
+        # Step 1: new key first, old key kept: old records stay readable.
+        assert await during.get(written_before[0].session_id) is not None
+        # Records written or saved now use the new key.
+        await update(during, written_before[0].session_id, lambda s: None)
+        assert await after.get(written_before[0].session_id) is not None
+        with pytest.raises(SessionDecryptError):
+            await after.get(written_before[1].session_id)
+
+        # Step 2: rewrite what is left under the new key; the old key can then go.
+        assert await during.rotate_encryption() == 3
+        for session in written_before:
+            loaded = await after.get(session.session_id)
+            assert loaded is not None and loaded.metadata == {"purpose": "contract"}
+    finally:
+        for store in (before, during, after):
+            await store.close()
+
+
+def test_invalid_encryption_key_is_a_clear_start_up_error() -> None:
+    with pytest.raises(ValueError, match=r"encryption_keys\[1\] is not a Fernet key"):
+        SessionCipher(["not-a-key"])
+
+
+# -- redis-only: the server restarting --------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("appendonly", [True, False], ids=["aof-always", "no-persistence"])
+async def test_sessions_after_a_redis_crash(appendonly: bool) -> None:
+    with RedisServer(appendonly=appendonly, appendfsync="always") as server:
+        store = redis_store(server.url)
+        session = new_session()
+        try:
+            await store.create(session)
+            server.kill()
+            server.start()
+            loaded = await store.get(session.session_id)  # the client reconnects by itself
+            if appendonly:
+                assert loaded is not None and loaded.session_id == session.session_id
+                assert await store.count() == 1
+            else:
+                assert loaded is None
+                assert await store.count() == 0
+        finally:
+            await store.close()
+
+
+# -- selection --------------------------------------------------------------------------------
+
+
+def test_factory_selects_the_backend_from_configuration(redis_url: str) -> None:
+    assert isinstance(open_session_store(Settings()), MemorySessionStore)
+    with_url = Settings.model_validate({"database": {"redis": {"url": redis_url}}})
+    assert isinstance(open_session_store(with_url), RedisSessionStore)
+    forced_memory = with_url.model_copy(
+        update={"session": with_url.session.model_copy(update={"store_type": "memory"})}
+    )
+    assert isinstance(open_session_store(forced_memory), MemorySessionStore)
+
+
+def test_factory_refuses_redis_without_url_or_tls_without_rediss() -> None:
+    with pytest.raises(ValueError, match="no Redis URL"):
+        open_session_store(Settings.model_validate({"session": {"store_type": "redis"}}))
+    tls_on_plain = Settings.model_validate(
+        {"database": {"redis": {"url": "redis://127.0.0.1:1/0", "tls_ca_file": "/ca.pem"}}}
+    )
+    with pytest.raises(ValueError, match="rediss://"):
+        open_session_store(tls_on_plain)
