@@ -6,6 +6,7 @@ Values are validated with their types and ranges; an unknown gene or a bad value
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -57,13 +58,23 @@ class Genes(BaseModel):
 
     def replace(self, changes: dict[str, Any]) -> Genes:
         """A copy with ``changes`` applied; every bad entry is reported at once."""
-        changes = {("sort" if key == "sort_symbols" else key): value for key, value in changes.items()}
+        if not isinstance(changes, Mapping):
+            raise GeneError("genes must be an object of gene name to value")
+        errors: list[str] = []
+        if "sort_symbols" in changes and "sort" in changes:
+            # Two spellings of one gene: silently keeping either value would hide a mistake.
+            errors.append("sort_symbols: alias of sort, give only one of them")
+        changes = {
+            ("sort" if key == "sort_symbols" else key): value for key, value in changes.items()
+        }
         merged = {**self.model_dump(), **changes}
         try:
-            return Genes.model_validate(merged)
+            genes = Genes.model_validate(merged)
         except pydantic.ValidationError as exc:
-            errors = [_describe(error) for error in exc.errors()]
-            raise GeneError("; ".join(errors), errors) from None
+            errors += [_describe(error) for error in exc.errors()]
+        if errors:
+            raise GeneError("; ".join(errors), errors)
+        return genes
 
     @classmethod
     def names(cls) -> list[str]:

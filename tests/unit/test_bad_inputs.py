@@ -262,3 +262,22 @@ def test_learn_on_empty_stm(busy: Engine) -> None:
     assert caught.value.code == "KATO_EMPTY_STM"
     assert "empty" in caught.value.message.lower()
     assert busy.snapshot() == before
+
+
+@pytest.mark.parametrize("changes", [None, [("persistence", 3)], "persistence=3"])
+def test_genes_must_be_a_mapping(changes: Any) -> None:
+    with pytest.raises(GeneError):
+        Genes().replace(changes)
+
+
+def test_sort_and_its_alias_together_are_refused() -> None:
+    with pytest.raises(GeneError) as caught:
+        Genes().replace({"sort_symbols": "x", "sort": True, "persistence": 0})
+    assert len(caught.value.errors) == 2
+    assert "sort_symbols" in caught.value.errors[0]
+    assert "persistence" in caught.value.errors[1]
+    with pytest.raises(GeneError):
+        Genes().replace({"sort_symbols": False, "sort": False})
+    with pytest.raises(GeneError):
+        Genes().replace({"sort_symbols": "yes"})
+    assert Genes().replace({"sort_symbols": False}).sort is False
