@@ -20,10 +20,15 @@ from typing import Any
 import mongomock
 import pytest
 
+from kato.core.genes import Genes
+from kato.core.observation import Observation
 from kato.engine.memory_kb import InMemoryKnowledgeBase
+from kato.engine.node import Node
 from kato.engine.ports import ChangeSet, Events, KnowledgeBase, PatternRecord, Totals
+from kato.engine.session_state import SessionState
 from kato.storage.mongo_kb import MongoKnowledgeBase
 from kato.storage.sqlite_kb import SQLiteKnowledgeBase
+from tests.conformance_cases import GOLDEN, golden, prediction_mismatches, scenarios
 
 MONGO_URL = os.environ.get("KATO_TEST_MONGO_URL")
 
@@ -439,3 +444,55 @@ def test_sqlite_nodes_sharing_one_file_are_isolated(tmp_path: Path) -> None:
     assert alice.get_pattern(record.name) == record
     alice.close()
     bob.close()
+
+
+# -- a node on a stored knowledge base predicts like a node in memory ---------------------
+
+
+def _replay_in_lockstep(scenario: dict[str, Any], stored: KnowledgeBase) -> list[str]:
+    """Run the scenario on a memory node and a node on ``stored``; list every difference
+    between the two, and between the stored node and the golden expectation."""
+    genes = Genes.from_mapping(golden()["genes"])
+    reference, candidate = Node("c", InMemoryKnowledgeBase()), Node("c", stored)
+    sessions = {id(reference): SessionState(), id(candidate): SessionState()}
+    problems: list[str] = []
+    for step, op in enumerate(scenario["ops"]):
+        where = f"{scenario['id']} op {step} {op['op']}"
+        results = []
+        for node in (reference, candidate):
+            session = sessions[id(node)]
+            if op["op"] == "observe":
+                observation = Observation.parse(op["strings"], op["vectors"], op["emotives"])
+                results.append(node.observe(session, observation, genes).auto_learned_pattern)
+            elif op["op"] == "learn" and session.stm:
+                results.append(node.learn(session, genes))
+            elif op["op"] == "clear_stm":
+                node.clear_stm(session)
+            elif op["op"] == "predictions":
+                results.append(node.predictions(session, genes))
+        if results and results[0] != results[1]:
+            problems.append(f"{where}: stored node differs from memory node")
+        if op["op"] == "predictions":
+            expected = op["expect"]["predictions"]
+            problems += [f"{where}: {p}" for p in prediction_mismatches(results[1], expected)]
+    return problems
+
+
+@pytest.mark.skipif(
+    not GOLDEN.exists(), reason=f"conformance data not found at {GOLDEN} (../shared absent)"
+)
+@pytest.mark.parametrize("adapter", ["sqlite", "mongomock"])
+def test_node_on_stored_knowledge_base_predicts_like_memory(adapter: str, tmp_path: Path) -> None:
+    path, client = tmp_path / "kato.sqlite3", mongomock.MongoClient()
+    problems: list[str] = []
+    for number, scenario in enumerate(scenarios()):
+        kb_id = f"scenario_{number}_kato"
+        stored: KnowledgeBase = (
+            SQLiteKnowledgeBase(path, kb_id)
+            if adapter == "sqlite"
+            else MongoKnowledgeBase(client, kb_id)
+        )
+        problems += _replay_in_lockstep(scenario, stored)
+        stored.close()
+    assert scenarios(), "no conformance scenarios loaded"
+    assert problems == []
