@@ -34,4 +34,22 @@ def vector_symbol(vectors: Sequence[Sequence[float]]) -> str:
     total = np.asarray(vectors[0], dtype=np.float64)
     for vector in vectors[1:]:
         total = total + np.asarray(vector, dtype=np.float64)
-    return VECTOR_PREFIX + hashlib.sha1(str(total).encode("utf-8")).hexdigest()
+    return VECTOR_PREFIX + hashlib.sha1(_render(total).encode("utf-8")).hexdigest()
+
+
+def _render(array: np.ndarray) -> str:
+    """``str(array)`` under NumPy's *default* print options, whatever the global ones are:
+    a library calling ``np.set_printoptions`` must never change a vector's identity."""
+    return np.array2string(
+        array,
+        max_line_width=75,
+        precision=8,
+        suppress_small=False,
+        separator=" ",
+        threshold=1000,
+        edgeitems=3,
+        sign="-",
+        floatmode="maxprec",
+        formatter={},  # an empty mapping overrides any global formatter; None would not
+        legacy=False,
+    )

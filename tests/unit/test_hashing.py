@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import pytest
 
 from kato.core.hashing import pattern_hash, strip_pattern_prefix, vector_symbol
@@ -79,3 +82,37 @@ def test_order_grouping_and_emotives_matter_as_specified() -> None:
 def test_strip_pattern_prefix() -> None:
     assert strip_pattern_prefix("PTRN|abc") == "abc"
     assert strip_pattern_prefix("abc") == "abc"
+
+
+def _default_rendering_symbol(vector: list[float]) -> str:
+    text = str(np.asarray(vector, dtype=np.float64))  # the reference: str() under defaults
+    return "VCTR|" + hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize("length", [1, 7, 12, 75, 999, 1000, 1001, 2000])
+def test_vector_rendering_is_numpy_str_including_wrapping_and_summary(length: int) -> None:
+    vector = [((i * 7919) % 1000) / 7.0 - 50.0 for i in range(length)]
+    assert vector_symbol([vector]) == _default_rendering_symbol(vector)
+
+
+def test_long_vectors_agreeing_at_both_ends_collide_as_in_the_reference() -> None:
+    """§1.7 quirk (a): NumPy summarises arrays longer than 1000 elements with ``...``."""
+    first = [1.0] * 1001
+    second = [1.0] * 3 + [2.0] * 995 + [1.0] * 3
+    assert vector_symbol([first]) == vector_symbol([second])
+    assert vector_symbol([first[:1000]]) != vector_symbol([second[:1000]])
+
+
+def test_global_numpy_print_options_do_not_change_vector_symbols() -> None:
+    with np.printoptions(
+        precision=2,
+        linewidth=20,
+        threshold=4,
+        suppress=True,
+        sign="+",
+        floatmode="fixed",
+        formatter={"float": lambda value: "F"},
+    ):
+        for vectors, symbol in VECTOR_EXAMPLES:
+            assert vector_symbol(vectors) == symbol
+        assert str(np.asarray([0.5, 0.5])) != "[0.5 0.5]"  # the options really were active
