@@ -458,7 +458,7 @@ def _replay_in_lockstep(scenario: dict[str, Any], stored: KnowledgeBase) -> list
     problems: list[str] = []
     for step, op in enumerate(scenario["ops"]):
         where = f"{scenario['id']} op {step} {op['op']}"
-        results = []
+        results: list[Any] = []
         for node in (reference, candidate):
             session = sessions[id(node)]
             if op["op"] == "observe":
@@ -483,7 +483,7 @@ def _replay_in_lockstep(scenario: dict[str, Any], stored: KnowledgeBase) -> list
 )
 @pytest.mark.parametrize("adapter", ["sqlite", "mongomock"])
 def test_node_on_stored_knowledge_base_predicts_like_memory(adapter: str, tmp_path: Path) -> None:
-    path, client = tmp_path / "kato.sqlite3", mongomock.MongoClient()
+    path, client = tmp_path / "kato.sqlite3", mongomock.MongoClient()  # type: ignore[var-annotated]
     problems: list[str] = []
     for number, scenario in enumerate(scenarios()):
         kb_id = f"scenario_{number}_kato"
