@@ -6,8 +6,10 @@
  * score: one call for every candidate of a prediction. It matches each candidate against
  *     the state, keeps those whose ratio reaches the recall threshold, computes the present
  *     range, itfdf_similarity and potential with the same floating-point operations in the
- *     same order as the Python definitions (so results are bit-identical), and returns only
- *     the best `keep` survivors (plus everything tied with the last of them).
+ *     same order as the definitions of semantics §4.10–§4.12 (so results are bit-identical
+ *     to the straightforward Python), and returns only the best `keep` survivors (plus
+ *     everything tied with the last of them) with their blocks, entropy, hamiltonians and
+ *     confluence.
  *
  * Build flags include -ffp-contract=off: a fused multiply-add would change roundings.
  */
@@ -139,6 +141,60 @@ static double round12(double x) {
     return strtod(text, NULL);
 }
 
+/* Distinct symbols of seq in first-occurrence order with their counts (Counter order). */
+static Py_ssize_t distinct_counts(const int32_t *seq, Py_ssize_t n, int32_t *symbols,
+                                  Py_ssize_t *counts) {
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t x = 0; x < n; x++) {
+        Py_ssize_t y = 0;
+        while (y < distinct && symbols[y] != seq[x]) y++;
+        if (y == distinct) {
+            symbols[distinct] = seq[x];
+            counts[distinct++] = 0;
+        }
+        counts[y]++;
+    }
+    return distinct;
+}
+
+/* -p·log_n(p) as CPython's math.log(p, n) computes it: log(p) / log(n). */
+static double entropy_term(double p, double log_base) {
+    return p > 0 ? -p * (log(p) / log_base) : 0.0;
+}
+
+typedef struct {
+    double entropy, hamiltonian, grand_hamiltonian, confluence;
+} Information;
+
+/* entropy, hamiltonian, grand_hamiltonian and confluence of §4.10 for one present range;
+ * sums run over the same items in the same order as the definitions. */
+static Information information(const int32_t *present, Py_ssize_t size, const double *prob,
+                               int32_t *symbols, Py_ssize_t *counts, long long t_sym,
+                               double pattern_probability) {
+    Information out = {0.0, 0.0, 0.0, 0.0};
+    double log_2 = log(2.0), log_t_sym = log((double)t_sym), log_cp = 0.0;
+    int informative = t_sym > 1; /* h_n is 0 unless n > 1 */
+    Py_ssize_t distinct = distinct_counts(present, size, symbols, counts);
+    for (Py_ssize_t x = 0; x < size; x++) {
+        double p = prob[present[x]];
+        out.entropy += entropy_term(p, log_2);
+        log_cp += log10(p != 0.0 ? p : 1e-10);
+        if (informative) {
+            Py_ssize_t y = 0;
+            while (symbols[y] != present[x]) y++;
+            out.hamiltonian += entropy_term((double)counts[y] / (double)size, log_t_sym);
+        }
+    }
+    for (Py_ssize_t y = 0; informative && y < distinct; y++)
+        out.grand_hamiltonian += entropy_term(prob[symbols[y]], log_t_sym);
+    double combined_probability = size ? pow(10.0, log_cp) : 0.0;
+    out.entropy = round12(out.entropy);
+    out.hamiltonian = round12(out.hamiltonian);
+    out.grand_hamiltonian = round12(out.grand_hamiltonian);
+    out.confluence = round12(pattern_probability * (1 - combined_probability));
+    return out;
+}
+
 static int parse_int32(PyObject *obj, Py_buffer *view, const char *what) {
     if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) return -1;
     if (view->itemsize != 4 || !view->format ||
@@ -193,22 +249,6 @@ static PyObject *py_matching_blocks(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* Distinct symbols of seq in first-occurrence order with their counts (Counter order). */
-static Py_ssize_t distinct_counts(const int32_t *seq, Py_ssize_t n, int32_t *symbols,
-                                  Py_ssize_t *counts) {
-    Py_ssize_t distinct = 0;
-    for (Py_ssize_t x = 0; x < n; x++) {
-        Py_ssize_t y = 0;
-        while (y < distinct && symbols[y] != seq[x]) y++;
-        if (y == distinct) {
-            symbols[distinct] = seq[x];
-            counts[distinct++] = 0;
-        }
-        counts[y]++;
-    }
-    return distinct;
-}
-
 typedef struct {
     Py_ssize_t slot, start, end, matched, nblocks;
     double potential, itfdf;
@@ -234,11 +274,12 @@ static void inputs_release(Inputs *in, int parsed) {
 static PyObject *py_score(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *objs[8];
-    long long t_sip;
+    long long t_sip, t_sym, t_pf;
     double threshold;
     Py_ssize_t keep;
-    if (!PyArg_ParseTuple(args, "OOOOOOOLOdn:score", &objs[0], &objs[1], &objs[2], &objs[3],
-                          &objs[4], &objs[5], &objs[6], &t_sip, &objs[7], &threshold, &keep))
+    if (!PyArg_ParseTuple(args, "OOOOOOOLLLOdn:score", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &t_sip, &t_sym, &t_pf, &objs[7],
+                          &threshold, &keep))
         return NULL;
     Inputs in;
     Py_buffer *views[] = {&in.state, &in.flat, &in.flat_offsets, &in.bounds,
@@ -265,6 +306,7 @@ static PyObject *py_score(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     Survivor *survivors = PyMem_Malloc((n_candidates + 1) * sizeof(Survivor));
     unsigned char *in_table = PyMem_Calloc(n_symbols + 1, 1);
+    double *prob_table = PyMem_Calloc(n_symbols + 1, sizeof(double));
     int32_t *symbols = PyMem_Malloc((ls + 1) * sizeof(int32_t));
     Py_ssize_t *counts = PyMem_Malloc((ls + 1) * sizeof(Py_ssize_t));
     double *state_weights = PyMem_Malloc((ls + 1) * sizeof(double));
@@ -272,7 +314,7 @@ static PyObject *py_score(PyObject *self, PyObject *args) {
     Py_ssize_t *present_counts = NULL;
     Py_ssize_t max_length = 0;
     Work w = {0};
-    if (!survivors || !in_table || !symbols || !counts || !state_weights) {
+    if (!survivors || !in_table || !prob_table || !symbols || !counts || !state_weights) {
         PyErr_NoMemory();
         goto done;
     }
@@ -329,15 +371,17 @@ static PyObject *py_score(PyObject *self, PyObject *args) {
         }
         ensemble_frequency += frequencies[slot];
         for (Py_ssize_t p = pbounds[s->start]; p < pbounds[s->end]; p++) {
-            if (pattern[p] >= 0 && pattern[p] < n_symbols) in_table[pattern[p]] = 1;
+            int32_t symbol = pattern[p];
+            if (symbol >= 0 && symbol < n_symbols && !in_table[symbol]) {
+                in_table[symbol] = 1;
+                prob_table[symbol] =
+                    t_sip > 0 ? (double)member_frequency[symbol] / (double)t_sip : 0.0;
+            }
         }
     }
 
 /* prob(symbol) of §4.11: only symbols of the table have a probability. */
-#define PROB(sym)                                                                          \
-    (((sym) >= 0 && (sym) < n_symbols && in_table[(sym)] && t_sip > 0)                     \
-         ? (double)member_frequency[(sym)] / (double)t_sip                                 \
-         : 0.0)
+#define PROB(sym) (((sym) >= 0 && (sym) < n_symbols && in_table[(sym)]) ? prob_table[(sym)] : 0.0)
 
     Py_ssize_t n_state = distinct_counts(state, ls, symbols, counts);
     double state_sum = 0.0;
@@ -406,8 +450,30 @@ static PyObject *py_score(PyObject *self, PyObject *args) {
     PyObject *items = PyList_New(returned);
     for (Py_ssize_t n = 0; items && n < returned; n++) {
         Survivor *s = &survivors[n];
-        PyObject *item = Py_BuildValue("(nddnn)", s->slot, s->potential, s->itfdf, s->start,
-                                       s->end);
+        const int32_t *pattern = flat + flat_offsets[s->slot];
+        Py_ssize_t lp = flat_offsets[s->slot + 1] - flat_offsets[s->slot];
+        const int32_t *pbounds = bounds + bounds_offsets[s->slot];
+        Py_ssize_t nblocks = matching_blocks_core(pattern, lp, state, ls, &w);
+        PyObject *blocks = PyTuple_New(nblocks);
+        for (Py_ssize_t x = 0; blocks && x < nblocks; x++) {
+            PyObject *block = Py_BuildValue("(nnn)", w.blocks[x].i, w.blocks[x].j, w.blocks[x].k);
+            if (!block) {
+                Py_CLEAR(blocks);
+                break;
+            }
+            PyTuple_SET_ITEM(blocks, x, block);
+        }
+        double pattern_probability =
+            t_pf ? (double)frequencies[s->slot] / (double)t_pf : 0.0;
+        Information info = information(pattern + pbounds[s->start],
+                                       pbounds[s->end] - pbounds[s->start], prob_table,
+                                       present_symbols, present_counts, t_sym,
+                                       pattern_probability);
+        PyObject *item = blocks ? Py_BuildValue("(nddnnNdddd)", s->slot, s->potential, s->itfdf,
+                                                s->start, s->end, blocks, info.entropy,
+                                                info.hamiltonian, info.grand_hamiltonian,
+                                                info.confluence)
+                                : NULL;
         if (!item) {
             Py_CLEAR(items);
             break;
@@ -420,6 +486,7 @@ done:
     work_free(&w);
     PyMem_Free(survivors);
     PyMem_Free(in_table);
+    PyMem_Free(prob_table);
     PyMem_Free(symbols);
     PyMem_Free(counts);
     PyMem_Free(state_weights);
@@ -434,8 +501,8 @@ static PyMethodDef methods[] = {
      "matching_blocks(a, b) -> difflib's matching blocks (no sentinel) of two int32 buffers."},
     {"score", py_score, METH_VARARGS,
      "score(state, flat, flat_offsets, bounds, bounds_offsets, frequencies, member_frequency,"
-     " t_sip, candidates, threshold, keep) -> ([(slot, potential, itfdf, start, end)], "
-     "survivors)"},
+     " t_sip, t_sym, t_pf, candidates, threshold, keep) -> ([(slot, potential, itfdf, start,"
+     " end, blocks, entropy, hamiltonian, grand_hamiltonian, confluence)], survivors)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,7 +11,25 @@ def score(
     frequencies: array,
     member_frequency: array,
     t_sip: int,
+    t_sym: int,
+    t_pf: int,
     candidates: Any,
     threshold: float,
     keep: int,
-) -> tuple[list[tuple[int, float, float, int, int]], int]: ...
+) -> tuple[
+    list[
+        tuple[
+            int,
+            float,
+            float,
+            int,
+            int,
+            tuple[tuple[int, int, int], ...],
+            float,
+            float,
+            float,
+            float,
+        ]
+    ],
+    int,
+]: ...

@@ -18,8 +18,8 @@ from itertools import accumulate
 import numpy as np
 
 from kato.core import _matchcore
-from kato.core.matcher import Block, coded_blocks
-from kato.core.prediction import EnsembleStats, PatternView
+from kato.core.matcher import Block
+from kato.core.prediction import PatternView
 from kato.engine.ports import ChangeSet, PatternRecord, Totals
 
 
@@ -32,6 +32,11 @@ class Scored:
     itfdf: float
     present_start: int
     present_end: int
+    blocks: tuple[Block, ...]
+    entropy: float
+    hamiltonian: float
+    grand_hamiltonian: float
+    confluence: float
 
 
 class _Postings:
@@ -152,14 +157,6 @@ class PatternIndex:
     def pattern_count(self) -> int:
         return len(self._slot_of)
 
-    def stats(self) -> EnsembleStats:
-        return EnsembleStats(
-            member_frequency=self._member_frequency,
-            total_symbols=len(self._member_frequency),
-            total_pattern_frequencies=self._totals.pattern_frequencies,
-            total_symbols_in_patterns=self._totals.symbols_in_patterns,
-        )
-
     def state_ids(self, state: Sequence[str]) -> array:
         """State symbols as ids; symbols no pattern holds get distinct negative ids."""
         unknown: dict[str, int] = {}
@@ -197,7 +194,8 @@ class PatternIndex:
         """Match and rank ``candidates`` in the compiled core.
 
         Returns the survivors (ratio ≥ ``threshold``) with the ``keep`` highest potentials,
-        plus any tied with the last of them, and the number of survivors.
+        plus any tied with the last of them, and the number of survivors. Every returned
+        survivor carries its blocks and information metrics too.
         """
         best, survivors = _matchcore.score(
             state_ids,
@@ -208,6 +206,8 @@ class PatternIndex:
             self._frequencies,
             self._member_frequency_by_id,
             self._totals.symbols_in_patterns,
+            len(self._member_frequency),
+            self._totals.pattern_frequencies,
             candidates.astype(np.int64, copy=False),
             threshold,
             keep,
@@ -220,10 +220,6 @@ class PatternIndex:
         bounded = self.candidates(state, threshold)
         _, kept = self.score(self.state_ids(state), bounded, threshold, 1)
         return shared, len(bounded), kept
-
-    def blocks(self, slot: int, state_ids: array) -> list[Block]:
-        flat = memoryview(self._flat)[self._flat_offsets[slot] : self._flat_offsets[slot + 1]]
-        return coded_blocks(flat, state_ids)  # type: ignore[arg-type]
 
     def view(self, slot: int) -> PatternView:
         view = self._views[slot]

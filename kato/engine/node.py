@@ -195,15 +195,19 @@ class Node:
         ranked = [
             Ranked(
                 pattern=index.view(item.slot),
-                blocks=index.blocks(item.slot, state_ids),
+                blocks=item.blocks,
                 potential=item.potential,
                 itfdf=item.itfdf,
                 present_start=item.present_start,
                 present_end=item.present_end,
+                entropy=item.entropy,
+                hamiltonian=item.hamiltonian,
+                grand_hamiltonian=item.grand_hamiltonian,
+                confluence=item.confluence,
             )
             for item in best[: genes.max_predictions]
         ]
-        return prediction_objects(state, ranked, index.stats())
+        return prediction_objects(state, ranked)
 
     def cognition_data(self, session: SessionState, genes: Genes) -> dict[str, Any]:
         return {
