@@ -169,9 +169,12 @@ _LOCK_POLL_MAX = 0.025
 def redis_client(settings: RedisSettings) -> Redis:
     """A pooled asyncio client: at most ``pool_size`` connections, callers queue for one.
 
-    A command that fails on a broken connection (Redis restarted, idle socket dropped) is
-    retried twice on a fresh one. Every write is safe to repeat: a repeated create, save or
-    lock acquisition finds its own write, a repeated release or cleanup does nothing more.
+    A command that fails on a broken pooled connection (Redis restarted, idle socket
+    dropped) is sent once more on a fresh connection — a reconnect, not a retry policy:
+    outages are left to the resilience layer (kato.resilience.retry). Every store operation
+    is safe to repeat: a repeated create, save or lock acquisition finds its own write, a
+    repeated delete, release or cleanup changes nothing more (a repeated delete reports
+    that nothing was deleted).
     """
     if not settings.url:
         raise ValueError("the Redis session store needs database.redis.url (REDIS_URL)")
@@ -189,7 +192,7 @@ def redis_client(settings: RedisSettings) -> Redis:
         timeout=settings.socket_timeout,  # wait for a free pooled connection
         socket_timeout=settings.socket_timeout,
         socket_connect_timeout=settings.socket_connect_timeout,
-        retry=Retry(EqualJitterBackoff(cap=0.5, base=0.05), retries=2),
+        retry=Retry(EqualJitterBackoff(cap=0.05, base=0.01), retries=1),
         retry_on_error=[redis_errors.ConnectionError, redis_errors.TimeoutError],
         **tls,
     )
