@@ -142,3 +142,48 @@ def test_totals_agree_with_patterns_and_symbol_statistics(
     assert t_sf == sum(map(len, (s for events in patterns for s in events)))
     assert t_sip == sum(member for _, member in stats.values())
     assert set(stats) == {s for events in patterns for event in events for s in event}
+
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("learn"), PATTERNS),
+        st.tuples(st.just("delete"), st.integers(0, 20)),
+        st.tuples(st.just("update"), st.integers(0, 20), st.integers(0, 5)),
+        st.tuples(st.just("clear_all")),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _apply(kato: Engine, operation: tuple[Any, ...]) -> None:
+    learned = sorted(record.name for record in kato.node.knowledge_base.changes_since(-1).patterns)
+    if operation[0] == "learn":
+        kato.learn_events(*operation[1])
+    elif learned and operation[0] == "delete":
+        kato.node.delete_pattern(learned[operation[1] % len(learned)])
+    elif learned and operation[0] == "update":
+        name = learned[operation[1] % len(learned)]
+        kato.node.update_pattern(name, operation[2], [{"e": 1.0}], kato.genes)
+    elif operation[0] == "clear_all":
+        kato.node.clear_all()
+
+
+@CASES
+@given(operations=OPERATIONS, state=STATES, threshold=THRESHOLDS)
+def test_incrementally_refreshed_index_equals_a_cold_one(
+    operations: list[tuple[Any, ...]], state: list[list[str]], threshold: float
+) -> None:
+    """The node's index catches up through ``changes_since`` after every change; a node that
+    predicts after each operation must end where a node that predicts only once ends."""
+    warm, cold = engine(recall_threshold=threshold), engine(recall_threshold=threshold)
+    probe = Engine(genes=warm.genes, node=warm.node)
+    probe.observe_events(*state)
+    for operation in operations:
+        _apply(warm, operation)
+        _apply(cold, operation)
+        probe.predictions()
+    warm.observe_events(*state)
+    cold.observe_events(*state)
+    assert json.dumps(warm.predictions()) == json.dumps(cold.predictions())
+    assert json.dumps(probe.predictions()) == json.dumps(cold.predictions())
