@@ -24,9 +24,10 @@ from kato.api.routes_sessions import router as sessions_router
 from kato.api.routes_system import router as system_router
 from kato.api.routes_v1 import router as v1_router
 from kato.api.routes_ws import router as ws_router
-from kato.api.trace import TraceIdMiddleware
+from kato.api.trace import TraceIdMiddleware, trace_id_var
 from kato.config import Settings
 from kato.engine.ports import KnowledgeBase, VectorStore
+from kato.security.layer import install as install_security
 from kato.service.kato_service import KatoService
 from kato.sessions.factory import open_session_store
 from kato.sessions.store import SessionStore
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = resolved
     install_error_handlers(app)
+    install_security(app, resolved, trace_id=trace_id_var.get)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=resolved.limits.max_body_bytes)
     app.add_middleware(TraceIdMiddleware)
     app.include_router(system_router)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.requests import HTTPConnection
 
+from kato.api.auth import CurrentPrincipal, v1_session_for
 from kato.config import LimitsSettings
 from kato.service.kato_service import KatoService
 
@@ -26,16 +27,15 @@ LimitsDep = Annotated[LimitsSettings, Depends(get_limits)]
 
 
 async def v1_session_id(
-    service: ServiceDep,
+    connection: HTTPConnection,
+    principal: CurrentPrincipal,
     x_session_id: Annotated[
         str | None, Header(description="Route to this session; default session when absent")
     ] = None,
 ) -> str:
-    """D9: ``X-Session-ID`` names the session (404 if unknown), else the default session."""
-    if x_session_id:
-        await service.get_session(x_session_id)
-        return x_session_id
-    return await service.default_session_id()
+    """D9: ``X-Session-ID`` names the session (404 if unknown or not the caller's), else the
+    caller's default session (see ``kato.api.auth.v1_session_for``)."""
+    return await v1_session_for(connection, principal, x_session_id)
 
 
 V1SessionDep = Annotated[str, Depends(v1_session_id)]

@@ -122,7 +122,8 @@ def _schema_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _on_kato_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KatoError)
-    return kato_error_response(exc)
+    # Security errors carry response headers (WWW-Authenticate, Retry-After, RateLimit-*).
+    return kato_error_response(exc, getattr(exc, "headers", None))
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:

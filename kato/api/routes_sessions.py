@@ -5,8 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 
+from kato.api.auth import (
+    READER,
+    WRITER,
+    CurrentPrincipal,
+    SessionAdmin,
+    SessionReader,
+    SessionWriter,
+)
 from kato.api.deps import LimitsDep, ServiceDep, iso
 from kato.api.limits import check_metadata, check_observation, check_sequence
 from kato.api.schemas import (
@@ -27,6 +35,12 @@ from kato.api.schemas import (
     StatusResponse,
     STMResponse,
     error_responses,
+)
+from kato.security.layer import annotate_audit
+from kato.security.ownership import (
+    check_may_create_on_node,
+    may_access_session,
+    session_owner_for,
 )
 from kato.sessions.models import Session
 
@@ -50,42 +64,58 @@ def session_response(session: Session, config: dict[str, Any]) -> SessionRespons
     )
 
 
-@router.post("", response_model=SessionResponse, responses=error_responses(400))
+@router.post(
+    "", response_model=SessionResponse, responses=error_responses(400), dependencies=[WRITER]
+)
 async def create_session(
-    body: CreateSessionRequest, service: ServiceDep, limits: LimitsDep
+    body: CreateSessionRequest,
+    service: ServiceDep,
+    limits: LimitsDep,
+    principal: CurrentPrincipal,
+    request: Request,
 ) -> SessionResponse:
     check_metadata(body.metadata, limits)
+    check_may_create_on_node(principal, body.node)  # 403: the node id is the caller's input
     session = await service.create_session(
-        body.node, body.metadata, body.ttl_seconds or None, body.config
+        body.node,
+        body.metadata,
+        body.ttl_seconds or None,
+        body.config,
+        owner=session_owner_for(principal),
     )
+    annotate_audit(request, session_id=session.session_id, node_id=session.node_id)
     return session_response(session, session.config)
 
 
-@router.get("/count", response_model=SessionCountResponse)
+@router.get("/count", response_model=SessionCountResponse, dependencies=[READER])
 async def count_sessions(service: ServiceDep) -> SessionCountResponse:
     return SessionCountResponse(active_session_count=await service.sessions.count())
 
 
-@router.get("/{session_id}", response_model=SessionResponse)
+@router.get("/{session_id}", response_model=SessionResponse, dependencies=[SessionReader])
 async def get_session(session_id: str, service: ServiceDep) -> SessionResponse:
     session = await service.get_session(session_id)
     return session_response(session, session.config)
 
 
-@router.delete("/{session_id}", response_model=StatusResponse)
+@router.delete("/{session_id}", response_model=StatusResponse, dependencies=[SessionWriter])
 async def delete_session(session_id: str, service: ServiceDep) -> StatusResponse:
     await service.delete_session(session_id)
     return StatusResponse(status="deleted", session_id=session_id)
 
 
-@router.get("/{session_id}/exists", response_model=SessionExistsResponse)
-async def session_exists(session_id: str, service: ServiceDep) -> SessionExistsResponse:
+@router.get("/{session_id}/exists", response_model=SessionExistsResponse, dependencies=[READER])
+async def session_exists(
+    session_id: str, service: ServiceDep, principal: CurrentPrincipal
+) -> SessionExistsResponse:
     # The store forgets an expired session, so "expired" cannot be told from "unknown".
-    exists = await service.sessions.get(session_id) is not None
+    # Somebody else's session "does not exist" for this caller (ownership, issue 6).
+    session = await service.sessions.get(session_id)
+    exists = session is not None and may_access_session(principal, session)
     return SessionExistsResponse(exists=exists, expired=False, session_id=session_id)
 
 
-@router.post("/{session_id}/extend", response_model=StatusResponse)
+@router.post("/{session_id}/extend", response_model=StatusResponse, dependencies=[SessionWriter])
 async def extend_session(
     session_id: str,
     service: ServiceDep,
@@ -96,7 +126,10 @@ async def extend_session(
 
 
 @router.post(
-    "/{session_id}/observe", response_model=ObserveResponse, responses=error_responses(400, 413)
+    "/{session_id}/observe",
+    response_model=ObserveResponse,
+    responses=error_responses(400, 413),
+    dependencies=[SessionWriter],
 )
 async def observe(
     session_id: str, body: ObservationIn, service: ServiceDep, limits: LimitsDep
@@ -115,13 +148,18 @@ async def observe(
     )
 
 
-@router.get("/{session_id}/stm", response_model=STMResponse)
+@router.get("/{session_id}/stm", response_model=STMResponse, dependencies=[SessionReader])
 async def get_stm(session_id: str, service: ServiceDep) -> STMResponse:
     stm = (await service.get_session(session_id)).state.stm
     return STMResponse(stm=stm, session_id=session_id, length=len(stm))
 
 
-@router.post("/{session_id}/learn", response_model=LearnResponse, responses=error_responses(400))
+@router.post(
+    "/{session_id}/learn",
+    response_model=LearnResponse,
+    responses=error_responses(400),
+    dependencies=[SessionWriter],
+)
 async def learn(session_id: str, service: ServiceDep) -> LearnResponse:
     _, name = await service.learn(session_id)
     return LearnResponse(
@@ -132,19 +170,21 @@ async def learn(session_id: str, service: ServiceDep) -> LearnResponse:
     )
 
 
-@router.post("/{session_id}/clear-stm", response_model=StatusResponse)
+@router.post("/{session_id}/clear-stm", response_model=StatusResponse, dependencies=[SessionWriter])
 async def clear_stm(session_id: str, service: ServiceDep) -> StatusResponse:
     await service.clear_stm(session_id)
     return StatusResponse(status="cleared", session_id=session_id)
 
 
-@router.post("/{session_id}/clear-all", response_model=StatusResponse)
+@router.post("/{session_id}/clear-all", response_model=StatusResponse, dependencies=[SessionAdmin])
 async def clear_all(session_id: str, service: ServiceDep) -> StatusResponse:
     await service.clear_all(session_id)
     return StatusResponse(status="cleared", session_id=session_id, scope="all")
 
 
-@router.get("/{session_id}/predictions", response_model=PredictionsResponse)
+@router.get(
+    "/{session_id}/predictions", response_model=PredictionsResponse, dependencies=[SessionReader]
+)
 async def predictions(session_id: str, service: ServiceDep) -> PredictionsResponse:
     _, ranked = await service.predictions(session_id)
     return PredictionsResponse(predictions=ranked, session_id=session_id, count=len(ranked))
@@ -154,6 +194,7 @@ async def predictions(session_id: str, service: ServiceDep) -> PredictionsRespon
     "/{session_id}/observe-sequence",
     response_model=SequenceResponse,
     responses=error_responses(400, 413),
+    dependencies=[SessionWriter],
 )
 async def observe_sequence(
     session_id: str, body: ObserveSequenceRequest, service: ServiceDep, limits: LimitsDep
@@ -169,26 +210,35 @@ async def observe_sequence(
     return SequenceResponse(session_id=session_id, **summary)
 
 
-@router.get("/{session_id}/percept-data", response_model=PerceptDataResponse)
+@router.get(
+    "/{session_id}/percept-data", response_model=PerceptDataResponse, dependencies=[SessionReader]
+)
 async def percept_data(session_id: str, service: ServiceDep) -> PerceptDataResponse:
     session = await service.get_session(session_id)
     return PerceptDataResponse(percept_data=session.state.percept_data, session_id=session_id)
 
 
-@router.get("/{session_id}/cognition-data", response_model=CognitionDataResponse)
+@router.get(
+    "/{session_id}/cognition-data",
+    response_model=CognitionDataResponse,
+    dependencies=[SessionReader],
+)
 async def cognition_data(session_id: str, service: ServiceDep) -> CognitionDataResponse:
     data = await service.cognition_data(session_id)
     return CognitionDataResponse(cognition_data=data, session_id=session_id)
 
 
-@router.get("/{session_id}/config", response_model=ConfigResponse)
+@router.get("/{session_id}/config", response_model=ConfigResponse, dependencies=[SessionReader])
 async def get_config(session_id: str, service: ServiceDep) -> ConfigResponse:
     genes = service.genes_for(await service.get_session(session_id))
     return ConfigResponse(session_id=session_id, config=genes.model_dump(mode="json"))
 
 
 @router.post(
-    "/{session_id}/config", response_model=ConfigUpdateResponse, responses=error_responses(400)
+    "/{session_id}/config",
+    response_model=ConfigUpdateResponse,
+    responses=error_responses(400),
+    dependencies=[SessionWriter],
 )
 async def update_config(
     session_id: str,

@@ -10,13 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from kato import __version__
+from kato.api.auth import ADMIN, PUBLIC
 from kato.api.deps import ServiceDep
 
 router = APIRouter(tags=["system"])
 logger = logging.getLogger("kato.api")
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[PUBLIC])
 async def health(service: ServiceDep) -> dict[str, Any]:
     """Clients recognise the session service by ``base_processor_id`` / ``active_sessions``."""
     issues: list[str] = []
@@ -41,7 +42,7 @@ async def health(service: ServiceDep) -> dict[str, Any]:
     }
 
 
-@router.get("/status")
+@router.get("/status", dependencies=[ADMIN])
 async def status(request: Request, service: ServiceDep) -> dict[str, Any]:
     now = time.time()
     nodes = service.nodes.cached()

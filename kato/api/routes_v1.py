@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from kato.api.auth import ADMIN, READER, WRITER
 from kato.api.deps import LimitsDep, ServiceDep, V1SessionDep
 from kato.api.errors import GeneNotFoundError
 from kato.api.limits import check_observation, check_sequence
@@ -45,7 +46,7 @@ async def _node_id(service: ServiceDep, session_id: str) -> str:
     return (await service.get_session(session_id)).node_id
 
 
-@router.post("/observe", responses=error_responses(400, 413))
+@router.post("/observe", responses=error_responses(400, 413), dependencies=[WRITER])
 async def observe(
     body: ObservationIn, session_id: V1SessionDep, service: ServiceDep, limits: LimitsDep
 ) -> Body:
@@ -63,14 +64,14 @@ async def observe(
     }
 
 
-@router.get("/stm")
-@router.get("/short-term-memory")
+@router.get("/stm", dependencies=[READER])
+@router.get("/short-term-memory", dependencies=[READER])
 async def stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.get_session(session_id)
     return {"stm": session.state.stm, "processor_id": session.node_id, "session_id": session_id}
 
 
-@router.post("/learn")
+@router.post("/learn", dependencies=[WRITER])
 async def learn(session_id: V1SessionDep, service: ServiceDep) -> Body:
     try:
         _, name = await service.learn(session_id)
@@ -84,8 +85,8 @@ async def learn(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.post("/clear-stm")
-@router.post("/clear-short-term-memory")
+@router.post("/clear-stm", dependencies=[WRITER])
+@router.post("/clear-short-term-memory", dependencies=[WRITER])
 async def clear_stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.clear_stm(session_id)
     return {
@@ -96,8 +97,8 @@ async def clear_stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.post("/clear-all")
-@router.post("/clear-all-memory")
+@router.post("/clear-all", dependencies=[ADMIN])
+@router.post("/clear-all-memory", dependencies=[ADMIN])
 async def clear_all(session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.clear_all(session_id)
     return {
@@ -108,8 +109,8 @@ async def clear_all(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.get("/predictions")
-@router.post("/predictions")
+@router.get("/predictions", dependencies=[READER])
+@router.post("/predictions", dependencies=[READER])
 async def predictions(
     session_id: V1SessionDep, service: ServiceDep, unique_id: str | None = None
 ) -> Body:
@@ -125,7 +126,7 @@ async def predictions(
     }
 
 
-@router.get("/pattern/{pattern_id}")
+@router.get("/pattern/{pattern_id}", dependencies=[READER])
 async def pattern(pattern_id: str, session_id: V1SessionDep, service: ServiceDep) -> Body:
     record = await service.get_pattern(session_id, pattern_id)
     return {
@@ -135,7 +136,7 @@ async def pattern(pattern_id: str, session_id: V1SessionDep, service: ServiceDep
     }
 
 
-@router.post("/genes/update", responses=error_responses(400))
+@router.post("/genes/update", responses=error_responses(400), dependencies=[ADMIN])
 async def update_genes(
     body: GenesUpdateRequest, session_id: V1SessionDep, service: ServiceDep
 ) -> Body:
@@ -148,7 +149,7 @@ async def update_genes(
     }
 
 
-@router.get("/gene/{gene_name}")
+@router.get("/gene/{gene_name}", dependencies=[READER])
 async def gene(gene_name: str, session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.get_session(session_id)
     values = service.genes_for(session).model_dump(mode="json")
@@ -163,7 +164,7 @@ async def gene(gene_name: str, session_id: V1SessionDep, service: ServiceDep) ->
     }
 
 
-@router.get("/percept-data")
+@router.get("/percept-data", dependencies=[READER])
 async def percept_data(session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.get_session(session_id)
     return {
@@ -173,7 +174,7 @@ async def percept_data(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.get("/cognition-data")
+@router.get("/cognition-data", dependencies=[READER])
 async def cognition_data(session_id: V1SessionDep, service: ServiceDep) -> Body:
     data = await service.cognition_data(session_id)
     return {
@@ -192,7 +193,7 @@ def _explicit_learns(summary: Body) -> list[str]:
     return remaining
 
 
-@router.post("/observe-sequence", responses=error_responses(400, 413))
+@router.post("/observe-sequence", responses=error_responses(400, 413), dependencies=[WRITER])
 async def observe_sequence(
     body: ObserveSequenceRequest, session_id: V1SessionDep, service: ServiceDep, limits: LimitsDep
 ) -> Body:

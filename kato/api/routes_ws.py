@@ -11,17 +11,20 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
+from kato.api.auth import security_layer, v1_session_for
 from kato.api.deps import get_service
 from kato.api.errors import status_for
 from kato.api.limits import check_observation
 from kato.api.routes_v1 import with_pattern_prefix
 from kato.api.schemas import ObservationIn
 from kato.core.errors import EmptySTMError, KatoError
+from kato.security.principal import Principal
+from kato.security.roles import Role, requires
 from kato.service.kato_service import KatoService
 
 router = APIRouter(tags=["websocket"])
@@ -30,6 +33,7 @@ Data = dict[str, Any]
 Handler = Callable[[KatoService, str, Data], Awaitable[tuple[str, Data]]]
 
 SESSION_NOT_FOUND_CLOSE = 4404
+FORBIDDEN_CLOSE = 4403
 
 
 async def _observe(service: KatoService, session_id: str, payload: Data) -> tuple[str, Data]:
@@ -91,6 +95,17 @@ async def _ping(service: KatoService, session_id: str, _: Data) -> tuple[str, Da
     return "pong", {"processor_id": session.node_id, "timestamp": time.time()}
 
 
+# The route needs reader; each message type needs its own role (as its HTTP twin).
+MESSAGE_ROLES: dict[str, Role] = {
+    "observe": Role.WRITER,
+    "get_stm": Role.READER,
+    "get_predictions": Role.READER,
+    "learn": Role.WRITER,
+    "clear_stm": Role.WRITER,
+    "clear_all": Role.ADMIN,
+    "ping": Role.READER,
+}
+
 HANDLERS: dict[str, Handler] = {
     "observe": _observe,
     "get_stm": _get_stm,
@@ -109,7 +124,13 @@ def _error(message: str, code: str, status: int, **details: Any) -> Data:
     }
 
 
-async def _reply(service: KatoService, session_id: str, message: Any) -> Data:
+async def _reply(
+    service: KatoService,
+    session_id: str,
+    message: Any,
+    websocket: WebSocket,
+    principal: Principal,
+) -> Data:
     if not isinstance(message, dict):
         return _error("Message must be an object {type, payload}", "KATO_VALIDATION_ERROR", 422)
     kind = message.get("type")
@@ -119,8 +140,18 @@ async def _reply(service: KatoService, session_id: str, message: Any) -> Data:
         return _error(f"Unknown message type: {kind}", "KATO_VALIDATION_ERROR", 422)
     if not isinstance(payload, dict):
         return _error("payload must be an object", "KATO_VALIDATION_ERROR", 422)
+    layer = security_layer(websocket)
+    action = f"WEBSOCKET /ws {kind}"
+    required = MESSAGE_ROLES[str(kind)]
+    if not principal.has_role(required):
+        layer.audit_event(
+            websocket, principal, "denied", 403, action=action, reason=f"requires {required.value}"
+        )
+        return _error(f"This operation requires the {required.value} role", "KATO_FORBIDDEN", 403)
     try:
         reply_type, data = await handler(service, session_id, payload)
+        if required is not Role.READER:
+            layer.audit_event(websocket, principal, "allowed", 200, action=action)
     except pydantic.ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return _error("Invalid payload", "KATO_VALIDATION_ERROR", 422, errors=errors)
@@ -130,23 +161,22 @@ async def _reply(service: KatoService, session_id: str, message: Any) -> Data:
 
 
 @router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket, session_id: str | None = None) -> None:
+async def websocket_endpoint(
+    websocket: WebSocket,
+    principal: Annotated[Principal, Depends(requires(Role.READER))],
+    session_id: str | None = None,
+) -> None:
     service = get_service(websocket)
     await websocket.accept()
-    if session_id:
-        if await service.sessions.get(session_id) is None:
-            await websocket.send_json(
-                _error(
-                    f"Session {session_id} not found or expired",
-                    "KATO_SESSION_NOT_FOUND",
-                    404,
-                    session_id=session_id,
-                )
-            )
-            await websocket.close(code=SESSION_NOT_FOUND_CLOSE)
-            return
-    else:
-        session_id = await service.default_session_id()
+    try:
+        # Same rules as v1: a named session must be visible to the caller (else 404), without
+        # one the caller's default session is used.
+        session_id = await v1_session_for(websocket, principal, session_id)
+    except KatoError as exc:
+        status = status_for(exc)
+        await websocket.send_json(_error(exc.message, exc.code, status, **exc.details))
+        await websocket.close(code=SESSION_NOT_FOUND_CLOSE if status == 404 else FORBIDDEN_CLOSE)
+        return
     try:
         while True:
             text = await websocket.receive_text()
@@ -157,6 +187,8 @@ async def websocket_endpoint(websocket: WebSocket, session_id: str | None = None
                     _error("Message is not valid JSON", "KATO_VALIDATION_ERROR", 422)
                 )
                 continue
-            await websocket.send_json(await _reply(service, session_id, message))
+            await websocket.send_json(
+                await _reply(service, session_id, message, websocket, principal)
+            )
     except WebSocketDisconnect:
         return

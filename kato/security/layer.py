@@ -160,6 +160,21 @@ class SecurityLayer:
         **fields: Any,
     ) -> None:
         self._audit(connection.scope, principal, "denied", status, reason, **fields)
+        _state(connection.scope)[_AUDITED] = True
+
+    def audit_event(
+        self,
+        connection: HTTPConnection,
+        principal: Principal | None,
+        outcome: Outcome,
+        status: int,
+        *,
+        action: str | None = None,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """One record for an operation the middleware cannot see (a WebSocket message)."""
+        self._audit(connection.scope, principal, outcome, status, reason, action=action, **fields)
 
     def _audit(
         self,
@@ -168,10 +183,10 @@ class SecurityLayer:
         outcome: Outcome,
         status: int,
         reason: str | None = None,
+        action: str | None = None,
         **fields: Any,
     ) -> None:
         state = _state(scope)
-        state[_AUDITED] = True
         context = {**state.get(_AUDIT_CONTEXT, {}), **fields}
         connection = HTTPConnection(scope)
         session_id = context.pop("session_id", None) or _session_of(connection, principal)
@@ -179,7 +194,7 @@ class SecurityLayer:
         counts = {name: value for name, value in context.items() if type(value) is int}
         self.audit.record(
             principal,
-            action_name(scope),
+            action or action_name(scope),
             outcome,
             status=status,
             session_id=session_id,
@@ -200,6 +215,7 @@ class SecurityLayer:
             return
         outcome: Outcome = "allowed" if status < 400 else "failed"
         self._audit(scope, principal, outcome, status)
+        state[_AUDITED] = True
 
 
 class SecurityMiddleware:

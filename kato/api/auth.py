@@ -1,0 +1,113 @@
+"""Security wiring for the routers: role-declaring dependencies and session visibility.
+
+Every route declares its access with one of these (a test enumerates ``app.routes``):
+
+* ``dependencies=[READER]`` / ``[WRITER]`` / ``[ADMIN]`` — authenticate, check the role,
+  apply rate limits;
+* ``dependencies=[SessionReader]`` / ``[SessionWriter]`` / ``[SessionAdmin]`` — the same,
+  then the ``{session_id}`` of the path must be visible to the principal (owner, admin, or an
+  unowned shared session of a node in scope); otherwise 404 ``KATO_SESSION_NOT_FOUND``;
+* ``dependencies=[PUBLIC]`` — deliberately open (health probe).
+
+Handlers that need the caller take ``principal: CurrentPrincipal`` (already authenticated by
+the route's declared dependency, so it costs nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from kato.security import ForbiddenError
+from kato.security.layer import SecurityLayer, annotate_audit
+from kato.security.ownership import requested_session_id
+from kato.security.principal import Principal
+from kato.security.roles import Role, public, requires
+from kato.service.errors import SessionNotFoundError
+from kato.service.kato_service import KatoService
+from kato.sessions.models import Session
+
+READER = Depends(requires(Role.READER))
+WRITER = Depends(requires(Role.WRITER))
+ADMIN = Depends(requires(Role.ADMIN))
+PUBLIC = Depends(public())
+
+
+def _service(connection: HTTPConnection) -> KatoService:
+    service: KatoService = connection.app.state.service
+    return service
+
+
+def security_layer(connection: HTTPConnection) -> SecurityLayer:
+    layer: SecurityLayer = connection.app.state.kato_security
+    return layer
+
+
+async def current_principal(connection: HTTPConnection) -> Principal:
+    """The caller (cached per request by the route's role dependency)."""
+    return await security_layer(connection).authenticate(connection)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def visible_session(
+    connection: HTTPConnection, principal: Principal, session_id: str
+) -> Session:
+    """The session if it exists *and* the principal may see it; else 404 (never 403)."""
+    session = await _service(connection).sessions.get(session_id)
+    if session is None or not security_layer(connection).session_visible(
+        connection, principal, session
+    ):
+        raise SessionNotFoundError(session_id)
+    annotate_audit(connection, session_id=session.session_id, node_id=session.node_id)
+    return session
+
+
+def _session_guard(role: Role) -> Callable[..., Awaitable[Principal]]:
+    # A default value, not Annotated[...]: string annotations cannot see the closure's ``role``.
+    role_dependency = Depends(requires(role))
+
+    async def guard(
+        session_id: str,
+        connection: HTTPConnection,
+        principal: Principal = role_dependency,
+    ) -> Principal:
+        await visible_session(connection, principal, session_id)
+        return principal
+
+    return guard
+
+
+SessionReader = Depends(_session_guard(Role.READER))
+SessionWriter = Depends(_session_guard(Role.WRITER))
+SessionAdmin = Depends(_session_guard(Role.ADMIN))
+
+
+async def v1_session_for(
+    connection: HTTPConnection, principal: Principal, header_session_id: str | None
+) -> str:
+    """D9 with ownership: ``X-Session-ID`` (or the token's ``session_id`` claim) names a
+    session that must be visible; otherwise the caller's default session of the default node.
+
+    Without authentication (mode ``none``) the default session is the one shared session; with
+    authentication each principal gets its own (``Session.owner`` = principal).
+    """
+    service = _service(connection)
+    wanted = requested_session_id(principal, header_session_id)
+    if wanted:
+        await visible_session(connection, principal, wanted)
+        return wanted
+    default_node = service.settings.service.default_node_id
+    if not principal.may_use_node(default_node):
+        raise ForbiddenError(
+            "Default node is outside this principal's scope; send X-Session-ID",
+            node_id=default_node,
+        )
+    owner = None if principal.auth_method == "none" else principal.name
+    session_id = await service.default_session_id(owner)
+    annotate_audit(connection, session_id=session_id, node_id=default_node)
+    return session_id
