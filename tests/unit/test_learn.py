@@ -54,6 +54,7 @@ def test_example_1_hello_world_test() -> None:
     name = kato.learn_events(["hello"], ["world"], ["test"])
     assert name == "PTRN|386fbb12926e8e015a1483990df913e8410f94ce"
     assert kato.session.stm == []
+    assert kato.session.time == 3  # learning does not count time (§2.7)
     assert kato.node.get_pattern(name).to_dict() == {
         "name": name,
         "pattern_data": [["hello"], ["world"], ["test"]],
