@@ -174,11 +174,12 @@ class KatoService:
         return session
 
     async def clear_all(self, session_id: str) -> Session:
-        """Clear the session's STM and its node's whole long-term memory."""
+        """Clear the node's whole long-term memory and the session's STM; ``time`` ← 0 (§3.5)."""
 
         def clear(context: SessionContext) -> None:
             context.node.clear_all()
             context.node.clear_stm(context.session.state)
+            context.session.state.time = 0
 
         session, _ = await self._run(session_id, clear)
         return session
