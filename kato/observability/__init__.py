@@ -11,6 +11,7 @@ from kato.observability.logging import (
 from kato.observability.metrics import (
     EXPORTED_METRIC_NAMES,
     RequestMetricsMiddleware,
+    prepare_multiprocess_dir,
     record_breaker_state,
     record_prediction,
     render_metrics,
@@ -27,6 +28,7 @@ __all__ = [
     "current_trace_id",
     "extract_trace_id",
     "parse_traceparent",
+    "prepare_multiprocess_dir",
     "record_breaker_state",
     "record_prediction",
     "render_metrics",

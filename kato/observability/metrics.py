@@ -4,7 +4,7 @@ Several worker processes: prometheus-client's multiprocess mode is used when the
 variable ``PROMETHEUS_MULTIPROC_DIR`` names an (empty, writable) directory *before* this module
 is imported — every worker then writes its samples to memory-mapped files there and
 :func:`render_metrics` aggregates all of them, so any worker answers /metrics for the whole
-service. ``kato serve --workers N`` sets it (docs/OBSERVABILITY.md, "Several workers").
+service. ``kato serve --workers N`` sets it up (:func:`prepare_multiprocess_dir`).
 Each gauge declares how workers' values combine (``multiprocess_mode``).
 
 Label values are bounded: ``endpoint`` is the matched route template (``/v2/sessions/{id}``),
@@ -14,7 +14,9 @@ never the raw path; unmatched paths share one value; there is no per-session or 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -117,17 +119,57 @@ def record_prediction(duration_seconds: float, candidates: int) -> None:
 
 def render_metrics() -> tuple[bytes, str]:
     """Exposition-format body and content type for ``GET /metrics``."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        _forget_dead_workers(Path(directory))
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def mark_worker_dead(pid: int) -> None:
-    """Drop a dead worker's live-gauge files (call from the process manager on worker exit)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(pid)
+def prepare_multiprocess_dir(workers: int) -> str | None:
+    """Set up ``PROMETHEUS_MULTIPROC_DIR`` before ``workers`` processes are started.
+
+    Called by ``kato serve`` in the parent process. With one worker nothing is needed. With
+    several, an operator-chosen directory is emptied of a previous run's files (stale
+    counters would otherwise be added in); without one a private temporary directory is
+    created. Returns the directory in use, or None.
+    """
+    if workers <= 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="kato-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
+
+
+def _forget_dead_workers(directory: Path) -> None:
+    """Drop live-gauge files of worker processes that no longer exist.
+
+    The process manager (uvicorn) has no exit hook to call ``mark_process_dead`` from, so
+    each scrape does it: a killed and replaced worker's pool sizes and breaker states stop
+    being reported. Counters and histograms of dead workers are kept, so totals never drop.
+    """
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        if not _process_exists(pid):
+            multiprocess.mark_process_dead(pid, str(directory))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def route_template(scope: Scope) -> str:

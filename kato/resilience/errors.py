@@ -28,6 +28,11 @@ class ServiceUnavailableError(KatoError):
         """``Retry-After`` value: whole seconds, at least 1 (RFC 9110 delta-seconds)."""
         return str(max(1, math.ceil(self.retry_after)))
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the API's error handler adds to the envelope."""
+        return {"Retry-After": self.retry_after_header}
+
 
 class CircuitOpenError(ServiceUnavailableError):
     """The breaker of ``service`` is open: the call was refused without touching it."""

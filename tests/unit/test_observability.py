@@ -30,6 +30,7 @@ from kato.observability import (
     current_trace_id,
     extract_trace_id,
     parse_traceparent,
+    prepare_multiprocess_dir,
     record_breaker_state,
     record_prediction,
     render_metrics,
@@ -195,7 +196,7 @@ def test_exposition_contains_every_exported_metric() -> None:
 
 
 def test_metrics_aggregate_across_worker_processes(tmp_path: Path) -> None:
-    """Multiprocess mode: two real worker processes, one scrape sees both."""
+    """Multiprocess mode: real worker processes, one scrape sees all of them."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     worker = textwrap.dedent(
         """
@@ -206,37 +207,88 @@ def test_metrics_aggregate_across_worker_processes(tmp_path: Path) -> None:
         metrics.DATABASE_CONNECTIONS.labels(database="redis").set(30)
         metrics.CIRCUIT_BREAKER_STATE.labels(service="redis").set(int(sys.argv[2]))
         metrics.ACTIVE_SESSIONS.set(int(sys.argv[1]) * 10)
+        print("ready", flush=True)
+        sys.stdin.readline()  # stay alive until told to exit
         """
     )
-    for count, breaker in (("2", "0"), ("5", "1")):
-        subprocess.run([sys.executable, "-c", worker, count, breaker], env=env, check=True)
-    scrape = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from kato.observability import render_metrics as r;"
-            "import sys; sys.stdout.write(r()[0].decode())",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(scrape)
-        for s in family.samples
-    }
-    key = ("kato_requests_total", (("endpoint", "/health"), ("method", "GET"), ("status", "200")))
-    assert samples[key] == 7.0
-    # Live gauges of exited processes vanish only after mark_process_dead; here both files
-    # remain, so livesum adds both pools and liveall keeps one series per worker pid.
-    assert samples[("kato_database_connections", (("database", "redis"),))] == 60.0
-    breaker_values = sorted(
-        value for (name, _), value in samples.items() if name == "kato_circuit_breaker_state"
-    )
-    assert breaker_values == [0.0, 1.0]
-    assert samples[("kato_active_sessions", ())] == 50.0  # most recent write wins
+
+    def start(count: str, breaker: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", worker, count, breaker],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        return process
+
+    def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from kato.observability import render_metrics as r;"
+                "import sys; sys.stdout.write(r()[0].decode())",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    first, second = start("2", "0"), start("5", "1")
+    try:
+        samples = scrape()
+        key = (
+            "kato_requests_total",
+            (("endpoint", "/health"), ("method", "GET"), ("status", "200")),
+        )
+        assert samples[key] == 7.0
+        assert samples[("kato_database_connections", (("database", "redis"),))] == 60.0
+        breakers = {
+            dict(labels)["pid"]: value
+            for (name, labels), value in samples.items()
+            if name == "kato_circuit_breaker_state"
+        }
+        assert breakers == {str(first.pid): 0.0, str(second.pid): 1.0}
+        assert samples[("kato_active_sessions", ())] == 50.0  # the most recent write wins
+
+        second.communicate("exit\n")  # a worker dies (and would be replaced)
+        samples = scrape()
+        assert samples[key] == 7.0  # its counts stay in the totals
+        assert samples[("kato_database_connections", (("database", "redis"),))] == 30.0
+        live_pids = {
+            dict(labels)["pid"]
+            for (name, labels), _ in samples.items()
+            if name == "kato_circuit_breaker_state"
+        }
+        assert live_pids == {str(first.pid)}
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.communicate("exit\n")
+
+
+def test_prepare_multiprocess_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    assert prepare_multiprocess_dir(1) is None
+    created = prepare_multiprocess_dir(3)
+    assert created is not None and Path(created).is_dir()
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == created
+    Path(created).rmdir()
+
+    chosen = tmp_path / "metrics"
+    chosen.mkdir()
+    (chosen / "counter_123.db").write_bytes(b"stale")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(chosen))
+    assert prepare_multiprocess_dir(2) == str(chosen)
+    assert not list(chosen.iterdir())
 
 
 # -- tracing ---------------------------------------------------------------------------------
