@@ -124,6 +124,7 @@ async def test_observe_sequence_v1_shape(client: httpx.AsyncClient) -> None:
     assert [p["pattern_name"] for p in body["final_predictions"]] == [AB]
     assert all("name" not in p for p in body["final_predictions"])
 
+    await client.post("/clear-stm")
     learn_each = {"observations": [{"strings": ["a", "b"]}], "learn_after_each": True}
     learned = (await client.post("/observe-sequence", json=learn_each)).json()
     assert learned["patterns_learned"] == ["PTRN|" + pattern_hash([["a", "b"]])]
