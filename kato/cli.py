@@ -14,6 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from kato.config import Settings
+from kato.security import InsecureBindError
+from kato.security.bind_guard import check_bind
+from kato.security.cli import add_key_commands
 from kato.service.settings_loader import ConfigError, load_settings
 
 APP_FACTORY = "kato.api.app:create_app"
@@ -71,6 +74,11 @@ def serve_command(args: argparse.Namespace) -> int:
         print("kato: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
         return 2
     service = settings.service
+    try:
+        check_bind(service.host, settings.security)  # no auth → loopback only (issue 6)
+    except InsecureBindError as exc:
+        print(f"kato: {exc.message}", file=sys.stderr)
+        return 2
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -89,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kato", description="KATO sequence memory service")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _serve_parser(subparsers)
+    add_key_commands(subparsers, load_settings=settings_from_args)
     return parser
 
 

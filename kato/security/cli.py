@@ -3,7 +3,8 @@
 The CLI entry point calls ``add_key_commands(subparsers)``; each subcommand sets
 ``args.func(args) -> int`` (exit status). The key file is ``--keys-file`` when given, else the
 ``security.api_keys_file`` / ``<service.data_dir>/api_keys.json`` of the settings returned by
-the ``load_settings`` callback (the CLI's own ``--config`` handling), else defaults.
+the ``load_settings`` callback (the CLI's own ``--config``/``--data-dir`` handling), else
+the defaults.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def add_key_commands(
 ) -> argparse.ArgumentParser:
     keys = subparsers.add_parser("keys", help="create, list and revoke API keys")
     keys.add_argument("--keys-file", help="API key file (default: from settings)")
+    keys.add_argument("--config", help="YAML configuration file (KATO_CONFIG_FILE)")
+    keys.add_argument("--data-dir", help="data directory (KATO_DATA_DIR)")
     actions = keys.add_subparsers(dest="keys_command", required=True)
 
     create = actions.add_parser("create", help="create a key; prints it once")
