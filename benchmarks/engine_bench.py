@@ -9,9 +9,11 @@ it is a script, not a test.
     .venv/bin/python benchmarks/engine_bench.py --sizes 1000 --queries 100
     .venv/bin/python benchmarks/engine_bench.py --sizes 10000 --profile
 
-Columns: ``learn/s`` counts ``Node.learn`` calls plus the index catch-up before the first
-prediction; ``KiB/pattern`` is the process RSS growth over learning divided by the pattern
-count; latency is ``Node.predictions`` with its result cache disabled (every query is
+Columns: ``learn/s`` counts ``Node.learn`` calls (hash, store, statistics); ``index/s`` is
+the rate of the node's in-memory index catch-up that the first prediction after those learns
+performs (``Node.refresh``); ``KiB/pattern`` is the process RSS growth over learning and
+indexing (knowledge base + index) divided by the pattern count; latency is
+``Node.predictions`` with its result cache cleared before each query (every query is
 computed). ``shared``/``bound``/``kept`` are mean counts per query of patterns sharing a
 symbol with the query, surviving the pruning bounds, and reaching the recall threshold.
 """
@@ -66,6 +68,7 @@ def rss_bytes() -> int:
 class Row:
     patterns: int
     learn_per_second: float
+    index_per_second: float
     kib_per_pattern: float
     p50_ms: float
     p99_ms: float
@@ -87,12 +90,13 @@ def run(size: int, queries: int, seed: int, profile: bool) -> Row:
     rss_before = rss_bytes()
     node = Node("bench", InMemoryKnowledgeBase())
     session = SessionState()
-    started = time.perf_counter()
+    learning = time.perf_counter()
     for events in patterns:
         session.stm = events
         node.learn(session, genes)
+    learned = time.perf_counter()
     node.refresh()
-    learn_seconds = time.perf_counter() - started
+    indexed = time.perf_counter()
     gc.collect()
     kib_per_pattern = (rss_bytes() - rss_before) / size / 1024
 
@@ -117,7 +121,8 @@ def run(size: int, queries: int, seed: int, profile: bool) -> Row:
     latencies.sort()
     return Row(
         patterns=size,
-        learn_per_second=size / learn_seconds,
+        learn_per_second=size / (learned - learning),
+        index_per_second=size / (indexed - learned),
         kib_per_pattern=kib_per_pattern,
         p50_ms=statistics.median(latencies) * 1000,
         p99_ms=latencies[min(len(latencies) - 1, round(0.99 * len(latencies)) - 1)] * 1000,
@@ -136,15 +141,16 @@ def main() -> None:
     args = parser.parse_args()
 
     header = (
-        f"{'patterns':>9} {'learn/s':>9} {'KiB/pattern':>11} {'p50 ms':>7} {'p99 ms':>7}"
-        f" {'shared':>7} {'bound':>7} {'kept':>7}"
+        f"{'patterns':>9} {'learn/s':>9} {'index/s':>9} {'KiB/pattern':>11}"
+        f" {'p50 ms':>7} {'p99 ms':>7} {'shared':>7} {'bound':>7} {'kept':>7}"
     )
     print(f"recall_threshold={Genes().recall_threshold}, queries={args.queries}, seed={args.seed}")
     print(header)
     for size in args.sizes:
         row = run(size, args.queries, args.seed, args.profile)
         print(
-            f"{row.patterns:>9} {row.learn_per_second:>9.0f} {row.kib_per_pattern:>11.2f}"
+            f"{row.patterns:>9} {row.learn_per_second:>9.0f} {row.index_per_second:>9.0f}"
+            f" {row.kib_per_pattern:>11.2f}"
             f" {row.p50_ms:>7.3f} {row.p99_ms:>7.3f}"
             f" {row.shared:>7.0f} {row.bound:>7.0f} {row.kept:>7.0f}",
             flush=True,

@@ -13,7 +13,7 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, chain
 
 import numpy as np
 
@@ -40,7 +40,11 @@ class Scored:
 
 
 class _Postings:
-    """Slots of the patterns holding one symbol, with the symbol's count in each."""
+    """Slots of the patterns holding one symbol, with the symbol's count in each.
+
+    Lists only grow (a deleted pattern's slot is filtered at selection), so the NumPy copy
+    used for counting is stale exactly when its length differs.
+    """
 
     __slots__ = ("slots", "counts", "_arrays")
 
@@ -49,13 +53,8 @@ class _Postings:
         self.counts = array("i")
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
-    def add(self, slot: int, count: int) -> None:
-        self.slots.append(slot)
-        self.counts.append(count)
-        self._arrays = None
-
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._arrays is None:
+        if self._arrays is None or len(self._arrays[0]) != len(self.slots):
             self._arrays = (
                 np.frombuffer(self.slots, dtype=np.int32).copy(),
                 np.frombuffer(self.counts, dtype=np.int32).copy(),
@@ -82,7 +81,7 @@ class PatternIndex:
         self._frequencies = array("q")
         self._lengths = np.zeros(1024, dtype=np.int64)
         self._live = np.zeros(1024, dtype=bool)
-        self._postings: dict[str, _Postings] = {}
+        self._postings: list[_Postings] = []  # by symbol id
         self._symbol_ids: dict[str, int] = {}
         self._member_frequency: dict[str, int] = {}
         self._member_frequency_by_id = array("q")
@@ -110,30 +109,35 @@ class PatternIndex:
         if symbol_id is None:
             symbol_id = self._symbol_ids[symbol] = len(self._symbol_ids)
             self._member_frequency_by_id.append(0)
+            self._postings.append(_Postings())
         return symbol_id
 
     def _put(self, record: PatternRecord) -> None:
-        slot = self._slot_of.get(record.name)
-        flat = tuple(symbol for event in record.events for symbol in event)
-        bounds = tuple(accumulate((len(event) for event in record.events), initial=0))
+        events = record.events
+        flat = tuple(chain.from_iterable(events))
         view = PatternView(
             name=record.name,
-            events=record.events,
+            events=events,
             flat=flat,
-            bounds=bounds,
+            bounds=tuple(accumulate(map(len, events), initial=0)),
             frequency=record.frequency,
             emotives=record.emotives,
         )
-        if slot is not None and self._views[slot] is not None:
+        slot = self._slot_of.get(record.name)
+        if slot is not None:
             self._views[slot] = view  # events never change: postings stay valid
             self._frequencies[slot] = record.frequency
             return
         slot = len(self._views)
         self._slot_of[record.name] = slot
         self._views.append(view)
-        self._flat.extend([self._symbol_id(symbol) for symbol in flat])
+        symbol_ids = self._symbol_ids
+        ids = [symbol_ids.get(symbol, -1) for symbol in flat]
+        if -1 in ids:  # a symbol seen for the first time
+            ids = [self._symbol_id(symbol) for symbol in flat]
+        self._flat.extend(ids)
         self._flat_offsets.append(len(self._flat))
-        self._bounds.extend(bounds)
+        self._bounds.extend(view.bounds)
         self._bounds_offsets.append(len(self._bounds))
         self._frequencies.append(record.frequency)
         if slot >= len(self._lengths):
@@ -141,8 +145,14 @@ class PatternIndex:
             self._live = np.concatenate([self._live, np.zeros_like(self._live)])
         self._lengths[slot] = len(flat)
         self._live[slot] = True
-        for symbol, count in Counter(flat).items():
-            self._postings.setdefault(symbol, _Postings()).add(slot, count)
+        counts: dict[int, int] = {}
+        for symbol_id in ids:
+            counts[symbol_id] = counts.get(symbol_id, 0) + 1
+        postings = self._postings
+        for symbol_id, count in counts.items():
+            entry = postings[symbol_id]
+            entry.slots.append(slot)
+            entry.counts.append(count)
 
     def _remove(self, name: str) -> None:
         slot = self._slot_of.pop(name, None)
@@ -179,9 +189,9 @@ class PatternIndex:
         size = len(self._views)
         overlap = np.zeros(size, dtype=np.int64)
         for symbol, state_count in Counter(state).items():
-            postings = self._postings.get(symbol)
-            if postings is not None:
-                slots, counts = postings.arrays()
+            symbol_id = self._symbol_ids.get(symbol)
+            if symbol_id is not None:
+                slots, counts = self._postings[symbol_id].arrays()
                 overlap[slots] += np.minimum(counts, state_count)
         touched = np.flatnonzero(overlap)
         bound = 2.0 * overlap[touched] / (self._lengths[touched] + len(state))
