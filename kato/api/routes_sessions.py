@@ -141,7 +141,7 @@ async def observe(
         status="ok",
         session_id=session_id,
         processor_id=session.node_id,
-        stm_length=outcome.stm_length,
+        stm_length=len(session.state.stm),
         time=outcome.time,
         unique_id=unique_id,
         auto_learned_pattern=outcome.auto_learned_pattern,

@@ -59,7 +59,7 @@ async def observe(
         "auto_learned_pattern": outcome.auto_learned_pattern,
         "time": outcome.time,
         "unique_id": unique_id,
-        "stm_length": outcome.stm_length,
+        "stm_length": len(session.state.stm),
         "session_id": session_id,
     }
 

@@ -47,7 +47,7 @@ async def _observe(service: KatoService, session_id: str, payload: Data) -> tupl
         "auto_learned_pattern": outcome.auto_learned_pattern,
         "time": outcome.time,
         "unique_id": unique_id,
-        "stm_length": outcome.stm_length,
+        "stm_length": len(session.state.stm),
     }
 
 

@@ -1,0 +1,120 @@
+"""Every configurable limit: a clear 4xx, and a rejected request changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from tests.api.conftest import ClientFactory, assert_error, new_session, observe
+
+LIMITS = {
+    "max_symbols_per_observation": 3,
+    "max_symbol_length": 5,
+    "max_vectors_per_observation": 1,
+    "max_vector_dimension": 2,
+    "max_emotives_per_observation": 1,
+    "max_observations_per_sequence": 2,
+    "max_metadata_bytes": 16,
+    "max_body_bytes": 1024,
+}
+
+
+async def _state(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]:
+    stm = (await client.get(f"/v2/sessions/{session_id}/stm")).json()
+    percept = (await client.get(f"/v2/sessions/{session_id}/percept-data")).json()
+    return {"stm": stm["stm"], "percept": percept["percept_data"]}
+
+
+async def test_observation_limits(start: ClientFactory) -> None:
+    async with start(limits=LIMITS) as client:
+        session_id = await new_session(client)
+        await observe(client, session_id, "a")
+        before = await _state(client, session_id)
+        for body, limit in (
+            ({"strings": ["a", "b", "c", "d"]}, "max_symbols_per_observation"),
+            ({"strings": ["abcdef"]}, "max_symbol_length"),
+            ({"vectors": [[1.0], [2.0]]}, "max_vectors_per_observation"),
+            ({"vectors": [[1.0, 2.0, 3.0]]}, "max_vector_dimension"),
+            ({"emotives": {"a": 1, "b": 2}}, "max_emotives_per_observation"),
+        ):
+            response = await client.post(f"/v2/sessions/{session_id}/observe", json=body)
+            error = assert_error(response, 422, "KATO_LIMIT_EXCEEDED")
+            assert error["details"]["limit"] == limit and error["details"]["maximum"] == LIMITS[limit]
+            v1 = await client.post("/observe", json=body, headers={"X-Session-ID": session_id})
+            assert_error(v1, 422, "KATO_LIMIT_EXCEEDED")
+        assert await _state(client, session_id) == before
+        assert (await observe(client, session_id, "b"))["time"] == 2
+
+
+async def test_sequence_and_metadata_limits(start: ClientFactory) -> None:
+    async with start(limits=LIMITS) as client:
+        session_id = await new_session(client)
+        three = {"observations": [{"strings": ["a"]}] * 3}
+        response = await client.post(f"/v2/sessions/{session_id}/observe-sequence", json=three)
+        assert_error(response, 422, "KATO_LIMIT_EXCEEDED")
+        assert (await _state(client, session_id))["stm"] == []
+        one_bad = {"observations": [{"strings": ["a"]}, {"strings": ["toolong"]}]}
+        response = await client.post(f"/v2/sessions/{session_id}/observe-sequence", json=one_bad)
+        assert_error(response, 422, "KATO_LIMIT_EXCEEDED")
+        assert (await _state(client, session_id))["stm"] == []
+        big = {"node_id": "n", "metadata": {"text": "x" * 32}}
+        assert_error(await client.post("/v2/sessions", json=big), 422, "KATO_LIMIT_EXCEEDED")
+        assert (await client.get("/v2/sessions/count")).json()["active_session_count"] == 1
+
+
+async def test_body_size_limit_declared_and_streamed(start: ClientFactory) -> None:
+    async with start(limits=LIMITS) as client:
+        session_id = await new_session(client)
+        url = f"/v2/sessions/{session_id}/observe"
+        payload = b'{"strings": ["' + b"a" * 2000 + b'"]}'
+        assert_error(await client.post(url, content=payload), 413, "KATO_PAYLOAD_TOO_LARGE")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start_at in range(0, len(payload), 100):
+                yield payload[start_at : start_at + 100]
+
+        streamed = await client.post(url, content=chunks())
+        assert_error(streamed, 413, "KATO_PAYLOAD_TOO_LARGE")
+        assert (await _state(client, session_id))["stm"] == []
+
+
+async def test_stm_overflow_trims_by_default(start: ClientFactory) -> None:
+    async with start(session={"max_stm_size": 3}) as client:
+        session_id = await new_session(client)
+        for symbol in "abcde":
+            result = await observe(client, session_id, symbol)
+        assert result["stm_length"] == 3 and result["time"] == 5
+        stm = (await _state(client, session_id))["stm"]
+        assert stm == [["c"], ["d"], ["e"]]
+
+
+async def test_stm_overflow_reject_is_413_and_changes_nothing(start: ClientFactory) -> None:
+    async with start(session={"max_stm_size": 3, "stm_overflow": "reject"}) as client:
+        session_id = await new_session(client)
+        for symbol in "abc":
+            await observe(client, session_id, symbol)
+        before = await _state(client, session_id)
+        response = await client.post(f"/v2/sessions/{session_id}/observe", json={"strings": ["d"]})
+        assert_error(response, 413, "KATO_SESSION_TOO_LARGE")
+        assert await _state(client, session_id) == before
+        await client.post(f"/v2/sessions/{session_id}/learn")
+        assert (await observe(client, session_id, "d"))["time"] == 4
+
+
+async def test_session_byte_cap_is_413_and_changes_nothing(start: ClientFactory) -> None:
+    async with start(session={"max_session_bytes": 2048}) as client:
+        session_id = await new_session(client)
+        rejected = None
+        for position in range(40):
+            response = await client.post(
+                f"/v2/sessions/{session_id}/observe", json={"strings": [f"{position:03d}" * 30]}
+            )
+            if response.status_code != 200:
+                rejected = response
+                break
+        assert rejected is not None
+        assert_error(rejected, 413, "KATO_SESSION_TOO_LARGE")
+        stm = (await _state(client, session_id))["stm"]
+        assert len(stm) == position and stm[-1] == [f"{position - 1:03d}" * 30]
