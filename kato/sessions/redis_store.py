@@ -321,7 +321,14 @@ class RedisSessionStore:
         pause = _LOCK_POLL_FIRST
         while True:
             started = time.monotonic()
-            if await self._acquire_script(keys=[key], args=[token, self._lock_ms]):
+            try:
+                acquired = await self._acquire_script(keys=[key], args=[token, self._lock_ms])
+            except asyncio.CancelledError:
+                # The SET may have reached Redis before the cancellation: give the token
+                # back instead of leaving the session blocked until the lease runs out.
+                await asyncio.shield(self._release_quietly(session_id, token))
+                raise
+            if acquired:
                 return Lease(token, started + self._lock_timeout)
             if time.monotonic() >= deadline:
                 raise SessionLockTimeoutError(session_id, self._acquire_timeout)

@@ -414,6 +414,36 @@ async def test_holder_whose_lock_expired_cannot_save(open_store: OpenStore) -> N
     assert loaded is not None and loaded.state.time == 0
 
 
+async def test_cancelled_waiters_leave_the_lock_usable(open_store: OpenStore) -> None:
+    store = open_store(acquire_timeout=5)
+    session = new_session()
+    await store.create(session)
+    held, done = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with store.lock(session.session_id):
+            held.set()
+            await done.wait()
+
+    async def waiter() -> None:
+        async with store.lock(session.session_id):
+            raise AssertionError("a cancelled waiter must never get the lock")
+
+    holding_task = asyncio.create_task(holder())
+    await held.wait()
+    waiters = [asyncio.create_task(waiter()) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    for task in waiters:
+        task.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    done.set()
+    await holding_task
+
+    await increment_many([open_store(acquire_timeout=0.5)], session.session_id, 3)
+    loaded = await store.get(session.session_id)
+    assert loaded is not None and loaded.state.time == 3
+
+
 async def test_lock_raises_through_and_releases(store: SessionStore) -> None:
     session = new_session()
     await store.create(session)
