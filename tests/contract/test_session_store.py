@@ -11,6 +11,7 @@ second instance that could share its sessions.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from kato.sessions.errors import (
     SessionLockTimeoutError,
 )
 from kato.sessions.factory import open_session_store
-from kato.sessions.memory_store import MemorySessionStore
+from kato.sessions.memory_store import MemorySessionStore, copy_session
 from kato.sessions.models import Session
 from kato.sessions.redis_store import RedisSessionStore
 from kato.sessions.store import SessionStore
@@ -472,6 +473,24 @@ async def test_memory_lock_entries_and_heap_stay_bounded() -> None:
     assert len(store._locks) == 0
     assert len(store._expiry_heap) <= 2 * len(sessions) + 1024
     assert await store.count() == 10
+
+
+def test_memory_copy_shares_no_mutable_field() -> None:
+    """Guards ``copy_session`` against a mutable field added to Session or SessionState."""
+    session = new_session()
+    session.state.stm = [["a"]]
+    session.state.emotives = [{"e": 1.0}]
+    session.state.last_symbols = ["a"]
+    session.state.percept_data = {"p": [1]}
+    session.config = {"k": [1]}
+    copied = copy_session(session)
+    for owner, twin in ((session, copied), (session.state, copied.state)):
+        for spec in dataclasses.fields(owner):
+            value = getattr(owner, spec.name)
+            if not isinstance(value, str | int | float | bool | type(None)):
+                assert getattr(twin, spec.name) is not value, spec.name
+    assert copied.state.stm[0] is not session.state.stm[0]
+    assert copied.to_dict() == session.to_dict()
 
 
 # -- redis-only: lock take-over and dead holders -------------------------------------------
