@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from kato import __version__
 from kato.api.errors import install_error_handlers
 from kato.api.limits import BodySizeLimitMiddleware
+from kato.api.operations import install_operations
 from kato.api.routes_sessions import router as sessions_router
 from kato.api.routes_system import router as system_router
 from kato.api.routes_v1 import router as v1_router
@@ -95,4 +96,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions_router)
     app.include_router(v1_router)
     app.include_router(ws_router)
+    install_operations(app, resolved)  # outermost: logs, metrics, in-flight limit, probes
     return app

@@ -13,6 +13,8 @@ from contextvars import ContextVar
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kato.observability import current_trace_id as observed_trace_id
+
 TRACE_HEADER = "X-Trace-ID"
 _MAX_CLIENT_TRACE_ID = 128
 
@@ -42,7 +44,8 @@ class TraceIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        trace_id = _client_trace_id(scope) or uuid.uuid4().hex
+        # The request-log middleware (outside this one) already chose the id for HTTP.
+        trace_id = observed_trace_id() or _client_trace_id(scope) or uuid.uuid4().hex
         token = trace_id_var.set(trace_id)
 
         async def send_with_header(message: Message) -> None:
