@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
 
 from kato.config import RedisSettings, SessionSettings, Settings
 from kato.sessions.crypto import SessionCipher, SessionDecryptError
@@ -672,6 +673,40 @@ async def test_sessions_after_a_redis_crash(appendonly: bool) -> None:
             else:
                 assert loaded is None
                 assert await store.count() == 0
+        finally:
+            await store.close()
+
+
+@pytest.mark.slow
+async def test_sessions_survive_a_graceful_redis_restart_with_aof_everysec() -> None:
+    with RedisServer(appendonly=True, appendfsync="everysec") as server:
+        store = redis_store(server.url)
+        session = new_session()
+        try:
+            await store.create(session)
+            server.restart()  # SIGTERM: Redis writes its AOF before exiting
+            assert await store.get(session.session_id) is not None
+            await update(store, session.session_id, lambda s: None)
+        finally:
+            await store.close()
+
+
+@pytest.mark.slow
+async def test_a_paused_redis_times_out_then_recovers() -> None:
+    with RedisServer() as server:
+        store = RedisSessionStore.from_settings(
+            RedisSettings(url=server.url, socket_timeout=0.3), SessionSettings()
+        )
+        session = new_session()
+        try:
+            await store.create(session)
+            server.pause()
+            try:
+                with pytest.raises(redis_errors.TimeoutError):
+                    await store.get(session.session_id)
+            finally:
+                server.resume()
+            assert await store.get(session.session_id) is not None
         finally:
             await store.close()
 
