@@ -62,6 +62,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from kato.observability.metrics import prepare_multiprocess_dir
     from kato.storage.factory import StorageConfigurationError, check_process_model
 
     try:
@@ -79,6 +80,8 @@ def serve_command(args: argparse.Namespace) -> int:
     except InsecureBindError as exc:
         print(f"kato: {exc.message}", file=sys.stderr)
         return 2
+    # Several workers share their metrics through files (docs/OBSERVABILITY.md).
+    prepare_multiprocess_dir(service.workers)
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -89,6 +92,7 @@ def serve_command(args: argparse.Namespace) -> int:
         ssl_keyfile=args.ssl_keyfile,
         timeout_graceful_shutdown=int(service.shutdown_grace_seconds),
         log_level=settings.monitoring.log_level.lower(),
+        access_log=False,  # the JSON request log (kato.observability) has one line per request
     )
     return 0
 
