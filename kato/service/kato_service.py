@@ -8,6 +8,7 @@ the stored session exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from kato.engine.node import Node, ObserveOutcome
 from kato.engine.ports import PatternRecord
 from kato.service.errors import SessionNotFoundError, SessionTooLargeError
 from kato.service.nodes import NodeRegistry, NodeStorageOpener
+from kato.sessions.errors import SessionExistsError
 from kato.sessions.models import Session
 from kato.sessions.store import SessionStore
 
@@ -107,13 +109,15 @@ class KatoService:
         """The persistent default session of the default node (D9), created on demand."""
         session_id = DEFAULT_SESSION_ID if owner is None else f"{DEFAULT_SESSION_ID}-{owner}"
         if await self.sessions.get(session_id) is None:
-            await self.create_session(
-                self.settings.service.default_node_id,
-                metadata={"type": "default"},
-                ttl_seconds=self.settings.session.ttl_seconds,
-                owner=owner,
-                session_id=session_id,
-            )
+            # Two first requests may race to create it; the loser just uses the winner's.
+            with contextlib.suppress(SessionExistsError):
+                await self.create_session(
+                    self.settings.service.default_node_id,
+                    metadata={"type": "default"},
+                    ttl_seconds=self.settings.session.ttl_seconds,
+                    owner=owner,
+                    session_id=session_id,
+                )
         return session_id
 
     # -- critical section -------------------------------------------------------------------
