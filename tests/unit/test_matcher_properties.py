@@ -13,7 +13,7 @@ from kato.core.matcher import coded_blocks, matching_blocks
 
 def difflib_blocks(a: list, b: list) -> list[tuple[int, int, int]]:
     blocks = SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
-    return [tuple(block) for block in blocks[:-1]]
+    return [(block.a, block.b, block.size) for block in blocks[:-1]]
 
 
 # Small alphabets force repeats, ties between equally long matches and adjacent blocks.

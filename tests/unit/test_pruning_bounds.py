@@ -139,7 +139,7 @@ def test_pruned_candidates_give_the_same_predictions_as_all_patterns(
         return
     index = node.refresh()
     pruned = node._compute(index, state, genes)
-    index.candidates = lambda _state, _threshold: index.live_slots()  # type: ignore[method-assign]
+    index.candidates = lambda state, threshold: index.live_slots()  # type: ignore[method-assign]
     assert node._compute(index, state, genes) == pruned
 
 
@@ -168,7 +168,9 @@ def reference_predictions(node: Node, state: list[str], genes: Genes) -> list[di
         blocks = SequenceMatcher(None, pattern, state, autojunk=False).get_matching_blocks()[:-1]
         matched = sum(block.size for block in blocks)
         if 2.0 * matched / (len(pattern) + len(state)) >= genes.recall_threshold:
-            scored.append(_present_range(record, pattern, [tuple(b) for b in blocks], state))
+            scored.append(
+                _present_range(record, pattern, [(b.a, b.b, b.size) for b in blocks], state)
+            )
     if not scored:
         return []
 
