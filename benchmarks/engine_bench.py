@@ -14,8 +14,10 @@ the rate of the node's in-memory index catch-up that the first prediction after 
 performs (``Node.refresh``); ``KiB/pattern`` is the process RSS growth over learning and
 indexing (knowledge base + index) divided by the pattern count; latency is
 ``Node.predictions`` with its result cache cleared before each query (every query is
-computed). ``shared``/``bound``/``kept`` are mean counts per query of patterns sharing a
-symbol with the query, surviving the pruning bounds, and reaching the recall threshold.
+computed). ``cpu`` (learns per CPU-second) and ``cpu p50`` use the thread's CPU time, which
+a busy shared machine inflates far less than wall time. ``shared``/``bound``/``kept`` are
+mean counts per query of patterns sharing a symbol with the query, surviving the pruning
+bound, and reaching the recall threshold.
 """
 
 from __future__ import annotations
@@ -68,10 +70,12 @@ def rss_bytes() -> int:
 class Row:
     patterns: int
     learn_per_second: float
+    learn_per_cpu_second: float
     index_per_second: float
     kib_per_pattern: float
     p50_ms: float
     p99_ms: float
+    cpu_p50_ms: float
     shared: float
     bound: float
     kept: float
@@ -90,26 +94,27 @@ def run(size: int, queries: int, seed: int, profile: bool) -> Row:
     rss_before = rss_bytes()
     node = Node("bench", InMemoryKnowledgeBase())
     session = SessionState()
-    learning = time.perf_counter()
+    learning, learning_cpu = time.perf_counter(), time.thread_time()
     for events in patterns:
         session.stm = events
         node.learn(session, genes)
-    learned = time.perf_counter()
+    learned, learned_cpu = time.perf_counter(), time.thread_time()
     node.refresh()
     indexed = time.perf_counter()
     gc.collect()
     kib_per_pattern = (rss_bytes() - rss_before) / size / 1024
 
-    latencies = []
+    latencies, cpu_times = [], []
     profiler = cProfile.Profile() if profile else None
     for events in probes:
         session.stm = events
         node._cache.clear()
         if profiler:
             profiler.enable()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         node.predictions(session, genes)
         latencies.append(time.perf_counter() - started)
+        cpu_times.append(time.thread_time() - started_cpu)
         if profiler:
             profiler.disable()
     if profiler:
@@ -122,10 +127,12 @@ def run(size: int, queries: int, seed: int, profile: bool) -> Row:
     return Row(
         patterns=size,
         learn_per_second=size / (learned - learning),
+        learn_per_cpu_second=size / (learned_cpu - learning_cpu),
         index_per_second=size / (indexed - learned),
         kib_per_pattern=kib_per_pattern,
         p50_ms=statistics.median(latencies) * 1000,
         p99_ms=latencies[min(len(latencies) - 1, round(0.99 * len(latencies)) - 1)] * 1000,
+        cpu_p50_ms=statistics.median(cpu_times) * 1000,
         shared=statistics.fmean(count[0] for count in counts),
         bound=statistics.fmean(count[1] for count in counts),
         kept=statistics.fmean(count[2] for count in counts),
@@ -141,17 +148,22 @@ def main() -> None:
     args = parser.parse_args()
 
     header = (
-        f"{'patterns':>9} {'learn/s':>9} {'index/s':>9} {'KiB/pattern':>11}"
-        f" {'p50 ms':>7} {'p99 ms':>7} {'shared':>7} {'bound':>7} {'kept':>7}"
+        f"{'patterns':>9} {'learn/s':>9} {'cpu':>9} {'index/s':>9} {'KiB/pattern':>11}"
+        f" {'p50 ms':>7} {'p99 ms':>7} {'cpu p50':>7} {'shared':>7} {'bound':>7} {'kept':>7}"
     )
-    print(f"recall_threshold={Genes().recall_threshold}, queries={args.queries}, seed={args.seed}")
+    print(
+        f"recall_threshold={Genes().recall_threshold}, max_predictions="
+        f"{Genes().max_predictions}, queries={args.queries}, seed={args.seed},"
+        f" load average before start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(header)
     for size in args.sizes:
         row = run(size, args.queries, args.seed, args.profile)
         print(
-            f"{row.patterns:>9} {row.learn_per_second:>9.0f} {row.index_per_second:>9.0f}"
+            f"{row.patterns:>9} {row.learn_per_second:>9.0f} {row.learn_per_cpu_second:>9.0f}"
+            f" {row.index_per_second:>9.0f}"
             f" {row.kib_per_pattern:>11.2f}"
-            f" {row.p50_ms:>7.3f} {row.p99_ms:>7.3f}"
+            f" {row.p50_ms:>7.3f} {row.p99_ms:>7.3f} {row.cpu_p50_ms:>7.3f}"
             f" {row.shared:>7.0f} {row.bound:>7.0f} {row.kept:>7.0f}",
             flush=True,
         )
