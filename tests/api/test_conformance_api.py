@@ -10,9 +10,12 @@ import pytest
 from tests.api.conftest import ClientFactory
 from tests.conformance_cases import GOLDEN, golden, prediction_mismatches, scenarios
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not GOLDEN.exists(), reason=f"conformance data not found at {GOLDEN} (../shared absent)"
-)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not GOLDEN.exists(), reason=f"conformance data not found at {GOLDEN} (../shared absent)"
+    ),
+]
 
 
 async def replay(client: httpx.AsyncClient, scenario: dict[str, Any]) -> list[str]:

@@ -35,7 +35,7 @@ async def test_unknown_session_on_every_session_route(client: httpx.AsyncClient)
         ("POST", "/extend"),
         ("POST", "/observe-sequence"),
     ):
-        body = {"observations": []} if path == "/observe-sequence" else {}
+        body: dict[str, list[str]] = {"observations": []} if path == "/observe-sequence" else {}
         response = await client.request(method, base + path, json=body)
         error = assert_error(response, 404, "KATO_SESSION_NOT_FOUND")
         assert error["details"]["session_id"] == "session-missing"
@@ -54,7 +54,9 @@ async def test_schema_violations_are_422(client: httpx.AsyncClient) -> None:
     ):
         error = assert_error(await client.post(url, json=body), 422, "KATO_VALIDATION_ERROR")
         assert error["details"]["errors"], body
-    not_json = await client.post(url, content=b"{nope", headers={"content-type": "application/json"})
+    not_json = await client.post(
+        url, content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert_error(not_json, 422, "KATO_VALIDATION_ERROR")
     nan = await client.post(url, content=b'{"emotives": {"e": NaN}}')
     assert_error(nan, 422, "KATO_VALIDATION_ERROR")

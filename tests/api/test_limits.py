@@ -41,7 +41,9 @@ async def test_observation_limits(start: ClientFactory) -> None:
         ):
             response = await client.post(f"/v2/sessions/{session_id}/observe", json=body)
             error = assert_error(response, 422, "KATO_LIMIT_EXCEEDED")
-            assert error["details"]["limit"] == limit and error["details"]["maximum"] == LIMITS[limit]
+            assert (
+                error["details"]["limit"] == limit and error["details"]["maximum"] == LIMITS[limit]
+            )
             v1 = await client.post("/observe", json=body, headers={"X-Session-ID": session_id})
             assert_error(v1, 422, "KATO_LIMIT_EXCEEDED")
         assert await _state(client, session_id) == before
