@@ -152,6 +152,9 @@ class ServiceSettings(_Section):
     base_node_id: str = "kato"  # base id B of the node-id derivation (semantics §1.11)
     default_node_id: str = "default"
     archive_predictions: bool = False  # D1: the v1 unique_id archive
+    # SIGTERM: refuse new requests (503, not processed) for shutdown_drain_seconds so load
+    # balancers move away, then finish in-flight requests within shutdown_grace_seconds.
+    shutdown_drain_seconds: float = Field(5.0, ge=0, le=300)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     max_nodes_cached: int = Field(100, ge=1)
 

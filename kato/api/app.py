@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from kato import __version__
+from kato.api.draining import install_draining
 from kato.api.errors import install_error_handlers
 from kato.api.limits import BodySizeLimitMiddleware
 from kato.api.operations import install_operations
@@ -96,5 +97,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions_router)
     app.include_router(v1_router)
     app.include_router(ws_router)
+    install_draining(app, resolved)  # SIGTERM: refuse new requests, then stop
     install_operations(app, resolved)  # outermost: logs, metrics, in-flight limit, probes
     return app

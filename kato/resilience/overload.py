@@ -113,6 +113,8 @@ class InFlightLimitMiddleware:
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
                     (b"retry-after", error.retry_after_header.encode()),
+                    # Refused before the app saw it: a balancer may re-send it anywhere.
+                    (b"x-kato-not-processed", b"true"),
                 ],
             }
         )
