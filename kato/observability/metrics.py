@@ -37,6 +37,11 @@ UNMATCHED_ENDPOINT = "<unmatched>"
 # ``*_created`` timestamp series double the series count and no KATO dashboard uses them.
 disable_created_metrics()
 
+# In multiprocess mode every metric below opens its file at import: the directory must exist
+# (``kato serve`` imports this module before it empties the directory for the workers).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
 REQUESTS = Counter(
     "kato_requests_total",
     "HTTP requests served, by method, route template and status code",
