@@ -318,8 +318,17 @@ static PyObject *py_score(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
+    Py_ssize_t n_slots = in.flat_offsets.len / 8 - 1;
+    if (in.bounds_offsets.len / 8 - 1 != n_slots || in.frequencies.len / 8 < n_slots) {
+        PyErr_SetString(PyExc_ValueError, "per-slot arrays disagree in length");
+        goto done;
+    }
     for (Py_ssize_t c = 0; c < n_candidates; c++) {
         int64_t slot = candidates[c];
+        if (slot < 0 || slot >= n_slots) {
+            PyErr_Format(PyExc_IndexError, "candidate slot %lld out of range", (long long)slot);
+            goto done;
+        }
         Py_ssize_t length = flat_offsets[slot + 1] - flat_offsets[slot];
         if (length > max_length) max_length = length;
     }
