@@ -83,7 +83,7 @@ class SQLiteDatabase:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout = busy_timeout
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[int, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
         self._closed = False
         # Idempotent, and under the write lock, so sibling processes may start together.
@@ -95,8 +95,7 @@ class SQLiteDatabase:
         """This thread's connection, opened on first use."""
         if self._closed:
             raise sqlite3.ProgrammingError(f"SQLite database {self.path} is closed")
-        owner = getattr(self._local, "owner", None)
-        if owner == (os.getpid(), self):
+        if getattr(self._local, "pid", None) == os.getpid():
             connection: sqlite3.Connection = self._local.connection
             return connection
         # isolation_level=None: transactions are begun explicitly, never implicitly.
@@ -106,9 +105,9 @@ class SQLiteDatabase:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint
         self._local.connection = connection
-        self._local.owner = (os.getpid(), self)
+        self._local.pid = os.getpid()
         with self._all_lock:
-            self._all.append(connection)
+            self._all.append((os.getpid(), connection))
         return connection
 
     @contextmanager
@@ -137,5 +136,8 @@ class SQLiteDatabase:
         self._closed = True
         with self._all_lock:
             connections, self._all = self._all, []
-        for connection in connections:
-            connection.close()
+        for pid, connection in connections:
+            # A connection inherited through fork is left alone: closing it here could
+            # checkpoint and remove the WAL the parent process is still using.
+            if pid == os.getpid():
+                connection.close()
