@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -431,6 +432,18 @@ def test_sqlite_pattern_learned_in_another_process_reaches_changes_since(
     changes = kb.changes_since(seen)
     assert list(patterns_of(changes)) == [name_of(events_of("from", "child"))]
     assert symbols_of(changes) == {"from": (1, 1), "child": (1, 1)}
+    kb.close()
+
+
+def test_sqlite_threads_of_one_process_share_the_file(tmp_path: Path) -> None:
+    """The service calls the store from a thread pool: one connection per thread."""
+    kb = SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "node_kato")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: learn(kb, "a", "b"), range(100)))
+        revisions = set(pool.map(lambda _: kb.revision(), range(20)))
+    record = kb.get_pattern(name_of(events_of("a", "b")))
+    assert record is not None and record.frequency == 100
+    assert revisions == {100}
     kb.close()
 
 
