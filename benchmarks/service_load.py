@@ -1,0 +1,470 @@
+"""Service load benchmark (issue 3, Performance): real ``kato serve`` processes over loopback.
+
+Every scenario starts its own ``kato serve`` on a free loopback port with a temporary data
+directory (vectors in the SQLite file, so several workers may share it) and stops it
+afterwards. Every loop is bounded in count and time; the script ends by itself.
+
+* ``sessions``  — 10,000 live sessions in the in-process store: create latency (1 client),
+  then one observe into each session with all of them live; RSS growth of the server divided
+  by the session count, for empty sessions and after that one observe each.
+* ``latency``   — observe latency at 1 client (``wrk -t1 -c1``).
+* ``throughput``— observes/s at 32 clients (``wrk``: C code, so the generator is not the
+  bottleneck; its CPU share is printed) with 1 worker, and with 2 workers on a shared
+  session store (the in-process store is per process, so 2 workers need Redis: a
+  ``redis-server`` on a free port); 1 worker on Redis is the like-for-like baseline.
+* ``predictions`` — 10,000 patterns of the engine benchmark's seeded generator (5–10 events
+  of 1–3 symbols over 1,000 symbols) learned through ``observe-sequence`` (one pattern per
+  call, ``learn_at_end``, session ``stm_mode: CLEAR``), then per query: clear-stm, observe a
+  3-event fragment of a learned pattern, GET predictions.
+
+Python-client figures (``sessions``, ``predictions``) include ~0.1 ms of ``http.client``
+overhead per request; ``wrk`` figures include only the C client's.
+
+    .venv/bin/python benchmarks/service_load.py                       # everything (~4 min)
+    .venv/bin/python benchmarks/service_load.py --only latency throughput --duration 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.engine_bench import generate_patterns, generate_queries  # noqa: E402
+from tests.servers import RedisServer, free_port  # noqa: E402
+
+OBSERVE_LUA = REPOSITORY / "benchmarks" / "wrk" / "observe.lua"
+SCENARIOS = ("sessions", "latency", "throughput", "predictions")
+STARTUP_TIMEOUT = 60.0
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    scenario: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    note: str = ""
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(
+            f"  {row.scenario}: {row.requests} requests, {row.per_second:,.0f}/s, "
+            f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms {row.note}",
+            flush=True,
+        )
+
+    def print(self, command: str) -> None:
+        width = max(len(row.scenario) for row in self.rows)
+        print()
+        print(f"| {'scenario':<{width}} | requests |    req/s | p50 ms | p99 ms | notes")
+        print(f"|{'-' * (width + 2)}|---------:|---------:|-------:|-------:|------")
+        for row in self.rows:
+            print(
+                f"| {row.scenario:<{width}} | {row.requests:>8} | {row.per_second:>8,.0f} "
+                f"| {row.p50_ms:>6.2f} | {row.p99_ms:>6.2f} | {row.note}"
+            )
+        for note in self.notes:
+            print(f"- {note}")
+        print(f"\nreproduce: {command}")
+
+
+def percentile_ms(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
+def timed_row(scenario: str, samples: list[float], elapsed: float, note: str = "") -> Row:
+    return Row(
+        scenario,
+        len(samples),
+        elapsed,
+        percentile_ms(samples, 0.50),
+        percentile_ms(samples, 0.99),
+        note,
+    )
+
+
+# -- the server under test --------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def _stat_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+class KatoServer:
+    """``kato serve`` in its own process group on a free port; ``stop`` ends it."""
+
+    def __init__(self, workers: int = 1, environment: dict[str, str] | None = None) -> None:
+        self.workers = workers
+        self.port = free_port()
+        self._directory = tempfile.TemporaryDirectory(prefix="kato-bench-")
+        self.data_dir = Path(self._directory.name) / "data"
+        self.log_path = Path(self._directory.name) / "server.log"
+        self._environment = {
+            **os.environ,
+            "KATO_DATABASE__QDRANT__LOCAL_STORE": "sqlite",
+            **(environment or {}),
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> KatoServer:
+        command = [
+            sys.executable, "-m", "kato.cli", "serve",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(self.workers), "--data-dir", str(self.data_dir),
+        ]  # fmt: skip
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                cwd=REPOSITORY,
+                env=self._environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"kato serve exited: {self.log_path.read_text()[-2000:]}")
+            if self._healthy() and len(self.pids()) >= self.workers:
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"kato serve did not become healthy in {STARTUP_TIMEOUT:.0f} s")
+
+    def _healthy(self) -> bool:
+        try:
+            status, _ = Client(self.port).call("GET", "/health")
+        except OSError:
+            return False
+        return status == 200
+
+    def pids(self) -> list[int]:
+        """The serving processes: the worker processes, or the one process with 1 worker."""
+        assert self._process is not None
+        children = _children(self._process.pid)
+        return children if self.workers > 1 else [self._process.pid]
+
+    def rss_bytes(self) -> int:
+        total = 0
+        for pid in self.pids():
+            resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+            total += resident * PAGE
+        return total
+
+    def cpu_seconds(self) -> float:
+        return sum(_stat_cpu_seconds(pid) for pid in self.pids())
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self._directory.cleanup()
+
+
+@contextmanager
+def serving(workers: int = 1, environment: dict[str, str] | None = None) -> Iterator[KatoServer]:
+    server = KatoServer(workers, environment).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- a lean keep-alive client ------------------------------------------------------------------
+
+
+class Client:
+    """One keep-alive connection; ``call`` returns (status, parsed JSON body)."""
+
+    def __init__(self, port: int, timeout: float = 30.0) -> None:
+        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        payload = json.dumps(body) if body is not None else None
+        self._connection.request(method, path, body=payload, headers=headers)
+        response = self._connection.getresponse()
+        return response.status, json.loads(response.read())
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, parsed = self.call(method, path, body)
+        if status != 200:
+            raise RuntimeError(f"{method} {path} -> {status}: {parsed}")
+        return parsed
+
+    def timed(self, method: str, path: str, body: Any = None) -> tuple[float, Any]:
+        started = time.perf_counter()
+        parsed = self.ok(method, path, body)
+        return time.perf_counter() - started, parsed
+
+
+def create_sessions(client: Client, count: int, node_id: str = "bench") -> list[str]:
+    return [
+        client.ok("POST", "/v2/sessions", {"node_id": node_id})["session_id"] for _ in range(count)
+    ]
+
+
+def random_event(rng: random.Random) -> list[str]:
+    return [f"s{rng.randrange(1000):04d}" for _ in range(rng.randint(1, 3))]
+
+
+# -- wrk ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    generator_cpu: float  # seconds of CPU used by wrk
+    server_cpu: float  # seconds of CPU used by the serving processes
+
+
+_WRK_LINE = re.compile(r"^KATO_WRK (\{.*\})$", re.MULTILINE)
+
+
+def run_wrk(
+    server: KatoServer, session_ids: list[str], threads: int, connections: int, seconds: float
+) -> WrkResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as sessions_file:
+        sessions_file.write("\n".join(session_ids) + "\n")
+        sessions_file.flush()
+        command = [
+            "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:.0f}s",
+            "--timeout", "10s", "-s", str(OBSERVE_LUA), server.url,
+            "--", sessions_file.name, str(threads),
+        ]  # fmt: skip
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_before = server.cpu_seconds()
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 60, check=True
+        )
+        server_cpu = server.cpu_seconds() - server_before
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    generator_cpu = (children_after.ru_utime - children_before.ru_utime) + (
+        children_after.ru_stime - children_before.ru_stime
+    )
+    match = _WRK_LINE.search(completed.stdout)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result: {completed.stdout}\n{completed.stderr}")
+    figures = json.loads(match.group(1))
+    return WrkResult(
+        requests=figures["requests"],
+        seconds=figures["duration_us"] / 1e6,
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        errors=figures["status_errors"] + figures["socket_errors"],
+        generator_cpu=generator_cpu,
+        server_cpu=server_cpu,
+    )
+
+
+def wrk_row(scenario: str, result: WrkResult) -> Row:
+    share = result.generator_cpu / max(result.generator_cpu + result.server_cpu, 1e-9)
+    note = (
+        f"wrk CPU {share:.0%} of client+server ({result.generator_cpu / result.seconds:.2f} "
+        f"cores), server {result.server_cpu / result.seconds:.2f} cores"
+    )
+    if result.errors:
+        note += f", {result.errors} ERRORS"
+    return Row(scenario, result.requests, result.seconds, result.p50_ms, result.p99_ms, note)
+
+
+# -- scenarios ----------------------------------------------------------------------------------
+
+
+def scenario_sessions(report: Report, count: int, seed: int) -> None:
+    print(f"sessions: {count} live sessions, in-process store, 1 worker", flush=True)
+    rng = random.Random(seed)
+    with serving() as server:
+        client = Client(server.port)
+        warm = create_sessions(client, 200, "warm-up")  # node, imports and caches are loaded
+        for session_id in warm:
+            client.ok("POST", f"/v2/sessions/{session_id}/observe", {"strings": ["w"]})
+            client.ok("DELETE", f"/v2/sessions/{session_id}")
+        rss_before = server.rss_bytes()
+        samples, session_ids = [], []
+        started = time.perf_counter()
+        for index in range(count):
+            elapsed, body = client.timed("POST", "/v2/sessions", {"node_id": f"n{index % 20}"})
+            samples.append(elapsed)
+            session_ids.append(body["session_id"])
+        report.add(timed_row(f"create session ({count} live)", samples, _since(started)))
+        rss_empty = server.rss_bytes()
+        samples = []
+        started = time.perf_counter()
+        for session_id in session_ids:
+            elapsed, _ = client.timed(
+                "POST", f"/v2/sessions/{session_id}/observe", {"strings": random_event(rng)}
+            )
+            samples.append(elapsed)
+        report.add(timed_row(f"observe ({count} live sessions)", samples, _since(started)))
+        rss_observed = server.rss_bytes()
+        live = client.ok("GET", "/v2/sessions/count")["active_session_count"]
+    empty = (rss_empty - rss_before) / count
+    observed = (rss_observed - rss_before) / count
+    report.notes.append(
+        f"memory per session ({live} live, in-process store): {empty / 1024:.2f} KiB empty, "
+        f"{observed / 1024:.2f} KiB after one observe each (server RSS growth / {count})"
+    )
+    print(f"  {report.notes[-1]}", flush=True)
+
+
+def scenario_latency(report: Report, seconds: float) -> None:
+    print("latency: observe at 1 client (wrk -t1 -c1), 1 worker", flush=True)
+    with serving() as server:
+        session_ids = create_sessions(Client(server.port), 64)
+        run_wrk(server, session_ids, 1, 1, 2)  # warm-up
+        result = run_wrk(server, session_ids, 1, 1, seconds)
+        report.add(wrk_row("observe, 1 client, 1 worker", result))
+
+
+def scenario_throughput(report: Report, seconds: float, clients: int) -> None:
+    print(f"throughput: observe at {clients} clients (wrk -t2 -c{clients})", flush=True)
+    sessions = 8 * clients  # per thread, consecutive requests go to different sessions
+    with serving() as server:
+        session_ids = create_sessions(Client(server.port), sessions)
+        run_wrk(server, session_ids, 2, clients, 2)
+        result = run_wrk(server, session_ids, 2, clients, seconds)
+        report.add(wrk_row(f"observe, {clients} clients, 1 worker, memory", result))
+    redis = RedisServer().start()
+    try:
+        for workers in (1, 2):
+            environment = {"REDIS_URL": redis.url}
+            with serving(workers, environment) as server:
+                session_ids = create_sessions(Client(server.port), sessions)
+                run_wrk(server, session_ids, 2, clients, 2)
+                result = run_wrk(server, session_ids, 2, clients, seconds)
+                plural = "s" if workers > 1 else ""
+                scenario = f"observe, {clients} clients, {workers} worker{plural}, redis"
+                report.add(wrk_row(scenario, result))
+    finally:
+        redis.stop()
+
+
+def scenario_predictions(report: Report, patterns: int, queries: int, seed: int) -> None:
+    print(f"predictions: {patterns} learned patterns, {queries} queries, 1 worker", flush=True)
+    learned = generate_patterns(patterns, seed)
+    fragments = generate_queries(learned, queries, seed)
+    with serving() as server:
+        client = Client(server.port, timeout=120)
+        session = client.ok(
+            "POST", "/v2/sessions", {"node_id": "predict", "config": {"stm_mode": "CLEAR"}}
+        )["session_id"]
+        samples = []
+        started = time.perf_counter()
+        for index, pattern in enumerate(learned, 1):
+            body = {
+                "observations": [{"strings": event} for event in pattern],
+                "learn_at_end": True,
+            }
+            elapsed, _ = client.timed("POST", f"/v2/sessions/{session}/observe-sequence", body)
+            samples.append(elapsed)
+            if index % 1000 == 0:
+                print(f"  learned {index}/{patterns} ({_since(started):.0f} s)", flush=True)
+        report.add(timed_row(f"learn via observe-sequence ({patterns})", samples, _since(started)))
+        base = f"/v2/sessions/{session}"
+        client.ok("GET", f"{base}/predictions")  # the first prediction indexes every pattern
+        observe_samples, predict_samples, pair_samples = [], [], []
+        found = 0
+        started = time.perf_counter()
+        for fragment in fragments:
+            client.ok("POST", f"{base}/clear-stm")
+            for event in fragment[:-1]:
+                client.ok("POST", f"{base}/observe", {"strings": event})
+            observed, _ = client.timed("POST", f"{base}/observe", {"strings": fragment[-1]})
+            predicted, body = client.timed("GET", f"{base}/predictions")
+            found += bool(body["count"])
+            observe_samples.append(observed)
+            predict_samples.append(predicted)
+            pair_samples.append(observed + predicted)
+        elapsed = _since(started)
+        note = f"{found}/{queries} queries predicted something"
+        scenario = f"GET predictions ({patterns} patterns)"
+        report.add(timed_row(scenario, predict_samples, elapsed, note))
+        report.add(timed_row(f"observe + GET predictions ({patterns})", pair_samples, elapsed))
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--patterns", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    report = Report()
+    if "sessions" in args.only:
+        scenario_sessions(report, args.sessions, args.seed)
+    if "latency" in args.only:
+        scenario_latency(report, args.duration)
+    if "throughput" in args.only:
+        scenario_throughput(report, args.duration, args.clients)
+    if "predictions" in args.only:
+        scenario_predictions(report, args.patterns, args.queries, args.seed)
+    report.notes.append(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    report.print(".venv/bin/python benchmarks/service_load.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
