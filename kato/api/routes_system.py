@@ -12,12 +12,13 @@ from fastapi import APIRouter, Request
 from kato import __version__
 from kato.api.auth import ADMIN, PUBLIC
 from kato.api.deps import ServiceDep
+from kato.api.schemas import HealthResponse, ServiceStatusResponse
 
 router = APIRouter(tags=["system"])
 logger = logging.getLogger("kato.api")
 
 
-@router.get("/health", dependencies=[PUBLIC])
+@router.get("/health", response_model=HealthResponse, dependencies=[PUBLIC])
 async def health(service: ServiceDep) -> dict[str, Any]:
     """Clients recognise the session service by ``base_processor_id`` / ``active_sessions``."""
     issues: list[str] = []
@@ -42,7 +43,7 @@ async def health(service: ServiceDep) -> dict[str, Any]:
     }
 
 
-@router.get("/status", dependencies=[ADMIN])
+@router.get("/status", response_model=ServiceStatusResponse, dependencies=[ADMIN])
 async def status(request: Request, service: ServiceDep) -> dict[str, Any]:
     now = time.time()
     nodes = service.nodes.cached()

@@ -21,6 +21,16 @@ from kato.api.schemas import (
     GenesUpdateRequest,
     ObservationIn,
     ObserveSequenceRequest,
+    V1CognitionDataResponse,
+    V1GeneResponse,
+    V1LearnResponse,
+    V1ObserveResponse,
+    V1PatternResponse,
+    V1PerceptDataResponse,
+    V1PredictionsResponse,
+    V1SequenceResponse,
+    V1StatusResponse,
+    V1STMResponse,
     error_responses,
 )
 from kato.core.errors import EmptySTMError
@@ -46,7 +56,12 @@ async def _node_id(service: ServiceDep, session_id: str) -> str:
     return (await service.get_session(session_id)).node_id
 
 
-@router.post("/observe", responses=error_responses(400, 413), dependencies=[WRITER])
+@router.post(
+    "/observe",
+    response_model=V1ObserveResponse,
+    responses=error_responses(400, 413),
+    dependencies=[WRITER],
+)
 async def observe(
     body: ObservationIn, session_id: V1SessionDep, service: ServiceDep, limits: LimitsDep
 ) -> Body:
@@ -64,14 +79,14 @@ async def observe(
     }
 
 
-@router.get("/stm", dependencies=[READER])
-@router.get("/short-term-memory", dependencies=[READER])
+@router.get("/stm", response_model=V1STMResponse, dependencies=[READER])
+@router.get("/short-term-memory", response_model=V1STMResponse, dependencies=[READER])
 async def stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.get_session(session_id)
     return {"stm": session.state.stm, "processor_id": session.node_id, "session_id": session_id}
 
 
-@router.post("/learn", dependencies=[WRITER])
+@router.post("/learn", response_model=V1LearnResponse, dependencies=[WRITER])
 async def learn(session_id: V1SessionDep, service: ServiceDep) -> Body:
     try:
         _, name = await service.learn(session_id)
@@ -85,8 +100,8 @@ async def learn(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.post("/clear-stm", dependencies=[WRITER])
-@router.post("/clear-short-term-memory", dependencies=[WRITER])
+@router.post("/clear-stm", response_model=V1StatusResponse, dependencies=[WRITER])
+@router.post("/clear-short-term-memory", response_model=V1StatusResponse, dependencies=[WRITER])
 async def clear_stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.clear_stm(session_id)
     return {
@@ -97,8 +112,8 @@ async def clear_stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.post("/clear-all", dependencies=[ADMIN])
-@router.post("/clear-all-memory", dependencies=[ADMIN])
+@router.post("/clear-all", response_model=V1StatusResponse, dependencies=[ADMIN])
+@router.post("/clear-all-memory", response_model=V1StatusResponse, dependencies=[ADMIN])
 async def clear_all(session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.clear_all(session_id)
     return {
@@ -109,8 +124,8 @@ async def clear_all(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.get("/predictions", dependencies=[READER])
-@router.post("/predictions", dependencies=[READER])
+@router.get("/predictions", response_model=V1PredictionsResponse, dependencies=[READER])
+@router.post("/predictions", response_model=V1PredictionsResponse, dependencies=[READER])
 async def predictions(
     session_id: V1SessionDep, service: ServiceDep, unique_id: str | None = None
 ) -> Body:
@@ -126,7 +141,7 @@ async def predictions(
     }
 
 
-@router.get("/pattern/{pattern_id}", dependencies=[READER])
+@router.get("/pattern/{pattern_id}", response_model=V1PatternResponse, dependencies=[READER])
 async def pattern(pattern_id: str, session_id: V1SessionDep, service: ServiceDep) -> Body:
     record = await service.get_pattern(session_id, pattern_id)
     return {
@@ -136,7 +151,12 @@ async def pattern(pattern_id: str, session_id: V1SessionDep, service: ServiceDep
     }
 
 
-@router.post("/genes/update", responses=error_responses(400), dependencies=[ADMIN])
+@router.post(
+    "/genes/update",
+    response_model=V1StatusResponse,
+    responses=error_responses(400),
+    dependencies=[ADMIN],
+)
 async def update_genes(
     body: GenesUpdateRequest, session_id: V1SessionDep, service: ServiceDep
 ) -> Body:
@@ -149,7 +169,7 @@ async def update_genes(
     }
 
 
-@router.get("/gene/{gene_name}", dependencies=[READER])
+@router.get("/gene/{gene_name}", response_model=V1GeneResponse, dependencies=[READER])
 async def gene(gene_name: str, session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.get_session(session_id)
     values = service.genes_for(session).model_dump(mode="json")
@@ -164,7 +184,7 @@ async def gene(gene_name: str, session_id: V1SessionDep, service: ServiceDep) ->
     }
 
 
-@router.get("/percept-data", dependencies=[READER])
+@router.get("/percept-data", response_model=V1PerceptDataResponse, dependencies=[READER])
 async def percept_data(session_id: V1SessionDep, service: ServiceDep) -> Body:
     session = await service.get_session(session_id)
     return {
@@ -174,7 +194,7 @@ async def percept_data(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.get("/cognition-data", dependencies=[READER])
+@router.get("/cognition-data", response_model=V1CognitionDataResponse, dependencies=[READER])
 async def cognition_data(session_id: V1SessionDep, service: ServiceDep) -> Body:
     data = await service.cognition_data(session_id)
     return {
@@ -193,7 +213,12 @@ def _explicit_learns(summary: Body) -> list[str]:
     return remaining
 
 
-@router.post("/observe-sequence", responses=error_responses(400, 413), dependencies=[WRITER])
+@router.post(
+    "/observe-sequence",
+    response_model=V1SequenceResponse,
+    responses=error_responses(400, 413),
+    dependencies=[WRITER],
+)
 async def observe_sequence(
     body: ObserveSequenceRequest, session_id: V1SessionDep, service: ServiceDep, limits: LimitsDep
 ) -> Body:

@@ -160,6 +160,90 @@ class SessionExistsResponse(BaseModel):
     session_id: str
 
 
+# -- v1 responses (semantics §8.1 shapes plus session_id) ---------------------------------
+
+
+class _V1(BaseModel):
+    processor_id: str = Field(description="The session's node id")
+    session_id: str
+
+
+class V1ObserveResponse(_V1):
+    status: Literal["okay"]
+    auto_learned_pattern: str | None
+    time: int
+    unique_id: str
+    stm_length: int
+
+
+class V1STMResponse(_V1):
+    stm: list[list[str]]
+
+
+class V1LearnResponse(_V1):
+    pattern_name: str
+    message: str
+
+
+class V1StatusResponse(_V1):
+    status: Literal["okay"]
+    message: str
+
+
+class V1PredictionsResponse(_V1):
+    predictions: list[dict[str, Any]]
+
+
+class V1PatternResponse(_V1):
+    pattern: dict[str, Any]
+
+
+class V1GeneResponse(_V1):
+    gene_name: str
+    gene_value: Any
+
+
+class V1PerceptDataResponse(_V1):
+    percept_data: dict[str, Any]
+
+
+class V1CognitionDataResponse(_V1):
+    cognition_data: dict[str, Any]
+
+
+class V1SequenceResponse(_V1):
+    status: Literal["okay"]
+    observations_processed: int
+    patterns_learned: list[str]
+    individual_results: list[dict[str, Any]]
+    final_predictions: list[dict[str, Any]] | None
+
+
+# -- system responses (semantics §7.6) ----------------------------------------------------
+
+
+class HealthResponse(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    processor_status: str
+    base_processor_id: str
+    uptime_seconds: float
+    issues: list[str]
+    metrics_collected: int
+    last_collection: float
+    active_sessions: int
+    timestamp: str
+
+
+class ServiceStatusResponse(BaseModel):
+    status: str
+    base_processor_id: str
+    uptime_seconds: float
+    sessions: dict[str, Any]
+    processors: dict[str, Any]
+    backends: dict[str, Any]
+    version: str
+
+
 # -- error envelope (documentation of every error response) -------------------------------
 
 

@@ -43,4 +43,18 @@ async def test_openapi_documents_every_route_with_error_responses(
     observe = paths["/v2/sessions/{session_id}/observe"]["post"]
     assert {"200", "404", "422"} <= set(observe["responses"])
     assert "ErrorResponse" in spec["components"]["schemas"]
+    v1 = {
+        "/observe",
+        "/stm",
+        "/learn",
+        "/predictions",
+        "/pattern/{pattern_id}",
+        "/gene/{gene_name}",
+    }
+    for path, operations in paths.items():
+        if not (path.startswith("/v2/sessions") or path in v1 or path in {"/health", "/status"}):
+            continue
+        for method, operation in operations.items():
+            schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            assert "$ref" in schema, (method, path)  # a named response model, not a bare dict
     assert (await client.get("/docs")).status_code == 200
