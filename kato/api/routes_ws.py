@@ -149,6 +149,7 @@ async def _reply(
         )
         return _error(f"This operation requires the {required.value} role", "KATO_FORBIDDEN", 403)
     try:
+        await layer.enforce_message_rate_limits(websocket, principal, session_id, action)
         reply_type, data = await handler(service, session_id, payload)
         if required is not Role.READER:
             layer.audit_event(websocket, principal, "allowed", 200, action=action)

@@ -66,6 +66,17 @@ def _session_of(connection: HTTPConnection, principal: Principal | None) -> str 
     return session_id or (principal.session_id if principal else None)
 
 
+def _rate_limited(decision: RateLimitDecision) -> RateLimitedError:
+    headers = decision.headers()
+    return RateLimitedError(
+        f"Rate limit exceeded ({decision.scope}); retry after {headers['Retry-After']} s",
+        headers=headers,
+        scope=decision.scope,
+        limit=decision.limit,
+        retry_after=int(headers["Retry-After"]),
+    )
+
+
 class SecurityLayer:
     def __init__(
         self,
@@ -124,14 +135,19 @@ class SecurityLayer:
         _state(connection.scope)[_RATE_LIMIT] = decision
         if not decision.allowed:
             self.audit_denied(connection, principal, 429, f"{decision.scope} rate limit")
-            raise RateLimitedError(
-                f"Rate limit exceeded ({decision.scope}); retry after "
-                f"{decision.headers()['Retry-After']} s",
-                headers=decision.headers(),
-                scope=decision.scope,
-                limit=decision.limit,
-                retry_after=int(decision.headers()["Retry-After"]),
-            )
+            raise _rate_limited(decision)
+
+    async def enforce_message_rate_limits(
+        self, connection: HTTPConnection, principal: Principal, session_id: str, action: str
+    ) -> None:
+        """Count one WebSocket message like one request (the connection was counted once)."""
+        if self.rate_limiter is None:
+            return
+        decision = await self.rate_limiter.check(principal.name, session_id)
+        if not decision.allowed:
+            reason = f"{decision.scope} rate limit"
+            self.audit_event(connection, principal, "denied", 429, action=action, reason=reason)
+            raise _rate_limited(decision)
 
     # -- used by routes -------------------------------------------------------------------
 

@@ -306,3 +306,18 @@ def test_websocket_roles_and_authentication(tmp_path):
     assert any(
         r["action"] == "WEBSOCKET /ws clear_all" and r["outcome"] == "denied" for r in records
     )
+
+
+def test_websocket_messages_count_against_rate_limits(tmp_path):
+    settings = _settings(tmp_path, rate_limit_enabled=True, rate_limit_principal="3/minute")
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws") as ws:
+        replies = []
+        for _ in range(3):  # the connection itself was the first hit
+            ws.send_json({"type": "ping"})
+            replies.append(ws.receive_json())
+        assert [reply["type"] for reply in replies] == ["pong", "pong", "error"]
+        limited = replies[-1]["data"]
+        assert limited["code"] == "KATO_RATE_LIMITED" and limited["status"] == 429
+        assert limited["retry_after"] >= 1
+    denied = [r for r in _audit(tmp_path) if r["status"] == 429]
+    assert denied and denied[0]["action"] == "WEBSOCKET /ws ping"
