@@ -53,15 +53,7 @@ class InsecureBindError(SecurityError):
     status_code = 500
 
 
-#: KatoError.code -> HTTP status, for the API's error-envelope handler.
-STATUS_BY_CODE: dict[str, int] = {
-    UnauthorizedError.code: UnauthorizedError.status_code,
-    ForbiddenError.code: ForbiddenError.status_code,
-    RateLimitedError.code: RateLimitedError.status_code,
-}
-
 __all__ = [
-    "STATUS_BY_CODE",
     "ForbiddenError",
     "InsecureBindError",
     "RateLimitedError",

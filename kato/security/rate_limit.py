@@ -200,6 +200,3 @@ class RateLimiter:
                 tightest = decision
         assert tightest is not None  # the principal scope is always checked
         return tightest
-
-    async def reset(self) -> None:
-        await self.storage.reset()

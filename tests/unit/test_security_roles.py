@@ -99,3 +99,17 @@ def test_undeclared_routes_names_the_missing_ones():
     app = _app()
     exempt = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
     assert undeclared_routes(app.routes, exempt) == ["GET /forgotten"]
+
+
+def test_security_errors_carry_code_status_and_headers():
+    from kato.core.errors import KatoError
+    from kato.security import ForbiddenError, RateLimitedError, UnauthorizedError
+
+    unauthorized = UnauthorizedError()
+    assert isinstance(unauthorized, KatoError)
+    assert (unauthorized.code, unauthorized.status_code) == ("KATO_UNAUTHORIZED", 401)
+    assert unauthorized.headers == {"WWW-Authenticate": "Bearer"}
+    assert (ForbiddenError("x").code, ForbiddenError("x").status_code) == ("KATO_FORBIDDEN", 403)
+    limited = RateLimitedError("slow down", headers={"Retry-After": "3"}, scope="global")
+    assert (limited.code, limited.status_code) == ("KATO_RATE_LIMITED", 429)
+    assert limited.headers == {"Retry-After": "3"} and limited.details == {"scope": "global"}
