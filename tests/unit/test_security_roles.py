@@ -7,6 +7,8 @@ from typing import Annotated
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, WebSocket
 
+from kato.core.errors import KatoError
+from kato.security import ForbiddenError, RateLimitedError, UnauthorizedError
 from kato.security.principal import ANONYMOUS_ADMIN, Principal
 from kato.security.roles import (
     PUBLIC,
@@ -102,9 +104,6 @@ def test_undeclared_routes_names_the_missing_ones():
 
 
 def test_security_errors_carry_code_status_and_headers():
-    from kato.core.errors import KatoError
-    from kato.security import ForbiddenError, RateLimitedError, UnauthorizedError
-
     unauthorized = UnauthorizedError()
     assert isinstance(unauthorized, KatoError)
     assert (unauthorized.code, unauthorized.status_code) == ("KATO_UNAUTHORIZED", 401)
