@@ -321,3 +321,16 @@ def test_websocket_messages_count_against_rate_limits(tmp_path):
         assert limited["retry_after"] >= 1
     denied = [r for r in _audit(tmp_path) if r["status"] == 429]
     assert denied and denied[0]["action"] == "WEBSOCKET /ws ping"
+
+
+async def test_every_request_outcome_feeds_the_adaptive_controller(tmp_path):
+    settings = _settings(tmp_path, rate_limit_enabled=True, rate_limit_adaptive=True)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kato") as client:
+            for _ in range(5):
+                await client.get("/v2/sessions/count")
+            await client.get("/v2/sessions/no-such-session")
+    p99, error_rate, count = app.state.kato_security.adaptive.observed()
+    assert count == 6 and error_rate == 0.0 and p99 > 0  # a 404 is not a server error
