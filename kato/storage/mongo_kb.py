@@ -66,6 +66,12 @@ def _valid_name(name: str) -> bool:
     return isinstance(name, str) and _PATTERN_NAME.fullmatch(name) is not None
 
 
+def _require_text(unique_id: str) -> None:
+    """A unique id is used as a filter value: anything but a string could be an operator."""
+    if not isinstance(unique_id, str):
+        raise TypeError(f"unique_id must be a string, got {type(unique_id).__name__}")
+
+
 def _pairs(emotives: Mapping[str, float]) -> list[list[Any]]:
     # Emotive names are client data: stored as values, never as document keys, so a name
     # such as "$gt" or "a.b" cannot be read as an operator or a path.
@@ -311,6 +317,7 @@ class MongoKnowledgeBase:
         )
 
     def archive_predictions(self, unique_id: str, predictions: list[dict[str, Any]]) -> None:
+        _require_text(unique_id)
         # Stored as JSON text: prediction objects carry client-chosen emotive names as keys.
         self._archive.replace_one(
             {"unique_id": unique_id},
@@ -319,6 +326,7 @@ class MongoKnowledgeBase:
         )
 
     def archived_predictions(self, unique_id: str) -> list[dict[str, Any]]:
+        _require_text(unique_id)
         document = self._archive.find_one({"unique_id": unique_id})
         if document is None:
             return []

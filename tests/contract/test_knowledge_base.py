@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import mongomock
+import pymongo
 import pytest
 
 from kato.core.genes import Genes
@@ -65,9 +66,8 @@ def _mongodb(tmp_path: Path) -> Iterator[Backend]:
         return opened[-1]
 
     yield Backend("mongodb", open_kb)
-    cleanup = MongoKnowledgeBase(MONGO_URL, kb_id)
-    cleanup._client.drop_database(kb_id)
-    cleanup.close()
+    with pymongo.MongoClient(MONGO_URL) as client:
+        client.drop_database(kb_id)
     for kb in opened:
         kb.close()
 
