@@ -17,7 +17,8 @@ from kato.config import Settings
 from kato.security import InsecureBindError
 from kato.security.bind_guard import check_bind
 from kato.security.cli import add_key_commands
-from kato.service.settings_loader import ConfigError, load_settings
+from kato.service.settings_loader import load_settings
+from kato.sessions.factory import session_backend
 
 APP_FACTORY = "kato.api.app:create_app"
 
@@ -59,6 +60,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings()
 
 
+def _check_shared_sessions(settings: Settings) -> None:
+    """Workers must share sessions: the in-process store is private to each process, so a
+    session created through one worker would be unknown (404) to the others."""
+    workers = settings.service.workers
+    if workers > 1 and session_backend(settings) == "memory":
+        raise ValueError(
+            f"{workers} worker processes cannot share the in-process session store; set "
+            "REDIS_URL (database.redis.url) to keep sessions in Redis, or run one worker"
+        )
+
+
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -68,7 +80,8 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
         check_process_model(settings, settings.service.workers)
-    except (ConfigError, StorageConfigurationError) as exc:
+        _check_shared_sessions(settings)
+    except (ValueError, StorageConfigurationError) as exc:  # ConfigError is a ValueError
         print(f"kato: {exc}", file=sys.stderr)
         return 2
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):

@@ -94,3 +94,15 @@ def test_invalid_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
         [*KATO, "serve"], env=_environment(RECALL_THRESHOLD="2"), capture_output=True, text=True
     )
     assert bad_env.returncode == 2 and "genes.recall_threshold" in bad_env.stderr
+
+
+def test_several_workers_need_a_shared_session_store(tmp_path: Path) -> None:
+    environment = _environment(KATO_DATABASE__QDRANT__LOCAL_STORE="sqlite")
+    result = subprocess.run(
+        [*KATO, "serve", "--workers", "2", "--data-dir", str(tmp_path)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "REDIS_URL" in result.stderr
