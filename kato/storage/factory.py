@@ -110,6 +110,10 @@ class StorageBackends:
         assert self._sqlite is not None
         return SQLiteVectorStore(self._sqlite, self._kb_id(node_id))
 
+    def node_storage(self, node_id: str) -> tuple[KnowledgeBase, VectorStore]:
+        """Both stores of a node (the service's node registry opens nodes with this)."""
+        return self.knowledge_base(node_id), self.vector_store(node_id)
+
     @property
     def multi_process_safe(self) -> bool:
         """Whether several processes may use this data directory at once."""

@@ -149,6 +149,9 @@ def test_embedded_defaults(tmp_path: Path) -> None:
     assert isinstance(kb, SQLiteKnowledgeBase) and kb.kb_id == "team_a_bob_kato"
     vectors = backends.vector_store("team-a/bob")
     vectors.put("VCTR|abc", VECTOR)
+    node_kb, node_vectors = backends.node_storage("team-a/bob")
+    assert isinstance(node_kb, SQLiteKnowledgeBase) and node_kb.kb_id == kb.kb_id
+    assert node_vectors.get("VCTR|abc") == VECTOR
     assert backends.vector_store("team-a/bob").get("VCTR|abc") == VECTOR
     assert backends.vector_store("alice").get("VCTR|abc") is None
     backends.close()
