@@ -1,0 +1,1 @@
+"""HTTP API: the app factory (``kato.api.app.create_app``), routers, schemas and errors."""
