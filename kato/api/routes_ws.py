@@ -178,9 +178,21 @@ async def websocket_endpoint(
         await websocket.send_json(_error(exc.message, exc.code, status, **exc.details))
         await websocket.close(code=SESSION_NOT_FOUND_CLOSE if status == 404 else FORBIDDEN_CLOSE)
         return
+    max_message = service.settings.limits.max_body_bytes
     try:
         while True:
             text = await websocket.receive_text()
+            if len(text.encode("utf-8")) > max_message:
+                await websocket.send_json(
+                    _error(
+                        f"Message exceeds max_body_bytes = {max_message}",
+                        "KATO_PAYLOAD_TOO_LARGE",
+                        413,
+                        limit="max_body_bytes",
+                        maximum=max_message,
+                    )
+                )
+                continue
             try:
                 message = json.loads(text)
             except json.JSONDecodeError:

@@ -82,6 +82,16 @@ def test_bad_messages_get_errors_and_the_connection_stays_open(client: TestClien
         assert ws.receive_json()["data"]["time"] == 1  # nothing before counted
 
 
+def test_message_over_the_body_limit_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, limits={"max_body_bytes": 1024})
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "observe", "payload": {"strings": ["é" * 600]}})
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and reply["data"]["code"] == "KATO_PAYLOAD_TOO_LARGE"
+        ws.send_json({"type": "get_stm"})
+        assert ws.receive_json()["data"]["stm"] == []
+
+
 def test_bound_to_a_session_and_unknown_session_closes(client: TestClient) -> None:
     session_id = client.post("/v2/sessions", json={"node_id": "wsnode"}).json()["session_id"]
     with client.websocket_connect(f"/ws?session_id={session_id}") as ws:
