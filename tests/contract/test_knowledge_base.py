@@ -459,6 +459,32 @@ def test_sqlite_nodes_sharing_one_file_are_isolated(tmp_path: Path) -> None:
     bob.close()
 
 
+# -- MongoDB: a learn in flight is never skipped by a catch-up ---------------------------
+
+
+def test_mongo_catch_up_during_a_learn_in_flight_includes_it() -> None:
+    """A reader catching up between a learn's revision bump and its stamp must still get
+    the pattern (it is pending), or it would record the revision and miss it for good."""
+    client: Any = mongomock.MongoClient()
+    writer, reader = MongoKnowledgeBase(client, "n_kato"), MongoKnowledgeBase(client, "n_kato")
+    seen_during: list[ChangeSet] = []
+    bump = writer._next_revision
+
+    def bump_then_let_the_reader_catch_up() -> int:
+        revision = bump()
+        seen_during.append(reader.changes_since(0))
+        return revision
+
+    writer._next_revision = bump_then_let_the_reader_catch_up  # type: ignore[method-assign]
+    record = learn(writer, "a", "b")
+    (during,) = seen_during
+    assert during.revision == 1
+    assert patterns_of(during) == {record.name: record}
+    assert symbols_of(during) == {"a": (1, 1), "b": (1, 1)}
+    after = reader.changes_since(during.revision)
+    assert (after.patterns, after.symbols) == ((), ())  # stamped: no longer pending
+
+
 # -- a node on a stored knowledge base predicts like a node in memory ---------------------
 
 
