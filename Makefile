@@ -12,10 +12,11 @@ $(STAMP): pyproject.toml $(wildcard setup.py kato/core/*.c)
 .PHONY: install system-deps serve test lint bench
 install: $(STAMP)
 
-# Servers the tests start themselves (on free loopback ports): redis-server and nginx.
+# Servers the tests start themselves (on free loopback ports): redis-server and nginx;
+# wrk drives benchmarks/service_load.py.
 system-deps:
-	@command -v redis-server >/dev/null && command -v nginx >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx >/dev/null; }
+	@command -v redis-server >/dev/null && command -v nginx >/dev/null && command -v wrk >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx wrk >/dev/null; }
 
 serve: $(STAMP)
 	$(VENV)/bin/kato serve
