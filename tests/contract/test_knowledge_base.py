@@ -66,10 +66,11 @@ def _mongodb(tmp_path: Path) -> Iterator[Backend]:
         return opened[-1]
 
     yield Backend("mongodb", open_kb)
-    with pymongo.MongoClient(MONGO_URL) as client:
-        client.drop_database(kb_id)
     for kb in opened:
         kb.close()
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(MONGO_URL)
+    client.drop_database(kb_id)
+    client.close()
 
 
 BACKENDS = {"memory": _memory, "sqlite": _sqlite, "mongomock": _mongomock}
