@@ -124,7 +124,8 @@ pid {directory}/nginx.pid;
 error_log {directory}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {directory}/access.log;
+    log_format upstreams '$status $request_method $upstream_status';
+    access_log {directory}/access.log upstreams;
     client_body_temp_path {directory}/client_body;
     proxy_temp_path {directory}/proxy;
     fastcgi_temp_path {directory}/fastcgi;
@@ -183,6 +184,12 @@ class Nginx:
         except httpx.HTTPError:
             return False
         return True
+
+    def access_log(self) -> list[tuple[int, str, str]]:
+        """(status sent to the client, method, statuses of every upstream attempt) per request."""
+        log = self.directory / "access.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [(int(s), m, attempts) for s, m, attempts in (ln.split(" ", 2) for ln in lines)]
 
     def error_log(self) -> str:
         log = self.directory / "error.log"
