@@ -67,11 +67,17 @@ class Row:
     seconds: float
     p50_ms: float
     p99_ms: float
+    server_cpu: float  # CPU seconds the serving processes used during the run
     note: str = ""
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per request: what bounds throughput when the server has whole cores."""
+        return 1000 * self.server_cpu / self.requests if self.requests else 0.0
 
 
 @dataclass
@@ -83,19 +89,25 @@ class Report:
         self.rows.append(row)
         print(
             f"  {row.scenario}: {row.requests} requests, {row.per_second:,.0f}/s, "
-            f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms {row.note}",
+            f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, "
+            f"server CPU {row.cpu_ms:.2f} ms/request {row.note}",
             flush=True,
         )
 
     def print(self, command: str) -> None:
         width = max(len(row.scenario) for row in self.rows)
         print()
-        print(f"| {'scenario':<{width}} | requests |    req/s | p50 ms | p99 ms | notes")
-        print(f"|{'-' * (width + 2)}|---------:|---------:|-------:|-------:|------")
+        print(
+            f"| {'scenario':<{width}} | requests |    req/s | p50 ms | p99 ms "
+            "| server CPU ms/req | notes |"
+        )
+        print(
+            f"|{'-' * (width + 2)}|---------:|---------:|-------:|-------:|------------------:|---|"
+        )
         for row in self.rows:
             print(
                 f"| {row.scenario:<{width}} | {row.requests:>8} | {row.per_second:>8,.0f} "
-                f"| {row.p50_ms:>6.2f} | {row.p99_ms:>6.2f} | {row.note}"
+                f"| {row.p50_ms:>6.2f} | {row.p99_ms:>6.2f} | {row.cpu_ms:>17.2f} | {row.note} |"
             )
         for note in self.notes:
             print(f"- {note}")
@@ -107,13 +119,16 @@ def percentile_ms(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
 
-def timed_row(scenario: str, samples: list[float], elapsed: float, note: str = "") -> Row:
+def timed_row(
+    scenario: str, samples: list[float], elapsed: float, server_cpu: float, note: str = ""
+) -> Row:
     return Row(
         scenario,
         len(samples),
         elapsed,
         percentile_ms(samples, 0.50),
         percentile_ms(samples, 0.99),
+        server_cpu,
         note,
     )
 
@@ -321,7 +336,15 @@ def wrk_row(scenario: str, result: WrkResult) -> Row:
     )
     if result.errors:
         note += f", {result.errors} ERRORS"
-    return Row(scenario, result.requests, result.seconds, result.p50_ms, result.p99_ms, note)
+    return Row(
+        scenario,
+        result.requests,
+        result.seconds,
+        result.p50_ms,
+        result.p99_ms,
+        result.server_cpu,
+        note,
+    )
 
 
 # -- scenarios ----------------------------------------------------------------------------------
@@ -338,21 +361,23 @@ def scenario_sessions(report: Report, count: int, seed: int) -> None:
             client.ok("DELETE", f"/v2/sessions/{session_id}")
         rss_before = server.rss_bytes()
         samples, session_ids = [], []
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), server.cpu_seconds()
         for index in range(count):
             elapsed, body = client.timed("POST", "/v2/sessions", {"node_id": f"n{index % 20}"})
             samples.append(elapsed)
             session_ids.append(body["session_id"])
-        report.add(timed_row(f"create session ({count} live)", samples, _since(started)))
+        scenario = f"create session ({count} live)"
+        report.add(timed_row(scenario, samples, _since(started), server.cpu_seconds() - cpu))
         rss_empty = server.rss_bytes()
         samples = []
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), server.cpu_seconds()
         for session_id in session_ids:
             elapsed, _ = client.timed(
                 "POST", f"/v2/sessions/{session_id}/observe", {"strings": random_event(rng)}
             )
             samples.append(elapsed)
-        report.add(timed_row(f"observe ({count} live sessions)", samples, _since(started)))
+        scenario = f"observe ({count} live sessions)"
+        report.add(timed_row(scenario, samples, _since(started), server.cpu_seconds() - cpu))
         rss_observed = server.rss_bytes()
         live = client.ok("GET", "/v2/sessions/count")["active_session_count"]
     empty = (rss_empty - rss_before) / count
@@ -406,7 +431,7 @@ def scenario_predictions(report: Report, patterns: int, queries: int, seed: int)
             "POST", "/v2/sessions", {"node_id": "predict", "config": {"stm_mode": "CLEAR"}}
         )["session_id"]
         samples = []
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), server.cpu_seconds()
         for index, pattern in enumerate(learned, 1):
             body = {
                 "observations": [{"strings": event} for event in pattern],
@@ -416,12 +441,13 @@ def scenario_predictions(report: Report, patterns: int, queries: int, seed: int)
             samples.append(elapsed)
             if index % 1000 == 0:
                 print(f"  learned {index}/{patterns} ({_since(started):.0f} s)", flush=True)
-        report.add(timed_row(f"learn via observe-sequence ({patterns})", samples, _since(started)))
+        scenario = f"learn via observe-sequence ({patterns})"
+        report.add(timed_row(scenario, samples, _since(started), server.cpu_seconds() - cpu))
         base = f"/v2/sessions/{session}"
         client.ok("GET", f"{base}/predictions")  # the first prediction indexes every pattern
         observe_samples, predict_samples, pair_samples = [], [], []
         found = 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), server.cpu_seconds()
         for fragment in fragments:
             client.ok("POST", f"{base}/clear-stm")
             for event in fragment[:-1]:
@@ -432,11 +458,12 @@ def scenario_predictions(report: Report, patterns: int, queries: int, seed: int)
             observe_samples.append(observed)
             predict_samples.append(predicted)
             pair_samples.append(observed + predicted)
-        elapsed = _since(started)
-        note = f"{found}/{queries} queries predicted something"
+        elapsed, used = _since(started), server.cpu_seconds() - cpu
+        note = f"{found}/{queries} queries predicted something; CPU: per query (5 requests)"
         scenario = f"GET predictions ({patterns} patterns)"
-        report.add(timed_row(scenario, predict_samples, elapsed, note))
-        report.add(timed_row(f"observe + GET predictions ({patterns})", pair_samples, elapsed))
+        report.add(timed_row(scenario, predict_samples, elapsed, used, note))
+        scenario = f"observe + GET predictions ({patterns})"
+        report.add(timed_row(scenario, pair_samples, elapsed, used))
 
 
 def _since(started: float) -> float:
