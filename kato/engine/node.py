@@ -9,8 +9,9 @@ through any process is used as soon as that learn has returned.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,9 @@ class Node:
         # (STM, genes, knowledge-base revision) -> predictions: a pure function, so one
         # cache serves every session of the node and can never be stale (D1).
         self._cache: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
+        # Told (seconds, candidates evaluated) after each prediction computation (cache misses
+        # only); the service layer points it at its metrics, the engine knows none.
+        self.on_compute: Callable[[float, int], None] | None = None
 
     # -- long-term memory -----------------------------------------------------------------
 
@@ -184,11 +188,11 @@ class Node:
             return predictions
 
     def _compute(self, index: PatternIndex, state: list[str], genes: Genes) -> list[dict[str, Any]]:
+        started = time.perf_counter()
         threshold = genes.recall_threshold
         state_ids = index.state_ids(state)
-        best, _ = index.score(
-            state_ids, index.candidates(state, threshold), threshold, genes.max_predictions
-        )
+        candidates = index.candidates(state, threshold)
+        best, _ = index.score(state_ids, candidates, threshold, genes.max_predictions)
         # The core returns the top potentials plus the group tied with the last one; the
         # deterministic order (D4) breaks ties by name.
         best.sort(key=lambda item: (-item.potential, index.view(item.slot).name))
@@ -207,7 +211,10 @@ class Node:
             )
             for item in best[: genes.max_predictions]
         ]
-        return prediction_objects(state, ranked)
+        predictions = prediction_objects(state, ranked)
+        if self.on_compute is not None:
+            self.on_compute(time.perf_counter() - started, len(candidates))
+        return predictions
 
     def cognition_data(self, session: SessionState, genes: Genes) -> dict[str, Any]:
         return {

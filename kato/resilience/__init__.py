@@ -1,7 +1,7 @@
 """Resilience: circuit breakers, retries, overload limits and health checks.
 
-:class:`Resilience` bundles one worker's breakers (one per dependency), the prediction
-limiter and the health checker, built from :class:`kato.config.ResilienceSettings`. Storage
+:class:`Resilience` bundles one worker's breakers (one per dependency) and the health
+checker, built from :class:`kato.config.ResilienceSettings`. Storage
 adapters call their dependency through :meth:`Resilience.acall` / :meth:`Resilience.call`,
 which apply breaker, timeout, error translation and — for idempotent operations only — the
 retry policy.
@@ -64,7 +64,7 @@ def _describe(exc: BaseException) -> str:
 
 
 class Resilience:
-    """One worker's breakers, prediction limiter and health checker."""
+    """One worker's breakers and health checker."""
 
     def __init__(
         self,
@@ -84,9 +84,6 @@ class Resilience:
             )
             for name in dependencies
         }
-        self.predictions = ConcurrencyLimiter(
-            settings.max_concurrent_predictions, "prediction computations"
-        )
         self.health = HealthChecker(settings.dependency_timeout, self.breakers)
 
     async def acall(

@@ -23,6 +23,9 @@ from kato.core.genes import Genes
 from kato.core.observation import Observation
 from kato.engine.node import Node, ObserveOutcome
 from kato.engine.ports import PatternRecord
+from kato.observability.logging import bind_request_fields
+from kato.observability.metrics import STM_SIZE
+from kato.resilience.overload import ConcurrencyLimiter
 from kato.service.errors import SessionNotFoundError, SessionTooLargeError
 from kato.service.nodes import NodeRegistry, NodeStorageOpener
 from kato.sessions.errors import SessionExistsError
@@ -53,6 +56,9 @@ class KatoService:
             open_storage,
             settings.service.max_nodes_cached,
             settings.service.archive_predictions,
+        )
+        self.prediction_slots = ConcurrencyLimiter(
+            settings.resilience.max_concurrent_predictions, "prediction computations"
         )
         self.started_at = time.time()
 
@@ -92,6 +98,7 @@ class KatoService:
         session = await self.sessions.get(session_id)
         if session is None:
             raise SessionNotFoundError(session_id)
+        bind_request_fields(session_id=session_id, node_id=session.node_id)  # request log
         return session
 
     async def delete_session(self, session_id: str) -> None:
@@ -165,10 +172,12 @@ class KatoService:
     async def observe(
         self, session_id: str, observation: Observation, unique_id: str | None = None
     ) -> tuple[Session, ObserveOutcome]:
-        return await self._run(
+        session, outcome = await self._run(
             session_id,
             lambda c: c.node.observe(c.session.state, observation, c.genes, unique_id),
         )
+        STM_SIZE.observe(len(session.state.stm))
+        return session, outcome
 
     async def learn(self, session_id: str) -> tuple[Session, str]:
         return await self._run(session_id, lambda c: c.node.learn(c.session.state, c.genes))
@@ -192,12 +201,15 @@ class KatoService:
         session = await self.get_session(session_id)
         node = self.nodes.get(session.node_id)
         genes = self.genes_for(session)
-        return session, await run_in_threadpool(node.predictions, session.state, genes)
+        with self.prediction_slots.slot():  # CPU-bound: refuse at once beyond the bound
+            return session, await run_in_threadpool(node.predictions, session.state, genes)
 
     async def cognition_data(self, session_id: str) -> dict[str, Any]:
         session = await self.get_session(session_id)
         node = self.nodes.get(session.node_id)
-        return await run_in_threadpool(node.cognition_data, session.state, self.genes_for(session))
+        genes = self.genes_for(session)
+        with self.prediction_slots.slot():
+            return await run_in_threadpool(node.cognition_data, session.state, genes)
 
     async def get_pattern(self, session_id: str, name: str) -> PatternRecord:
         """A pattern of the session's node (``PTRN|`` prefix optional)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from kato.engine.node import Node
 from kato.engine.ports import KnowledgeBase, VectorStore
+from kato.observability.metrics import record_prediction
 
 NodeStorageOpener = Callable[[str], tuple[KnowledgeBase, VectorStore | None]]
 
@@ -34,6 +35,7 @@ class NodeRegistry:
                 return node
             knowledge_base, vectors = self._open_storage(node_id)
             node = Node(node_id, knowledge_base, vectors, self._archive_predictions)
+            node.on_compute = record_prediction
             self._nodes[node_id] = node
             if len(self._nodes) > self._max_nodes:
                 self._nodes.popitem(last=False)

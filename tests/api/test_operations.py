@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from pathlib import Path
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kato.api.app import create_app
+from kato.observability import configure_logging
 from kato.resilience import CircuitOpenError, DependencyError, Resilience
 from tests.api.conftest import ClientFactory, assert_error, make_settings, new_session, observe
 
@@ -126,6 +129,10 @@ async def test_metrics_endpoint_reports_requests_sessions_and_nodes(start: Clien
         for symbol in ("a", "b", "c"):
             await observe(client, session_id, symbol)
         assert (await client.post(f"/v2/sessions/{session_id}/learn")).status_code == 200
+        for symbol in ("a", "b"):
+            await observe(client, session_id, symbol)
+        predicted = await client.get(f"/v2/sessions/{session_id}/predictions")
+        assert predicted.status_code == 200, predicted.text
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -144,4 +151,41 @@ async def test_metrics_endpoint_reports_requests_sessions_and_nodes(start: Clien
     assert samples[("kato_active_sessions", frozenset())] >= 1
     assert samples[("kato_cached_nodes", frozenset())] >= 1
     assert samples[("kato_patterns", frozenset())] >= 1
+    assert samples[("kato_stm_size_count", frozenset())] >= 5
+    assert samples[("kato_prediction_duration_seconds_count", frozenset())] >= 1
+    assert samples[("kato_prediction_candidates_sum", frozenset())] >= 1
     assert session_id not in response.text
+
+
+async def test_prediction_limit_refuses_at_once(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path, resilience={"max_concurrent_predictions": 1}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kato") as client:
+            session_id = await new_session(client, "alice")
+            await observe(client, session_id, "a")
+            await observe(client, session_id, "b")
+            slots = app.state.service.prediction_slots
+            assert slots.try_acquire()  # another computation holds the only slot
+            try:
+                refused = await client.get(f"/v2/sessions/{session_id}/predictions")
+            finally:
+                slots.release()
+            assert_error(refused, 503, "KATO_OVERLOADED")
+            assert refused.headers["retry-after"] == "1"
+            again = await client.get(f"/v2/sessions/{session_id}/predictions")
+            assert again.status_code == 200
+
+
+async def test_request_log_line_names_session_and_node(start: ClientFactory) -> None:
+    stream = io.StringIO()
+    async with start() as client:
+        configure_logging("INFO", stream=stream)  # after create_app configured stdout
+        session_id = await new_session(client, "bob")
+        await observe(client, session_id, "x")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    observed = [line for line in lines if line.get("path", "").endswith("/observe")]
+    assert len(observed) == 1
+    assert observed[0]["session_id"] == session_id
+    assert observed[0]["node_id"] == "bob"
+    assert observed[0]["status"] == 200

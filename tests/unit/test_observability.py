@@ -276,7 +276,9 @@ def test_metrics_aggregate_across_worker_processes(tmp_path: Path) -> None:
 
 
 def test_prepare_multiprocess_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # setenv first so that monkeypatch restores the variable (absent) after the test.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "placeholder")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     assert prepare_multiprocess_dir(1) is None
     created = prepare_multiprocess_dir(3)
     assert created is not None and Path(created).is_dir()
