@@ -13,13 +13,19 @@ from kato.config import LimitsSettings
 from kato.service.kato_service import KatoService
 
 
-def get_service(connection: HTTPConnection) -> KatoService:
+def service_of(connection: HTTPConnection) -> KatoService:
     service: KatoService = connection.app.state.service
     return service
 
 
-def get_limits(request: Request) -> LimitsSettings:
-    return get_service(request).settings.limits
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the
+# thread pool, a thread hop per dependency per request.
+async def get_service(connection: HTTPConnection) -> KatoService:
+    return service_of(connection)
+
+
+async def get_limits(request: Request) -> LimitsSettings:
+    return service_of(request).settings.limits
 
 
 ServiceDep = Annotated[KatoService, Depends(get_service)]

@@ -17,7 +17,7 @@ import pydantic
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from kato.api.auth import security_layer, v1_session_for
-from kato.api.deps import get_service
+from kato.api.deps import service_of
 from kato.api.errors import status_for
 from kato.api.limits import check_observation
 from kato.api.routes_v1 import with_pattern_prefix
@@ -167,7 +167,7 @@ async def websocket_endpoint(
     principal: Annotated[Principal, Depends(requires(Role.READER))],
     session_id: str | None = None,
 ) -> None:
-    service = get_service(websocket)
+    service = service_of(websocket)
     await websocket.accept()
     try:
         # Same rules as v1: a named session must be visible to the caller (else 404), without
