@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 
 import httpx
+import pytest
 
 from kato.core.hashing import pattern_hash
 from tests.api.conftest import ClientFactory, assert_error, new_session, observe
@@ -169,3 +170,16 @@ async def test_per_session_config_does_not_touch_other_sessions(start: ClientFac
         await client.post(f"/v2/sessions/{first}/config", json={"max_predictions": 3})
         other = (await client.get(f"/v2/sessions/{second}/config")).json()["config"]
         assert other["max_predictions"] == 100
+
+
+@pytest.mark.parametrize(("interval", "swept"), [(1, True), (300, False)])
+async def test_periodic_cleanup_removes_expired_sessions(
+    start: ClientFactory, interval: int, swept: bool
+) -> None:
+    async with start(session={"cleanup_interval": interval}) as client:
+        await new_session(client, ttl_seconds=1)
+        await asyncio.sleep(2.3)
+        sessions = (await client.get("/status")).json()["sessions"]
+        # /status evicts what it finds expired and reports it: 0 means the sweep came first.
+        assert sessions["expired_sessions"] == (0 if swept else 1)
+        assert sessions["active_sessions"] == 0
