@@ -39,6 +39,7 @@ from kato.observability.metrics import (
     PATTERNS,
 )
 from kato.resilience import InFlightLimitMiddleware, Resilience
+from kato.resilience.session_store import BreakerGuardedSessionStore
 
 logger = logging.getLogger("kato.api")
 
@@ -115,10 +116,12 @@ def _record_pool_sizes(settings: Settings) -> None:
             DATABASE_CONNECTIONS.labels(database=database).set(pool_size)
 
 
-def _register_session_store_probe(app: FastAPI, resilience: Resilience) -> None:
+def _guard_session_store(app: FastAPI, resilience: Resilience) -> None:
+    """Put the Redis session store behind the ``redis`` breaker and probe it for readiness."""
     service = getattr(app.state, "service", None)
     if service is not None and service.sessions.backend == "redis":
         resilience.health.register("redis", service.sessions.ping)
+        service.sessions = BreakerGuardedSessionStore(service.sessions, resilience)
 
 
 def _wrap_lifespan(app: FastAPI, resilience: Resilience) -> None:
@@ -127,7 +130,7 @@ def _wrap_lifespan(app: FastAPI, resilience: Resilience) -> None:
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
         async with inner(app_) as state:
-            _register_session_store_probe(app_, resilience)
+            _guard_session_store(app_, resilience)
             resilience.health.mark_started()
             try:
                 yield state

@@ -87,16 +87,23 @@ class Resilience:
         self.health = HealthChecker(settings.dependency_timeout, self.breakers)
 
     async def acall(
-        self, service: str, operation: Callable[[], Awaitable[T]], *, idempotent: bool = False
+        self,
+        service: str,
+        operation: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool = False,
+        bounded: bool = True,
     ) -> T:
         """Await ``operation()`` guarded by ``service``'s breaker and the dependency timeout.
 
         Transient failures surface as :class:`DependencyError`; an open breaker as
         :class:`CircuitOpenError`; anything else unchanged. ``idempotent=True`` adds the
         retry policy — never for operations the driver already retries (MongoDB).
+        ``bounded=False`` drops the timeout for operations that may legitimately wait longer
+        (a session lock waiting for its holder); the driver's socket timeouts still apply.
         """
         breaker = self.breakers[service]
-        timeout = self.settings.dependency_timeout
+        timeout = self.settings.dependency_timeout if bounded else None
 
         async def attempt() -> T:
             async with breaker:

@@ -1,0 +1,71 @@
+"""The session store behind the ``redis`` circuit breaker.
+
+A :class:`~kato.sessions.store.SessionStore` decorator: every call to the wrapped store goes
+through :meth:`Resilience.acall`, so a Redis outage answers 503 ``KATO_DATABASE_ERROR`` (the
+first failures) then 503 ``KATO_CIRCUIT_OPEN`` at once (breaker open) instead of 500s or
+requests hanging on a dead socket, and service resumes by itself once Redis answers the
+half-open trial. Reads are retried (idempotent); writes are not, since re-sending one after
+a timeout could apply it twice. ``ping`` bypasses the breaker: the readiness probe reports
+what Redis answers, not what the breaker remembers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from kato.resilience import Resilience
+from kato.sessions.models import Session
+from kato.sessions.store import SessionStore
+
+
+class BreakerGuardedSessionStore:
+    """``SessionStore`` whose every round trip passes one dependency's breaker."""
+
+    def __init__(self, inner: SessionStore, resilience: Resilience, service: str = "redis"):
+        self.inner = inner
+        self.backend = inner.backend
+        self._resilience = resilience
+        self._service = service
+
+    async def create(self, session: Session) -> None:
+        await self._resilience.acall(self._service, lambda: self.inner.create(session))
+
+    async def get(self, session_id: str) -> Session | None:
+        return await self._resilience.acall(
+            self._service, lambda: self.inner.get(session_id), idempotent=True
+        )
+
+    async def save(self, session: Session) -> None:
+        await self._resilience.acall(self._service, lambda: self.inner.save(session))
+
+    async def delete(self, session_id: str) -> bool:
+        return await self._resilience.acall(self._service, lambda: self.inner.delete(session_id))
+
+    @asynccontextmanager
+    async def lock(self, session_id: str) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            # Waiting for a busy session's holder is not a Redis failure: no timeout here,
+            # the store's own acquire timeout and the socket timeouts bound it.
+            await self._resilience.acall(
+                self._service,
+                lambda: stack.enter_async_context(self.inner.lock(session_id)),
+                bounded=False,
+            )
+            yield
+
+    async def count(self) -> int:
+        return await self._resilience.acall(self._service, self.inner.count, idempotent=True)
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._resilience.acall(self._service, self.inner.stats, idempotent=True)
+
+    async def cleanup_expired(self) -> int:
+        return await self._resilience.acall(self._service, self.inner.cleanup_expired)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
