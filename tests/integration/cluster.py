@@ -58,6 +58,20 @@ class KatoInstance:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError(f"instance {self.name} is not running")
+        return self._process.pid
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def wait(self, timeout: float) -> int:
+        """The exit status, once the process has ended."""
+        assert self._process is not None
+        return self._process.wait(timeout)
+
     def spawn(self, *extra_args: str) -> subprocess.Popen[bytes]:
         """Start the process without waiting (tests of refused start-ups use this)."""
         command = [sys.executable, "-m", "kato.cli", "serve", "--port", str(self.port)]

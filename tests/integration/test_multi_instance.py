@@ -186,8 +186,7 @@ def test_draining_instance_is_not_ready_and_refuses_new_work_unprocessed(
     instance = KatoInstance("draining", env, tmp_path).start()
     try:
         session_id = _create_session(instance.url, "drain")
-        assert instance._process is not None
-        instance._process.send_signal(signal.SIGTERM)
+        instance.signal(signal.SIGTERM)
         time.sleep(0.2)  # the handler runs on the instance's event loop
         ready = httpx.get(f"{instance.url}/health/ready", timeout=5)
         refused = httpx.post(
@@ -198,7 +197,7 @@ def test_draining_instance_is_not_ready_and_refuses_new_work_unprocessed(
         assert refused.status_code == 503
         assert refused.headers["X-Kato-Not-Processed"] == "true"
         assert refused.json()["error"]["code"] == "KATO_SHUTTING_DOWN"
-        assert instance._process.wait(30) == -signal.SIGTERM
+        assert instance.wait(30) == -signal.SIGTERM
     finally:
         instance.kill()
     # Nothing of the refused observe reached the session, which lives on in Redis.
