@@ -122,7 +122,7 @@ class AsyncSession:
         self._client = client
         self.id = info.session_id
         self.node_id = info.node_id
-        self.created = info
+        self.snapshot = info  # as the server described it when this handle was made
 
     def __repr__(self) -> str:
         return f"AsyncSession(id={self.id!r}, node_id={self.node_id!r})"

@@ -4,6 +4,7 @@ lifespan running) for both clients, and over loopback against a real ``kato serv
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 from kato.api.app import create_app
 from kato.client import (
     AsyncKatoClient,
+    AsyncSession,
     BadRequest,
     EmptySTM,
     Forbidden,
@@ -136,7 +138,7 @@ def test_sync_client_every_method(tmp_path: Path) -> None:
             "alice", metadata={"team": "x"}, ttl_seconds=120, config={"max_predictions": 7}
         )
         assert isinstance(session, Session) and session.node_id == "alice"
-        assert session.created.metadata == {"team": "x"} and session.created.ttl_seconds == 120
+        assert session.snapshot.metadata == {"team": "x"} and session.snapshot.ttl_seconds == 120
         assert session.config()["max_predictions"] == 7
         assert kato.count_sessions() == 1 and kato.session_exists(session.id)
 
@@ -187,7 +189,7 @@ async def test_async_client_every_method(tmp_path: Path) -> None:
         session = await kato.create_session(
             "alice", metadata={"team": "x"}, ttl_seconds=120, config={"max_predictions": 7}
         )
-        assert session.node_id == "alice" and session.created.metadata == {"team": "x"}
+        assert session.node_id == "alice" and session.snapshot.metadata == {"team": "x"}
         assert (await session.config())["max_predictions"] == 7
         assert await kato.count_sessions() == 1 and await kato.session_exists(session.id)
 
@@ -437,3 +439,22 @@ async def test_both_clients_against_kato_serve(tmp_path: Path) -> None:
             with pytest.raises(EmptySTM):
                 await (await akato.create_session("wire")).learn()
             assert (await akato.health())["active_sessions"] == 2
+
+
+def test_sync_and_async_clients_have_the_same_api() -> None:
+    def public(cls: type) -> dict[str, inspect.Signature]:
+        return {
+            name: inspect.signature(member)
+            for name, member in vars(cls).items()
+            if callable(member) and not name.startswith("_") and name not in {"close", "aclose"}
+        }
+
+    def comparable(signature: inspect.Signature) -> list[tuple[str, Any]]:
+        return [(p.name, p.default) for p in signature.parameters.values()]
+
+    for sync_cls, async_cls in ((KatoClient, AsyncKatoClient), (Session, AsyncSession)):
+        sync_api, async_api = public(sync_cls), public(async_cls)
+        assert sync_api.keys() == async_api.keys()
+        for name, signature in sync_api.items():
+            assert comparable(signature) == comparable(async_api[name]), name
+            assert inspect.iscoroutinefunction(getattr(async_cls, name)), name
