@@ -75,7 +75,9 @@ def _parse_vectors(vectors: Any) -> tuple[tuple[float, ...], ...]:
     parsed: list[tuple[float, ...]] = []
     for position, vector in enumerate(vectors):
         if not isinstance(vector, Sequence) or isinstance(vector, str | bytes):
-            raise ObservationError(f"vectors[{position}] must be a list of numbers", field="vectors")
+            raise ObservationError(
+                f"vectors[{position}] must be a list of numbers", field="vectors"
+            )
         if not vector:
             raise ObservationError(f"vectors[{position}] is empty", field="vectors")
         for value in vector:

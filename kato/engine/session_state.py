@@ -8,6 +8,12 @@ from typing import Any
 
 @dataclass(slots=True)
 class SessionState:
+    """STM and the rest of a session's short-term state.
+
+    Events are never changed in place once in the STM (operations append or replace them),
+    so a copy of the STM only needs to copy the outer list.
+    """
+
     stm: list[list[str]] = field(default_factory=list)
     emotives: list[dict[str, float]] = field(default_factory=list)  # accumulator (§1.8)
     time: int = 0
@@ -22,7 +28,12 @@ class SessionState:
         self.percept_data = {}
 
     def to_dict(self) -> dict[str, Any]:
+        """An independent (deep) copy as plain data."""
         return asdict(self)
+
+    def fields(self) -> dict[str, Any]:
+        """The same plain data as ``to_dict`` but sharing this state's objects (no copy)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionState:

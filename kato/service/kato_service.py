@@ -9,7 +9,6 @@ the stored session exactly as it was.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -152,7 +151,7 @@ class KatoService:
                     max_stm_size=cap,
                 )
             session.state.stm = stm[len(stm) - cap :]
-        size = len(json.dumps(session.to_dict(), ensure_ascii=False).encode("utf-8"))
+        size = session.encoded_size()
         limit = self.settings.session.max_session_bytes
         if size > limit:
             raise SessionTooLargeError(

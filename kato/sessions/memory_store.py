@@ -44,8 +44,8 @@ _HEAP_SLACK = 1024
 def copy_session(session: Session) -> Session:
     """An independent copy, much cheaper than ``deepcopy`` for a large STM.
 
-    Symbols are immutable strings, so copying each event list is enough; the small free-form
-    dicts (metadata, config, percept data) are deep-copied.
+    Events are never changed in place (``SessionState``), so copying the STM's outer list is
+    enough; the small free-form dicts (metadata, config, percept data) are deep-copied.
     """
     state = session.state
     return replace(
@@ -54,7 +54,7 @@ def copy_session(session: Session) -> Session:
         config=deepcopy(session.config),
         state=replace(
             state,
-            stm=[list(event) for event in state.stm],
+            stm=list(state.stm),
             emotives=[dict(emotives) for emotives in state.emotives],
             last_symbols=list(state.last_symbols),
             percept_data=deepcopy(state.percept_data),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -54,6 +55,13 @@ class Session:
         return (time.time() if now is None else now) >= self.expires_at
 
     def to_dict(self) -> dict[str, Any]:
+        return self._fields(self.state.to_dict())
+
+    def encoded_size(self) -> int:
+        """Bytes of the session's compact JSON form (what the Redis store writes), no copy."""
+        return len(json.dumps(self._fields(self.state.fields()), separators=(",", ":")))
+
+    def _fields(self, state: dict[str, Any]) -> dict[str, Any]:
         return {
             "session_id": self.session_id,
             "node_id": self.node_id,
@@ -62,7 +70,7 @@ class Session:
             "ttl_seconds": self.ttl_seconds,
             "last_accessed": self.last_accessed,
             "metadata": self.metadata,
-            "state": self.state.to_dict(),
+            "state": state,
             "config": self.config,
             "owner": self.owner,
             "access_count": self.access_count,

@@ -490,8 +490,10 @@ def test_memory_copy_shares_no_mutable_field() -> None:
             value = getattr(owner, spec.name)
             if not isinstance(value, str | int | float | bool | type(None)):
                 assert getattr(twin, spec.name) is not value, spec.name
-    assert copied.state.stm[0] is not session.state.stm[0]
     assert copied.to_dict() == session.to_dict()
+    # Events are shared (never changed in place); growing the copy's STM leaves the original.
+    copied.state.stm.append(["b"])
+    assert session.state.stm == [["a"]]
 
 
 # -- redis-only: lock take-over and dead holders -------------------------------------------
