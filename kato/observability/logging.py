@@ -39,6 +39,7 @@ _trace_id: ContextVar[str | None] = ContextVar("kato_trace_id", default=None)
 _request_fields: ContextVar[dict[str, Any] | None] = ContextVar("kato_log_fields", default=None)
 
 REQUEST_LOGGER = "kato.request"
+_STDLIB_HANDLER = "kato-json"
 
 
 def current_trace_id() -> str | None:
@@ -91,20 +92,47 @@ def extract_trace_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """JSON lines on ``stream`` (stdout) at ``level``; the trace id is added to every event."""
+    """JSON lines on ``stream`` (stdout) at ``level``, with the trace id in every event.
+
+    Covers structlog loggers (the request log) and the standard-library loggers under
+    ``kato`` (warnings and exceptions of the other modules), which stay propagating so test
+    log capture keeps working. Calling it again replaces the previous configuration.
+    """
+    output = stream or sys.stdout
+    numeric_level = logging.getLevelName(level)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        _add_trace_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            _add_trace_id,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.WriteLoggerFactory(file=stream or sys.stdout),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.WriteLoggerFactory(file=output),
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(output)
+    handler.set_name(_STDLIB_HANDLER)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    kato_logger = logging.getLogger("kato")
+    for previous in [h for h in kato_logger.handlers if h.get_name() == _STDLIB_HANDLER]:
+        kato_logger.removeHandler(previous)
+    kato_logger.addHandler(handler)
+    kato_logger.setLevel(numeric_level)
 
 
 def _add_trace_id(

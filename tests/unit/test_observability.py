@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -146,6 +147,31 @@ async def test_log_level_filters_request_lines() -> None:
     assert [(line["path"], line["status"], line["level"]) for line in lines] == [
         ("/boom", 500, "warning")
     ]
+
+
+async def test_standard_library_logs_are_json_with_the_trace_id() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    configure_logging("INFO", stream=stream)  # reconfiguring must not duplicate lines
+    app = FastAPI()
+
+    @app.get("/fails")
+    async def fails() -> None:
+        try:
+            raise ValueError("bad state")
+        except ValueError:
+            logging.getLogger("kato.api").exception("unhandled error")
+        logging.getLogger("kato.api").debug("below the level")
+
+    app.add_middleware(RequestLogMiddleware)
+    async with client_for(app) as client:
+        await client.get("/fails", headers={"X-Request-ID": "req-77"})
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["unhandled error", "request"]
+    error = lines[0]
+    assert error["logger"] == "kato.api" and error["level"] == "error"
+    assert error["trace_id"] == "req-77"
+    assert "ValueError: bad state" in error["exception"]
 
 
 # -- metrics ---------------------------------------------------------------------------------
