@@ -247,22 +247,27 @@ class Client:
         self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        payload = json.dumps(body) if body is not None else None
-        self._connection.request(method, path, body=payload, headers=headers)
-        response = self._connection.getresponse()
-        return response.status, json.loads(response.read())
+        status, raw = self._raw(method, path, json.dumps(body) if body is not None else None)
+        return status, json.loads(raw)
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
-        status, parsed = self.call(method, path, body)
-        if status != 200:
-            raise RuntimeError(f"{method} {path} -> {status}: {parsed}")
-        return parsed
+        return self.timed(method, path, body)[1]
 
     def timed(self, method: str, path: str, body: Any = None) -> tuple[float, Any]:
+        """Seconds until the whole response body arrived (parsing it is not counted)."""
+        payload = json.dumps(body) if body is not None else None
         started = time.perf_counter()
-        parsed = self.ok(method, path, body)
-        return time.perf_counter() - started, parsed
+        status, raw = self._raw(method, path, payload)
+        elapsed = time.perf_counter() - started
+        if status != 200:
+            raise RuntimeError(f"{method} {path} -> {status}: {raw[:500]!r}")
+        return elapsed, json.loads(raw)
+
+    def _raw(self, method: str, path: str, payload: str | None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        self._connection.request(method, path, body=payload, headers=headers)
+        response = self._connection.getresponse()
+        return response.status, response.read()
 
 
 def create_sessions(client: Client, count: int, node_id: str = "bench") -> list[str]:
