@@ -23,6 +23,7 @@ import httpx
 from kato import __version__
 from kato.client.errors import (
     KatoAPIError,
+    KatoClientError,
     KatoConnectionError,
     error_from_response,
 )
@@ -124,7 +125,12 @@ def exchange(
         else:
             assert response is not None, "the driver sends the response of a Call"
             if response.is_success:
-                return call.read(response.json())
+                try:
+                    return call.read(response.json())
+                except (ValueError, KeyError, TypeError) as error:  # e.g. a proxy's HTML page
+                    raise KatoClientError(
+                        f"{call.method} {call.path}: the answer is not a KATO API response"
+                    ) from error
             api_error = error_from_response(response)
             delay = policy.after_error(call, api_error, attempt)
             if delay is None:

@@ -24,6 +24,7 @@ from kato.client import (
     Forbidden,
     KatoAPIError,
     KatoClient,
+    KatoClientError,
     KatoConnectionError,
     LimitExceeded,
     PatternNotFound,
@@ -37,7 +38,8 @@ from kato.client import (
     ValidationFailed,
     observation,
 )
-from kato.client._shared import Call, Repeat
+from kato.client._shared import Call, Repeat, exchange
+from kato.client._shared import health as health_call
 from kato.client.errors import error_from_response
 from kato.config import Settings
 from kato.core.hashing import pattern_hash
@@ -297,6 +299,13 @@ def test_error_decoding_without_envelope_and_retry_after_date() -> None:
     decoded = error_from_response(draining)
     assert isinstance(decoded, ServiceUnavailable) and decoded.not_processed
     assert decoded.retry_after == 0.0  # a date in the past: retry now
+
+
+def test_a_success_status_without_a_kato_body_is_a_client_error() -> None:
+    steps = exchange(health_call(), RetryPolicy())
+    assert next(steps) == health_call()
+    with pytest.raises(KatoClientError, match="not a KATO API response"):
+        steps.send(httpx.Response(200, text="<html>captive portal</html>"))
 
 
 # -- retries -----------------------------------------------------------------------------
