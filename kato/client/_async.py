@@ -1,4 +1,4 @@
-"""``AsyncKatoClient``: the asyncio/trio client over ``httpx.AsyncClient`` (mirror of ``_sync``)."""
+"""``AsyncKatoClient``: the async client over ``httpx.AsyncClient`` (same API as ``_sync``)."""
 
 from __future__ import annotations
 
