@@ -52,24 +52,32 @@ def wait_until(condition: object, deadline_seconds: float, what: str) -> None:
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[str]:
+def two_workers(tmp_path: Path, redis_url: str) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KATO_", "PROMETHEUS_"))}
     env.update(
         KATO_DATA_DIR=str(tmp_path / "data"),
         KATO_DATABASE__QDRANT__LOCAL_STORE="sqlite",  # shareable by two processes
+        REDIS_URL=redis_url,  # several workers need a shared session store
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
-    process = subprocess.Popen(
-        [*KATO, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server_log = tmp_path / "serve.log"
+    with server_log.open("w") as log:
+        process = subprocess.Popen(
+            [*KATO, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     base = f"http://127.0.0.1:{port}"
+
+    def both_workers_up() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"kato serve exited:\n{server_log.read_text()}")
+        return len(scrape(base)[1]) == 2
+
     try:
-        wait_until(lambda: len(scrape(base)[1]) == 2, 30, "both workers to report their breakers")
+        wait_until(both_workers_up, 30, "both workers to report their breakers")
         yield base
     finally:
         process.send_signal(signal.SIGINT)
