@@ -292,13 +292,27 @@ class WrkResult:
     errors: int
     generator_cpu: float  # seconds of CPU used by wrk
     server_cpu: float  # seconds of CPU used by the serving processes
+    redis_cpu: float  # seconds of CPU used by redis-server (0 without one)
+    machine_busy: float  # CPU seconds all processes of the machine used during the run
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by every process of the machine since boot (``/proc/stat``)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / TICKS
 
 
 _WRK_LINE = re.compile(r"^KATO_WRK (\{.*\})$", re.MULTILINE)
 
 
 def run_wrk(
-    server: KatoServer, session_ids: list[str], threads: int, connections: int, seconds: float
+    server: KatoServer,
+    session_ids: list[str],
+    threads: int,
+    connections: int,
+    seconds: float,
+    redis_pid: int | None = None,
 ) -> WrkResult:
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as sessions_file:
         sessions_file.write("\n".join(session_ids) + "\n")
@@ -310,9 +324,13 @@ def run_wrk(
         ]  # fmt: skip
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         server_before = server.cpu_seconds()
+        redis_before = _stat_cpu_seconds(redis_pid) if redis_pid else 0.0
+        machine_before = machine_busy_seconds()
         completed = subprocess.run(
             command, capture_output=True, text=True, timeout=seconds + 60, check=True
         )
+        machine_busy = machine_busy_seconds() - machine_before
+        redis_cpu = _stat_cpu_seconds(redis_pid) - redis_before if redis_pid else 0.0
         server_cpu = server.cpu_seconds() - server_before
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     generator_cpu = (children_after.ru_utime - children_before.ru_utime) + (
@@ -330,15 +348,26 @@ def run_wrk(
         errors=figures["status_errors"] + figures["socket_errors"],
         generator_cpu=generator_cpu,
         server_cpu=server_cpu,
+        redis_cpu=redis_cpu,
+        machine_busy=machine_busy,
     )
 
 
 def wrk_row(scenario: str, result: WrkResult) -> Row:
-    share = result.generator_cpu / max(result.generator_cpu + result.server_cpu, 1e-9)
+    served = result.server_cpu + result.redis_cpu
+    share = result.generator_cpu / max(result.generator_cpu + served, 1e-9)
+    others = result.machine_busy - served - result.generator_cpu
+
+    def cores(cpu_seconds: float) -> str:
+        return f"{max(cpu_seconds, 0.0) / result.seconds:.2f}"
+
     note = (
-        f"wrk CPU {share:.0%} of client+server ({result.generator_cpu / result.seconds:.2f} "
-        f"cores), server {result.server_cpu / result.seconds:.2f} cores"
+        f"wrk {share:.0%} of client+server CPU ({cores(result.generator_cpu)} cores); "
+        f"cores used: server {cores(result.server_cpu)}"
     )
+    if result.redis_cpu:
+        note += f", redis {cores(result.redis_cpu)}"
+    note += f", other processes {cores(others)}"
     if result.errors:
         note += f", {result.errors} ERRORS"
     return Row(
@@ -418,7 +447,7 @@ def scenario_throughput(report: Report, seconds: float, clients: int) -> None:
             with serving(workers, environment) as server:
                 session_ids = create_sessions(Client(server.port), sessions)
                 run_wrk(server, session_ids, 2, clients, 2)
-                result = run_wrk(server, session_ids, 2, clients, seconds)
+                result = run_wrk(server, session_ids, 2, clients, seconds, redis.pid)
                 plural = "s" if workers > 1 else ""
                 scenario = f"observe, {clients} clients, {workers} worker{plural}, redis"
                 report.add(wrk_row(scenario, result))
