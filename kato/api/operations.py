@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -116,6 +117,16 @@ def _record_pool_sizes(settings: Settings) -> None:
             DATABASE_CONNECTIONS.labels(database=database).set(pool_size)
 
 
+def _register_storage_probes(app: FastAPI, resilience: Resilience) -> None:
+    """MongoDB and a Qdrant server, when configured, are readiness dependencies too."""
+    storage = getattr(app.state, "storage", None)
+    if storage is None:
+        return
+    for name, check in storage.probes().items():
+        # The drivers are blocking: probe in a thread (its own timeouts end it).
+        resilience.health.register(name, partial(asyncio.to_thread, check))
+
+
 def _guard_session_store(app: FastAPI, resilience: Resilience) -> None:
     """Put the Redis session store behind the ``redis`` breaker and probe it for readiness."""
     service = getattr(app.state, "service", None)
@@ -131,6 +142,7 @@ def _wrap_lifespan(app: FastAPI, resilience: Resilience) -> None:
     async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
         async with inner(app_) as state:
             _guard_session_store(app_, resilience)
+            _register_storage_probes(app_, resilience)
             resilience.health.mark_started()
             try:
                 yield state

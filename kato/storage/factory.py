@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,15 @@ class StorageBackends:
     def multi_process_safe(self) -> bool:
         """Whether several processes may use this data directory at once."""
         return self._vectors != "qdrant-local"
+
+    def probes(self) -> dict[str, Callable[[], object]]:
+        """Blocking reachability checks of the networked backends (readiness probe)."""
+        checks: dict[str, Callable[[], object]] = {}
+        if self._mongo is not None:
+            checks["mongodb"] = partial(self._mongo.admin.command, "ping")
+        if self._vectors == "qdrant-server" and self._qdrant is not None:
+            checks["qdrant"] = self._qdrant.get_collections
+        return checks
 
     def describe(self) -> dict[str, str]:
         """Active backends and where they live, without credentials (for ``/status``)."""

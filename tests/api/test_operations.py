@@ -15,6 +15,7 @@ from kato.api.app import create_app
 from kato.observability import configure_logging
 from kato.resilience import CircuitOpenError, DependencyError, Resilience
 from tests.api.conftest import ClientFactory, assert_error, make_settings, new_session, observe
+from tests.servers import free_port
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -189,3 +190,26 @@ async def test_request_log_line_names_session_and_node(start: ClientFactory) -> 
     assert observed[0]["session_id"] == session_id
     assert observed[0]["node_id"] == "bob"
     assert observed[0]["status"] == 200
+
+
+async def test_readiness_probes_a_configured_mongodb(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens: MongoDB is configured but unreachable
+    settings = make_settings(
+        tmp_path,
+        database={
+            "mongodb": {
+                "url": f"mongodb://127.0.0.1:{port}/",
+                "server_selection_timeout_ms": 200,
+            }
+        },
+        resilience={"dependency_timeout": 2.0},
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kato") as client:
+            ready = await client.get("/health/ready")
+    assert ready.status_code == 503
+    mongodb = ready.json()["dependencies"]["mongodb"]
+    assert mongodb["status"] == "down"
+    assert "ServerSelectionTimeoutError" in mongodb["error"]
