@@ -19,10 +19,14 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+import httpx
+import pymongo.errors
+import redis.exceptions
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from kato.api.auth import PUBLIC
+from kato.api.errors import kato_error_response
 from kato.config import Settings
 from kato.observability import (
     RequestLogMiddleware,
@@ -39,7 +43,7 @@ from kato.observability.metrics import (
     DATABASE_CONNECTIONS,
     PATTERNS,
 )
-from kato.resilience import InFlightLimitMiddleware, Resilience
+from kato.resilience import DependencyError, InFlightLimitMiddleware, Resilience
 from kato.resilience.session_store import BreakerGuardedSessionStore
 
 logger = logging.getLogger("kato.api")
@@ -155,12 +159,33 @@ def _wrap_lifespan(app: FastAPI, resilience: Resilience) -> None:
     app.router.lifespan_context = lifespan
 
 
+# Driver errors that mean "the dependency is unreachable", by the dependency they belong to.
+_DRIVER_OUTAGES: dict[type[Exception], str] = {
+    redis.exceptions.ConnectionError: "redis",
+    redis.exceptions.TimeoutError: "redis",
+    pymongo.errors.ConnectionFailure: "mongodb",
+    httpx.TransportError: "qdrant",
+}
+
+
+async def _on_driver_outage(_: Request, exc: Exception) -> JSONResponse:
+    """A transient driver error that no breaker translated: 503, never a 500."""
+    service = next(
+        (name for kind, name in _DRIVER_OUTAGES.items() if isinstance(exc, kind)), "dependency"
+    )
+    logger.warning("%s unavailable: %s: %s", service, type(exc).__name__, exc)
+    error = DependencyError(service, type(exc).__name__)
+    return kato_error_response(error, error.headers)
+
+
 def install_operations(app: FastAPI, settings: Settings) -> Resilience:
     """Install resilience and observability on ``app``; call after the app's own middlewares."""
     configure_logging(settings.monitoring.log_level)
     resilience = Resilience(settings.resilience, on_breaker_change=record_breaker_state)
     app.state.resilience = resilience
     _record_pool_sizes(settings)
+    for driver_error in _DRIVER_OUTAGES:
+        app.add_exception_handler(driver_error, _on_driver_outage)
 
     # add_middleware wraps the current stack: the last one added runs first.
     app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.resilience.max_in_flight)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pymongo.errors
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -99,9 +100,17 @@ async def test_dependency_errors_answer_503_with_retry_after(tmp_path: Path) -> 
     async def database_down() -> None:
         raise DependencyError("mongodb", "ServerSelectionTimeoutError: no servers")
 
+    async def mongo_unreachable() -> None:
+        raise pymongo.errors.ServerSelectionTimeoutError("no servers found")
+
+    async def invalid() -> None:
+        raise pymongo.errors.OperationFailure("bad query")  # not an outage: stays a 500
+
     app.add_api_route("/test/circuit-open", circuit_open)
     app.add_api_route("/test/database-down", database_down)
-    transport = httpx.ASGITransport(app=app)
+    app.add_api_route("/test/mongo-unreachable", mongo_unreachable)
+    app.add_api_route("/test/invalid", invalid)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://kato") as client:
         opened = await client.get("/test/circuit-open", headers={"X-Request-ID": "req-1"})
         error = assert_error(opened, 503, "KATO_CIRCUIT_OPEN")
@@ -110,6 +119,11 @@ async def test_dependency_errors_answer_503_with_retry_after(tmp_path: Path) -> 
         down = await client.get("/test/database-down")
         assert_error(down, 503, "KATO_DATABASE_ERROR")
         assert down.headers["retry-after"] == "1"
+        unreachable = await client.get("/test/mongo-unreachable")
+        error = assert_error(unreachable, 503, "KATO_DATABASE_ERROR")
+        assert error["details"]["service"] == "mongodb"
+        assert unreachable.headers["retry-after"] == "1"
+        assert_error(await client.get("/test/invalid"), 500, "KATO_INTERNAL_ERROR")
 
 
 async def test_trace_id_from_traceparent_in_header_and_error_body(
