@@ -7,11 +7,15 @@ Three sections, each printing rows of one table:
   2 workers, and 2 instances on Redis behind nginx (the multi-instance topology of
   ``tests/integration/cluster.py``). In-memory sessions with 2 workers are refused at start
   (each worker would hold its own sessions), and the row says so.
-* ``predictions`` — 10,000 patterns of the engine benchmark's seeded generator learned into
-  the SQLite knowledge base and into the MongoDB adapter over ``mongomock`` (in-process: a
-  mock cannot be shared with a server process), then ``Node.predictions`` for distinct
-  3-event fragments, every one computed (no cache hit). ``benchmarks/storage_bench.py``
-  measures the same adapters' learns, revision checks and catch-ups.
+* ``predictions`` — patterns of the engine benchmark's seeded generator (10,000 by default)
+  learned into the SQLite knowledge base and into the MongoDB adapter over ``mongomock``
+  (in-process: a mock cannot be shared with a server process), then, as another instance
+  would, a fresh node loads them and ``Node.predictions`` runs for distinct 3-event
+  fragments, every one computed (no cache hit). Before each prediction the node checks the
+  store's revision; the row shows that check's cost. mongomock scans every document on every
+  query, so learning into it grows quadratically (2,000 patterns take about 3 minutes here,
+  10,000 would take over an hour): it gets ``--mongomock-patterns`` (2,000 by default).
+  ``benchmarks/storage_bench.py`` measures the same adapters' learns and catch-ups.
 * ``redis-memory`` — Redis ``used_memory`` growth per session with 10,000 live sessions,
   through ``benchmarks/redis_session_memory.py``.
 
@@ -119,6 +123,12 @@ def section_observe(report: Report, seconds: float, clients: int) -> None:
             _observe(report, _ClusterTarget(cluster), cluster.nginx.port, name, seconds, clients)
 
 
+def _timed(action: Any) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
 def _prediction_row(name: str, node: Node, fragments: list[list[list[str]]]) -> Row:
     genes = Genes()
     session = SessionState()
@@ -137,10 +147,14 @@ def _prediction_row(name: str, node: Node, fragments: list[list[list[str]]]) -> 
     return Row(name, len(samples), elapsed, statistics.median(samples) * 1e3, p99 * 1e3, 0, note)
 
 
-def section_predictions(report: Report, patterns: int, queries: int) -> None:
-    learned = generate_patterns(patterns, seed=7)
+def _fragments(learned: list[list[list[str]]], queries: int) -> list[list[list[str]]]:
     distinct = {tuple(map(tuple, q)) for q in generate_queries(learned, queries * 2, seed=7)}
-    fragments = [[list(event) for event in query] for query in sorted(distinct)[:queries]]
+    return [[list(event) for event in query] for query in sorted(distinct)[: queries + 1]]
+
+
+def section_predictions(
+    report: Report, patterns: int, mongomock_patterns: int, queries: int
+) -> None:
     genes = Genes()
     with tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(
@@ -151,21 +165,32 @@ def section_predictions(report: Report, patterns: int, queries: int) -> None:
             "sqlite": StorageBackends(settings),
             "mongomock": StorageBackends(settings, mongo_client=mongomock.MongoClient()),
         }
+        sizes = {"sqlite": patterns, "mongomock": mongomock_patterns}
         for adapter, backends in stores.items():
-            print(f"predictions, {adapter}: learning {patterns} patterns", flush=True)
+            learned = generate_patterns(sizes[adapter], seed=7)
+            fragments = _fragments(learned, queries)
+            print(f"predictions, {adapter}: learning {len(learned)} patterns", flush=True)
             writer = Node("bench", backends.knowledge_base("bench"))
             session = SessionState()
             started = time.perf_counter()
-            for pattern in learned:
+            for count, pattern in enumerate(learned, 1):
                 session.stm = [list(event) for event in pattern]
                 writer.learn(session, genes)
+                if count % 2000 == 0:
+                    print(f"  {count} learned ({time.perf_counter() - started:.0f} s)", flush=True)
             learn_seconds = time.perf_counter() - started
             reader = Node("bench", backends.knowledge_base("bench"))  # as another instance
             load_started = time.perf_counter()
             reader.refresh()
             load_ms = (time.perf_counter() - load_started) * 1e3
-            row = _prediction_row(f"predictions, {adapter}, {patterns} patterns", reader, fragments)
-            row.note += f"; learn {patterns / learn_seconds:,.0f}/s, first load {load_ms:,.0f} ms"
+            revision_us = min(_timed(reader.knowledge_base.revision) for _ in range(200)) * 1e6
+            reader.predictions(SessionState(stm=fragments[0]), genes)  # warm-up, not counted
+            name = f"predictions, {adapter}, {len(learned)} patterns"
+            row = _prediction_row(name, reader, fragments[1:])
+            row.note += (
+                f"; revision check {revision_us:.0f} µs; learn {len(learned) / learn_seconds:,.0f}"
+                f"/s; first load {load_ms:,.0f} ms"
+            )
             report.add(row)
             backends.close()
 
@@ -187,6 +212,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--patterns", type=int, default=10_000)
+    parser.add_argument("--mongomock-patterns", type=int, default=2_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--stm-events", type=int, default=50)
@@ -195,7 +221,7 @@ def main() -> None:
     if "observe" in args.only:
         section_observe(report, args.duration, args.clients)
     if "predictions" in args.only:
-        section_predictions(report, args.patterns, args.queries)
+        section_predictions(report, args.patterns, args.mongomock_patterns, args.queries)
     if "redis-memory" in args.only:
         section_redis_memory(report, args.sessions, args.stm_events)
     report.print(" ".join([".venv/bin/python -m benchmarks.backends_bench", *sys.argv[1:]]))

@@ -105,6 +105,19 @@ def test_pattern_learned_through_one_instance_is_predicted_by_the_other_at_once(
     assert after["predictions"][0]["future"] == [["gamma"]]
 
 
+def test_status_reports_the_shared_backends_without_secrets(
+    cluster: Cluster,
+) -> None:
+    for instance in cluster.instances:
+        response = httpx.get(f"{instance.url}/status", timeout=10)
+        backends = response.json()["backends"]
+        assert backends["sessions"] == "redis"
+        assert backends["knowledge_base"] == "sqlite"
+        assert backends["vectors"] == "sqlite"
+        assert backends["knowledge_base_location"] == str(cluster.data_dir / "kato.sqlite3")
+        assert "redis://" not in response.text
+
+
 class _Load:
     """Sessions each observed and queried in a loop through nginx; every outcome recorded."""
 
