@@ -3,7 +3,9 @@
 ``install_operations(app, settings)`` is the one call ``create_app`` makes. It adds, from the
 outside in: the JSON request log (trace id, ``X-Trace-ID``), request metrics, and the
 in-flight limit — so refused requests are still logged and counted — plus the health and
-metrics routes, and it marks startup finished / shutdown begun around the app's own lifespan.
+metrics routes and a 503 answer for driver outages. Around the app's own lifespan it puts the
+Redis session store behind its breaker, registers the readiness probes of the configured
+dependencies, and marks startup finished / shutdown begun.
 
 Probes and /metrics never raise because a dependency is down: an operator must be able to see
 an outage. Their gauges are refreshed at scrape time, each read bounded by the dependency
