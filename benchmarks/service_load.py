@@ -203,8 +203,14 @@ class KatoServer:
     def pids(self) -> list[int]:
         """The serving processes: the worker processes, or the one process with 1 worker."""
         assert self._process is not None
-        children = _children(self._process.pid)
-        return children if self.workers > 1 else [self._process.pid]
+        if self.workers == 1:
+            return [self._process.pid]
+        # uvicorn spawns the workers with multiprocessing; its resource tracker is no worker.
+        return [
+            child
+            for child in _children(self._process.pid)
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
 
     def rss_bytes(self) -> int:
         total = 0
@@ -214,7 +220,10 @@ class KatoServer:
         return total
 
     def cpu_seconds(self) -> float:
-        return sum(_stat_cpu_seconds(pid) for pid in self.pids())
+        return sum(self.cpu_by_process().values())
+
+    def cpu_by_process(self) -> dict[int, float]:
+        return {pid: _stat_cpu_seconds(pid) for pid in self.pids()}
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -292,6 +301,7 @@ class WrkResult:
     errors: int
     generator_cpu: float  # seconds of CPU used by wrk
     server_cpu: float  # seconds of CPU used by the serving processes
+    worker_cpu: list[float]  # the same, per worker process
     redis_cpu: float  # seconds of CPU used by redis-server (0 without one)
     machine_busy: float  # CPU seconds all processes of the machine used during the run
 
@@ -323,7 +333,7 @@ def run_wrk(
             "--", sessions_file.name, str(threads),
         ]  # fmt: skip
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        server_before = server.cpu_seconds()
+        server_before = server.cpu_by_process()
         redis_before = _stat_cpu_seconds(redis_pid) if redis_pid else 0.0
         machine_before = machine_busy_seconds()
         completed = subprocess.run(
@@ -331,7 +341,10 @@ def run_wrk(
         )
         machine_busy = machine_busy_seconds() - machine_before
         redis_cpu = _stat_cpu_seconds(redis_pid) - redis_before if redis_pid else 0.0
-        server_cpu = server.cpu_seconds() - server_before
+        worker_cpu = [
+            seconds - server_before.get(pid, 0.0)
+            for pid, seconds in server.cpu_by_process().items()
+        ]
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     generator_cpu = (children_after.ru_utime - children_before.ru_utime) + (
         children_after.ru_stime - children_before.ru_stime
@@ -347,7 +360,8 @@ def run_wrk(
         p99_ms=figures["p99_us"] / 1000,
         errors=figures["status_errors"] + figures["socket_errors"],
         generator_cpu=generator_cpu,
-        server_cpu=server_cpu,
+        server_cpu=sum(worker_cpu),
+        worker_cpu=worker_cpu,
         redis_cpu=redis_cpu,
         machine_busy=machine_busy,
     )
@@ -365,6 +379,8 @@ def wrk_row(scenario: str, result: WrkResult) -> Row:
         f"wrk {share:.0%} of client+server CPU ({cores(result.generator_cpu)} cores); "
         f"cores used: server {cores(result.server_cpu)}"
     )
+    if len(result.worker_cpu) > 1:
+        note += " (" + " + ".join(cores(worker) for worker in result.worker_cpu) + ")"
     if result.redis_cpu:
         note += f", redis {cores(result.redis_cpu)}"
     note += f", other processes {cores(others)}"
