@@ -18,7 +18,9 @@ afterwards. Every loop is bounded in count and time; the script ends by itself.
   3-event fragment of a learned pattern, GET predictions.
 
 Python-client figures (``sessions``, ``predictions``) include ~0.1 ms of ``http.client``
-overhead per request; ``wrk`` figures include only the C client's.
+overhead per request; ``wrk`` figures include only the C client's. Every row also gives the
+server's CPU per request (independent of other load on the machine), and wrk rows split the
+machine's busy cores into server, redis, wrk and other processes.
 
     .venv/bin/python benchmarks/service_load.py                       # everything (~4 min)
     .venv/bin/python benchmarks/service_load.py --only latency throughput --duration 5
