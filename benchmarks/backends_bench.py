@@ -148,8 +148,11 @@ def _prediction_row(name: str, node: Node, fragments: list[list[list[str]]]) -> 
 
 
 def _fragments(learned: list[list[list[str]]], queries: int) -> list[list[list[str]]]:
-    distinct = {tuple(map(tuple, q)) for q in generate_queries(learned, queries * 2, seed=7)}
-    return [[list(event) for event in query] for query in sorted(distinct)[: queries + 1]]
+    # Distinct, in the generator's order: a repeated fragment would be a cache hit.
+    distinct = dict.fromkeys(
+        tuple(map(tuple, q)) for q in generate_queries(learned, queries * 2, 7)
+    )
+    return [[list(event) for event in query] for query in list(distinct)[: queries + 1]]
 
 
 def section_predictions(
