@@ -63,7 +63,6 @@ def install_draining(app: FastAPI, settings: Settings) -> Drain:
     """Refuse requests once draining, and begin the drain on SIGTERM while the app runs."""
     drain = Drain(settings.service.shutdown_drain_seconds)
     drain.on_begin(lambda: _mark_not_ready(app))
-    app.state.drain = drain
     app.add_middleware(DrainingMiddleware, drain=drain)
     inner = app.router.lifespan_context
 
