@@ -27,7 +27,7 @@ import redis.exceptions
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from kato.api.auth import PUBLIC
+from kato.api.auth import ADMIN, PUBLIC
 from kato.api.errors import kato_error_response
 from kato.config import Settings
 from kato.observability import (
@@ -196,7 +196,7 @@ def install_operations(app: FastAPI, settings: Settings) -> Resilience:
         # Open like the probes: no secrets, and scrapers rarely hold API keys; restrict it at
         # the network edge when the port is reachable from outside.
         app.add_api_route(
-            "/metrics", metrics, methods=["GET"], include_in_schema=False, dependencies=[PUBLIC]
+            "/metrics", metrics, methods=["GET"], include_in_schema=False, dependencies=[ADMIN]
         )
     app.add_middleware(RequestLogMiddleware)
     app.include_router(router)

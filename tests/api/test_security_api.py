@@ -120,6 +120,10 @@ async def test_api_key_roles_on_every_route_group(tmp_path):
         assert (await client.get("/status", headers=a)).status_code == 200
         denied = await client.get("/status", headers=r)
         assert denied.json()["error"]["code"] == "KATO_FORBIDDEN"
+        # the metrics scrape is operational too: admin only once authentication is on
+        assert (await client.get("/metrics")).status_code == 401
+        assert (await client.get("/metrics", headers=w)).status_code == 403
+        assert (await client.get("/metrics", headers=a)).status_code == 200
 
 
 async def test_revoked_key_is_rejected(tmp_path):
