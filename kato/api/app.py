@@ -28,7 +28,8 @@ from kato.api.routes_v1 import router as v1_router
 from kato.api.routes_ws import router as ws_router
 from kato.api.trace import TraceIdMiddleware, trace_id_var
 from kato.config import Settings
-from kato.engine.ports import KnowledgeBase, VectorStore
+from kato.resilience import Resilience
+from kato.resilience.storage import guarded_node_storage
 from kato.security.layer import install as install_security
 from kato.service.kato_service import KatoService
 from kato.sessions.factory import open_session_store
@@ -50,10 +51,11 @@ async def _cleanup_expired_sessions(sessions: SessionStore, interval_seconds: fl
                 logger.info("removed %d expired sessions", removed)
 
 
-def _build_service(settings: Settings, storage: StorageBackends) -> KatoService:
-    def open_storage(node_id: str) -> tuple[KnowledgeBase, VectorStore | None]:
-        return storage.knowledge_base(node_id), storage.vector_store(node_id)
-
+def _build_service(
+    settings: Settings, storage: StorageBackends, resilience: Resilience
+) -> KatoService:
+    # MongoDB and a Qdrant server are reached through their circuit breakers.
+    open_storage = guarded_node_storage(storage, resilience)
     return KatoService(settings, open_session_store(settings), open_storage)
 
 
@@ -67,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = await run_in_threadpool(StorageBackends, resolved)
-        service = _build_service(resolved, storage)
+        service = _build_service(resolved, storage, app.state.resilience)
         app.state.storage = storage
         app.state.service = service
         cleanup = asyncio.create_task(
