@@ -24,6 +24,7 @@ machine's busy cores into server, redis, wrk and other processes.
 
     .venv/bin/python benchmarks/service_load.py                       # everything (~4 min)
     .venv/bin/python benchmarks/service_load.py --only latency throughput --duration 5
+    .venv/bin/python benchmarks/service_load.py --only throughput --env LOG_LEVEL=WARNING
 """
 
 from __future__ import annotations
@@ -531,7 +532,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="setting for every server started, e.g. --env LOG_LEVEL=WARNING (repeatable)",
+    )
     args = parser.parse_args()
+    for assignment in args.env:
+        name, _, value = assignment.partition("=")
+        os.environ[name] = value  # KatoServer passes its own environment to kato serve
     report = Report()
     if "sessions" in args.only:
         scenario_sessions(report, args.sessions, args.seed)
