@@ -73,8 +73,11 @@ class _ClusterTarget:
         self.url = cluster.url
         self._pids = [instance.pid for instance in cluster.instances]
 
+    def cpu_by_process(self) -> dict[int, float]:
+        return {pid: _stat_cpu_seconds(pid) for pid in self._pids}
+
     def cpu_seconds(self) -> float:
-        return sum(_stat_cpu_seconds(pid) for pid in self._pids)
+        return sum(self.cpu_by_process().values())
 
 
 def _observe(
