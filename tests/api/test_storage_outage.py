@@ -1,23 +1,39 @@
 """Graceful degradation when a storage dependency is down (requirement 4).
 
-The dependency is a closed loopback port seen through the real driver (no MongoDB or Qdrant
-server runs here): pymongo fails its server selection, qdrant-client's HTTP transport is
-refused. Only the operations that need the dead dependency answer 503; everything else
-answers 200, and once the breaker is open the failing ones are refused at once.
+The dependency is seen through the real driver (no MongoDB or Qdrant server runs here) at a
+loopback address that is either a closed port (connections refused: a dead server) or a
+blackholing TCP proxy (connections accepted, nothing ever answered: a network partition, where
+only the drivers' timeouts end a call). Only the operations that need the dead dependency
+answer 503; everything else answers 200, and once the breaker is open the failing ones are
+refused at once.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.conftest import ClientFactory, assert_error, new_session, observe
+from tests.integration.tcp_proxy import TcpProxy
 from tests.servers import free_port
 
 BREAKER = {"circuit_breaker": {"failure_threshold": 2, "recovery_timeout": 30}}
 OUTAGE_CODES = {"KATO_DATABASE_ERROR", "KATO_CIRCUIT_OPEN"}
+
+
+@pytest.fixture(params=["refused", "partitioned"])
+def dead_port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A loopback port where the dependency should be, dead in one of two ways."""
+    if request.param == "refused":
+        yield free_port()
+        return
+    with TcpProxy(free_port()) as proxy:
+        proxy.blackhole()
+        yield proxy.port
 
 
 async def breaker_state(client: httpx.AsyncClient, service: str) -> float:
@@ -39,17 +55,24 @@ async def outage_answers(response: httpx.Response, service: str) -> str:
     return code
 
 
-async def test_qdrant_down_fails_only_vector_bearing_observations(start: ClientFactory) -> None:
-    qdrant = {"url": f"http://127.0.0.1:{free_port()}", "timeout": 1.0}
+async def test_qdrant_down_fails_only_vector_bearing_observations(
+    start: ClientFactory, dead_port: int
+) -> None:
+    qdrant = {"url": f"http://127.0.0.1:{dead_port}", "timeout": 1.0}
     async with start(database={"qdrant": qdrant}, resilience=BREAKER) as client:
         session_id = await new_session(client)
         await observe(client, session_id, "a")
-        codes = []
+        codes, latencies = [], []
         for _ in range(3):
+            started = time.perf_counter()
             response = await client.post(
                 f"/v2/sessions/{session_id}/observe", json={"strings": ["v"], "vectors": [[1.0]]}
             )
+            latencies.append(time.perf_counter() - started)
             codes.append(await outage_answers(response, "qdrant"))
+        print(
+            f"vector observes, Qdrant down: 503 after {', '.join(f'{t:.3f}' for t in latencies)} s"
+        )
         # The upsert is retried (idempotent) until the breaker opens at its second failure.
         assert codes == ["KATO_CIRCUIT_OPEN"] * 3
         # Strings, learning and predictions use the knowledge base only (SQLite here).
@@ -71,9 +94,9 @@ async def test_qdrant_down_fails_only_vector_bearing_observations(start: ClientF
 
 
 async def test_mongodb_down_keeps_sessions_and_stm_and_refuses_learning_fast(
-    start: ClientFactory,
+    start: ClientFactory, dead_port: int
 ) -> None:
-    mongodb = {"url": f"mongodb://127.0.0.1:{free_port()}/", "server_selection_timeout_ms": 1000}
+    mongodb = {"url": f"mongodb://127.0.0.1:{dead_port}/", "server_selection_timeout_ms": 1000}
     async with start(database={"mongodb": mongodb}, resilience=BREAKER) as client:
         session_id = await new_session(client)
         await observe(client, session_id, "a")
@@ -81,7 +104,9 @@ async def test_mongodb_down_keeps_sessions_and_stm_and_refuses_learning_fast(
         session = await client.get(f"/v2/sessions/{session_id}")
         assert session.status_code == 200 and session.json()["node_id"] == "alice"
 
+        started = time.perf_counter()
         first = await client.post(f"/v2/sessions/{session_id}/learn")
+        print(f"first learn, MongoDB down: 503 after {time.perf_counter() - started:.3f} s")
         assert await outage_answers(first, "mongodb") == "KATO_DATABASE_ERROR"
         await outage_answers(await client.get(f"/v2/sessions/{session_id}/predictions"), "mongodb")
         started = time.perf_counter()
