@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kato.engine.ports import (
     ChangeSet,
@@ -38,11 +38,20 @@ from kato.engine.ports import (
     VectorStore,
 )
 from kato.resilience import Resilience
-from kato.storage.factory import StorageBackends
 
 T = TypeVar("T")
 
 NodeStorage = tuple[KnowledgeBase, VectorStore]
+
+
+class StorageFactory(Protocol):
+    """What the service opens node storage with (``kato.storage.factory.StorageBackends``)."""
+
+    def knowledge_base(self, node_id: str) -> KnowledgeBase: ...
+
+    def vector_store(self, node_id: str) -> VectorStore: ...
+
+    def describe(self) -> dict[str, str]: ...
 
 
 class BreakerGuardedKnowledgeBase:
@@ -137,7 +146,7 @@ class BreakerGuardedVectorStore:
 
 
 def guarded_node_storage(
-    storage: StorageBackends, resilience: Resilience
+    storage: StorageFactory, resilience: Resilience
 ) -> Callable[[str], NodeStorage]:
     """The node-storage opener of the service: networked backends behind their breakers."""
     backends = storage.describe()
