@@ -51,16 +51,19 @@ def test_roles_as_space_separated_string_and_unknown_roles_ignored():
 @pytest.mark.parametrize(
     ("token_args", "message"),
     [
-        ({"lifetime": -120}, "expired"),
-        ({"not_before": time.time() + 120}, "not yet valid"),
-        ({"audience": "someone-else"}, "audience"),
-        ({"issuer": "https://evil.test"}, "issuer"),
-        ({"secret": "a-different-secret-of-sufficient-length-000000"}, "Invalid token"),
+        # Factories: claims relative to "now" must be computed when the test runs, not when
+        # the suite is collected (a long run would otherwise make the nbf token valid).
+        (lambda: {"lifetime": -120}, "expired"),
+        (lambda: {"not_before": time.time() + 120}, "not yet valid"),
+        (lambda: {"audience": "someone-else"}, "audience"),
+        (lambda: {"issuer": "https://evil.test"}, "issuer"),
+        (lambda: {"secret": "a-different-secret-of-sufficient-length-000000"}, "Invalid token"),
     ],
+    ids=["expired", "not-yet-valid", "audience", "issuer", "signature"],
 )
 def test_hs256_rejections(token_args, message):
     with pytest.raises(UnauthorizedError, match=message):
-        _hs_verifier().verify(hs256_token(**token_args))
+        _hs_verifier().verify(hs256_token(**token_args()))
 
 
 def test_clock_skew_leeway_accepts_slightly_expired_and_early_tokens():
