@@ -154,7 +154,8 @@ class ServiceSettings(_Section):
     archive_predictions: bool = False  # D1: the v1 unique_id archive
     # SIGTERM: refuse new requests (503, not processed) for shutdown_drain_seconds so load
     # balancers move away, then finish in-flight requests within shutdown_grace_seconds.
-    shutdown_drain_seconds: float = Field(5.0, ge=0, le=300)
+    # None: 5 s with Redis sessions (instances behind a balancer), else 0.
+    shutdown_drain_seconds: float | None = Field(None, ge=0, le=300)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     max_nodes_cached: int = Field(100, ge=1)
 

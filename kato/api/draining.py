@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kato.api.errors import error_response
 from kato.config import Settings
-from kato.service.shutdown import Drain, sigterm_drains
+from kato.service.shutdown import Drain, drain_seconds, sigterm_drains
 
 NOT_PROCESSED_HEADER = "X-Kato-Not-Processed"
 SHUTTING_DOWN_CODE = "KATO_SHUTTING_DOWN"
@@ -61,7 +61,7 @@ def _mark_not_ready(app: FastAPI) -> None:
 
 def install_draining(app: FastAPI, settings: Settings) -> Drain:
     """Refuse requests once draining, and begin the drain on SIGTERM while the app runs."""
-    drain = Drain(settings.service.shutdown_drain_seconds)
+    drain = Drain(drain_seconds(settings))
     drain.on_begin(lambda: _mark_not_ready(app))
     app.add_middleware(DrainingMiddleware, drain=drain)
     inner = app.router.lifespan_context

@@ -24,7 +24,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from kato.config import Settings
+from kato.sessions.factory import session_backend
+
 logger = logging.getLogger("kato.shutdown")
+
+# Behind a balancer (Redis sessions: the multi-instance shape) drain long enough for it to
+# notice; a lone process (in-process sessions) has no balancer to wait for.
+DEFAULT_SHARED_DRAIN_SECONDS = 5.0
 
 SignalHandler = Callable[[int, FrameType | None], object]
 
@@ -51,6 +58,13 @@ class Drain:
                 callback()
             except Exception:  # one failing hook must not stop the drain
                 logger.exception("drain hook failed")
+
+
+def drain_seconds(settings: Settings) -> float:
+    configured = settings.service.shutdown_drain_seconds
+    if configured is not None:
+        return configured
+    return DEFAULT_SHARED_DRAIN_SECONDS if session_backend(settings) == "redis" else 0.0
 
 
 def _run_previous(previous: object, signum: int, frame: FrameType | None) -> None:

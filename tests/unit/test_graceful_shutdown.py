@@ -12,7 +12,17 @@ import pytest
 from fastapi import FastAPI
 
 from kato.api.draining import NOT_PROCESSED_HEADER, DrainingMiddleware
-from kato.service.shutdown import Drain, sigterm_drains
+from kato.config import DatabaseSettings, RedisSettings, ServiceSettings, Settings
+from kato.service.shutdown import Drain, drain_seconds, sigterm_drains
+
+
+def test_drain_lasts_only_where_a_balancer_may_be_waiting() -> None:
+    on_redis = DatabaseSettings(redis=RedisSettings(url="redis://127.0.0.1:6379/0"))
+    assert drain_seconds(Settings()) == 0.0  # one process, in-process sessions
+    assert drain_seconds(Settings(database=on_redis)) == 5.0
+    explicit = ServiceSettings(shutdown_drain_seconds=1.5)
+    assert drain_seconds(Settings(service=explicit, database=on_redis)) == 1.5
+    assert drain_seconds(Settings(service=ServiceSettings(shutdown_drain_seconds=0))) == 0.0
 
 
 def test_drain_runs_its_hooks_once_even_if_one_fails() -> None:
