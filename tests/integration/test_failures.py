@@ -403,6 +403,8 @@ async def burst(port: int, sessions: list[str], requests_per_client: int) -> lis
                 payload = await reader.readexactly(int(headers["content-length"]))
                 status = int(head.split(" ", 2)[1])
                 code = json.loads(payload)["error"]["code"] if status != 200 else None
+                if status == 503:  # refused before any work: safe for anyone to re-send
+                    assert headers.get("x-kato-not-processed") == "true", head
                 outcomes.append(
                     Outcome(
                         index,
