@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from kato.api.draining import NOT_PROCESSED_HEADER, DrainingMiddleware
 from kato.config import DatabaseSettings, RedisSettings, ServiceSettings, Settings
+from kato.resilience import InFlightLimitMiddleware
 from kato.service.shutdown import Drain, drain_seconds, sigterm_drains
 
 
@@ -118,3 +119,27 @@ async def test_draining_refuses_new_requests_unprocessed_but_answers_probes(
     assert refused.json()["error"]["code"] == "KATO_SHUTTING_DOWN"
     assert handled == ["observe"]  # the refused request never reached the route
     assert probe.status_code == 200
+
+
+async def test_the_in_flight_limit_refusal_also_promises_not_processed() -> None:
+    """nginx re-sends a POST only on this header, so every refusal made before the app
+    runs must carry it (deploy/nginx-kato-locations.conf)."""
+    release = asyncio.Event()
+    app = FastAPI()
+
+    @app.post("/slow")
+    async def slow() -> dict[str, str]:
+        await release.wait()
+        return {"status": "ok"}
+
+    app.add_middleware(InFlightLimitMiddleware, max_in_flight=1)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://kato") as client:
+        first = asyncio.create_task(client.post("/slow"))
+        await asyncio.sleep(0.05)
+        refused = await client.post("/slow")
+        release.set()
+        assert (await first).status_code == 200
+
+    assert refused.status_code == 503
+    assert refused.headers[NOT_PROCESSED_HEADER] == "true"
