@@ -1,10 +1,13 @@
-"""The reference docs cover the code: every setting and gene in docs/CONFIGURATION.md, every
-route (HTTP method + path, and the WebSocket path) in docs/API_EXAMPLES.md."""
+"""The reference docs cover the code: every setting and gene in docs/CONFIGURATION.md (with
+its variables and its current default), every route (HTTP method + path, and the WebSocket
+path) in docs/API_EXAMPLES.md."""
 
 from __future__ import annotations
 
 import re
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -18,17 +21,34 @@ from tests.api.conftest import make_settings
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def setting_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Dotted YAML keys of every leaf setting; nested sections (genes included) are walked."""
-    keys = []
+def setting_defaults(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+    """Dotted YAML key → default of every leaf setting; sections (genes included) are walked."""
+    defaults: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            keys += setting_keys(annotation, f"{key}.")
+            defaults |= setting_defaults(annotation, f"{key}.")
         else:
-            keys.append(key)
-    return keys
+            defaults[key] = field.default
+    return defaults
+
+
+def setting_keys(model: type[BaseModel]) -> list[str]:
+    return list(setting_defaults(model))
+
+
+def rendered(default: Any) -> str:
+    """How the tables write a default: `true`, `"text"`, `3600`, `['HS256']`, or null."""
+    if isinstance(default, Enum):
+        default = default.value
+    if default is None:
+        return "null"
+    if isinstance(default, bool):
+        return "`true`" if default else "`false`"
+    if isinstance(default, str):
+        return f'`"{default}"`'
+    return f"`{default}`"
 
 
 def generic_variable(key: str) -> str:
@@ -53,6 +73,16 @@ def test_every_setting_and_gene_is_documented_with_its_variables() -> None:
     variables += list(ENVIRONMENT_VARIABLES)
     undocumented = [variable for variable in variables if variable not in spans]
     assert undocumented == [], f"variables missing from docs/CONFIGURATION.md: {undocumented}"
+
+
+def test_documented_defaults_match_the_model() -> None:
+    text = (DOCS / "CONFIGURATION.md").read_text(encoding="utf-8")
+    wrong = []
+    for key, default in setting_defaults(Settings).items():
+        row = re.search(rf"^\| `{re.escape(key)}` \|(.*)$", text, re.MULTILINE)
+        if row is None or rendered(default) not in row.group(1):
+            wrong.append(f"{key} (default {rendered(default)})")
+    assert wrong == [], f"rows of docs/CONFIGURATION.md without the model's default: {wrong}"
 
 
 def test_every_route_has_an_example(tmp_path: Path) -> None:
