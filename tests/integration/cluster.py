@@ -244,6 +244,11 @@ class Cluster:
             "KATO_SERVICE__SHUTDOWN_DRAIN_SECONDS": str(drain_seconds),
             "KATO_SERVICE__SHUTDOWN_GRACE_SECONDS": str(grace_seconds),
             "LOG_LEVEL": "WARNING",
+            # nginx counts any 503 as a failed attempt (max_fails=1): an instance shedding a
+            # burst of predictions on a slow machine would drop out of rotation and, during a
+            # rolling restart, leave no live upstream. These tests are about restarts, not
+            # overload (tests/integration/test_failures.py covers that).
+            "KATO_RESILIENCE__MAX_CONCURRENT_PREDICTIONS": "256",
             **(env or {}),
         }
         self.instances = [
