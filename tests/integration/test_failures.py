@@ -263,7 +263,9 @@ def test_redis_killed_under_load_then_restarted_loses_no_acknowledged_observatio
 
         outage = [o for o in outcomes if killed <= o.started < restarted]
         failures = assert_only_outage_answers(outcomes)
-        assert {o.code for o in failures} == OUTAGE_CODES
+        # KATO_DATABASE_ERROR while the breaker counts (unless one request's retried session
+        # read used up the threshold on its own), then KATO_CIRCUIT_OPEN.
+        assert "KATO_CIRCUIT_OPEN" in {o.code for o in failures}
         assert not [o for o in outage if o.status == 200 and o.started > killed + 0.1]
         for index, session_id in enumerate(sessions):
             acknowledged = [o.symbol for o in outcomes if o.client == index and o.status == 200]
