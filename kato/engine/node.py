@@ -129,6 +129,18 @@ class Node:
         learned = self._auto_learn(session, genes)
         return ObserveOutcome(session.time, len(session.stm), learned, unique_id)
 
+    def observe_needs_storage(
+        self, session: SessionState, observation: Observation, genes: Genes
+    ) -> bool:
+        """Whether ``observe`` may reach a store: a vector to save, predictions to archive,
+        or an auto-learn. Every other observe is pure in-memory work of microseconds."""
+        if observation.is_empty:
+            return False
+        if observation.vectors and self.vectors is not None:
+            return True
+        limit = genes.max_pattern_length
+        return self.archive_predictions or (limit > 0 and len(session.stm) + 1 >= limit)
+
     def _auto_learn(self, session: SessionState, genes: Genes) -> str | None:
         limit = genes.max_pattern_length
         if limit <= 0 or len(session.stm) < limit:
