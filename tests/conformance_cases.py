@@ -10,8 +10,17 @@ from typing import Any
 
 GOLDEN = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "golden.json"
 FLOAT_FIELDS = {
-    "potential", "evidence", "similarity", "fragmentation", "snr", "entropy", "hamiltonian",
-    "grand_hamiltonian", "confluence", "confidence", "itfdf_similarity",
+    "potential",
+    "evidence",
+    "similarity",
+    "fragmentation",
+    "snr",
+    "entropy",
+    "hamiltonian",
+    "grand_hamiltonian",
+    "confluence",
+    "confidence",
+    "itfdf_similarity",
 }
 
 
@@ -24,17 +33,20 @@ def scenarios() -> list[dict[str, Any]]:
     return golden()["scenarios"] if GOLDEN.exists() else []
 
 
-def prediction_mismatches(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) -> list[str]:
+def prediction_mismatches(
+    actual: list[dict[str, Any]], expected: list[dict[str, Any]]
+) -> list[str]:
     """Differences between two prediction lists under the README's comparison rules."""
     problems: list[str] = []
     if [p["name"] for p in actual] != [p["name"] for p in expected]:
         return [f"names {[p['name'][:8] for p in actual]} != {[p['name'][:8] for p in expected]}"]
     fields = golden()["prediction_fields"]
     for position, (got, want) in enumerate(zip(actual, expected, strict=True)):
-        if list(got) != fields and set(got) != set(fields):
+        if set(got) != set(fields):  # exactly the 22 fields (JSON key order is not significant)
             problems.append(f"[{position}] fields {sorted(got)}")
         for key in fields:
-            a, b = got.get(key), want[key]
+            a: Any = got.get(key)
+            b = want[key]
             if key in FLOAT_FIELDS:
                 if not isinstance(a, float) or not math.isclose(a, b, rel_tol=0, abs_tol=1e-9):
                     problems.append(f"[{position}] {key}: {a!r} != {b!r}")

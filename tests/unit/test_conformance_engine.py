@@ -49,8 +49,12 @@ def replay(scenario: dict[str, Any]) -> list[str]:
         elif kind == "clear_stm":
             node.clear_stm(session)
         elif kind == "predictions":
-            problems += [f"{where}: {p}" for p in prediction_mismatches(
-                node.predictions(session, genes), expect["predictions"])]
+            problems += [
+                f"{where}: {p}"
+                for p in prediction_mismatches(
+                    node.predictions(session, genes), expect["predictions"]
+                )
+            ]
         if "stm" in expect and session.stm != expect["stm"]:
             problems.append(f"{where}: stm {session.stm!r} != {expect['stm']!r}")
         if problems:
