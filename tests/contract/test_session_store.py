@@ -31,7 +31,7 @@ from kato.sessions.errors import (
     SessionLockTimeoutError,
 )
 from kato.sessions.factory import open_session_store
-from kato.sessions.memory_store import MemorySessionStore, copy_session
+from kato.sessions.memory_store import SHARED_FIELDS, MemorySessionStore, copy_session
 from kato.sessions.models import Session
 from kato.sessions.redis_store import RedisSessionStore
 from kato.sessions.store import SessionStore
@@ -126,7 +126,7 @@ async def test_get_returns_an_independent_copy(store: SessionStore) -> None:
     first = await store.get(session.session_id)
     assert first is not None
     first.state.stm.append(["changed-without-save"])
-    first.metadata["purpose"] = "changed"
+    first.metadata = {"purpose": "changed"}  # replaced, never changed in place (SHARED_FIELDS)
 
     second = await store.get(session.session_id)
     assert second is not None
@@ -476,8 +476,9 @@ async def test_memory_lock_entries_and_heap_stay_bounded() -> None:
     assert await store.count() == 10
 
 
-def test_memory_copy_shares_no_mutable_field() -> None:
-    """Guards ``copy_session`` against a mutable field added to Session or SessionState."""
+def test_memory_copy_shares_only_replaced_fields() -> None:
+    """Guards ``copy_session`` against a mutable field added to Session or SessionState: only
+    the fields every writer replaces (``SHARED_FIELDS``) may be shared with the original."""
     session = new_session()
     session.state.stm = [["a"]]
     session.state.emotives = [{"e": 1.0}]
@@ -488,12 +489,22 @@ def test_memory_copy_shares_no_mutable_field() -> None:
     for owner, twin in ((session, copied), (session.state, copied.state)):
         for spec in dataclasses.fields(owner):
             value = getattr(owner, spec.name)
-            if not isinstance(value, str | int | float | bool | type(None)):
-                assert getattr(twin, spec.name) is not value, spec.name
+            if spec.name in SHARED_FIELDS or isinstance(value, str | int | float | bool | None):
+                continue
+            assert getattr(twin, spec.name) is not value, spec.name
     assert copied.to_dict() == session.to_dict()
-    # Events are shared (never changed in place); growing the copy's STM leaves the original.
+    # Events are shared (never changed in place); growing the copy's lists leaves the original.
     copied.state.stm.append(["b"])
+    copied.state.emotives.append({"e": 2.0})
+    # Shared fields are replaced by writers: replacing them on the copy leaves the original.
+    copied.state.percept_data = {"p": [2]}
+    copied.config = {}
+    copied.metadata = {"changed": True}
     assert session.state.stm == [["a"]]
+    assert session.state.emotives == [{"e": 1.0}]
+    assert session.state.percept_data == {"p": [1]}
+    assert session.config == {"k": [1]}
+    assert session.metadata == new_session().metadata
 
 
 # -- redis-only: lock take-over and dead holders -------------------------------------------
