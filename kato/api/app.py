@@ -95,8 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_security(app, resolved, trace_id=trace_id_var.get)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=resolved.limits.max_body_bytes)
     app.add_middleware(TraceIdMiddleware)
-    app.include_router(system_router)
+    # Session routes first: the data-plane requests are matched without trying the others.
     app.include_router(sessions_router)
+    app.include_router(system_router)
     app.include_router(v1_router)
     app.include_router(ws_router)
     install_draining(app, resolved)  # SIGTERM: refuse new requests, then stop

@@ -15,7 +15,7 @@ from kato.api.auth import (
     SessionReader,
     SessionWriter,
 )
-from kato.api.deps import LimitsDep, ServiceDep, iso
+from kato.api.deps import LimitsDep, ServiceDep, iso, service_of
 from kato.api.limits import check_metadata, check_observation, check_sequence
 from kato.api.schemas import (
     CognitionDataResponse,
@@ -61,6 +61,32 @@ def session_response(session: Session, config: dict[str, Any]) -> SessionRespons
         access_count=session.access_count,
         metadata=session.metadata,
         session_config=config,
+    )
+
+
+# Declared first: routes are matched in declaration order (twice per request), and observe
+# is the most frequent request by far. No other route's path can match its path.
+@router.post(
+    "/{session_id}/observe",
+    response_model=ObserveResponse,
+    responses=error_responses(400, 413),
+    dependencies=[SessionWriter],
+)
+async def observe(session_id: str, body: ObservationIn, request: Request) -> ObserveResponse:
+    # The hot path: service and limits read from the app directly, not as dependencies
+    # (FastAPI's per-dependency resolution costs more than these two attribute reads).
+    service = service_of(request)
+    observation = check_observation(body, service.settings.limits)
+    unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
+    session, outcome = await service.observe(session_id, observation, unique_id)
+    return ObserveResponse(
+        status="ok",
+        session_id=session_id,
+        processor_id=session.node_id,
+        stm_length=len(session.state.stm),
+        time=outcome.time,
+        unique_id=unique_id,
+        auto_learned_pattern=outcome.auto_learned_pattern,
     )
 
 
@@ -123,29 +149,6 @@ async def extend_session(
 ) -> StatusResponse:
     await service.extend_session(session_id, ttl_seconds)
     return StatusResponse(status="extended", session_id=session_id, ttl_seconds=ttl_seconds)
-
-
-@router.post(
-    "/{session_id}/observe",
-    response_model=ObserveResponse,
-    responses=error_responses(400, 413),
-    dependencies=[SessionWriter],
-)
-async def observe(
-    session_id: str, body: ObservationIn, service: ServiceDep, limits: LimitsDep
-) -> ObserveResponse:
-    observation = check_observation(body, limits)
-    unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
-    session, outcome = await service.observe(session_id, observation, unique_id)
-    return ObserveResponse(
-        status="ok",
-        session_id=session_id,
-        processor_id=session.node_id,
-        stm_length=len(session.state.stm),
-        time=outcome.time,
-        unique_id=unique_id,
-        auto_learned_pattern=outcome.auto_learned_pattern,
-    )
 
 
 @router.get("/{session_id}/stm", response_model=STMResponse, dependencies=[SessionReader])

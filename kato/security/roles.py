@@ -74,9 +74,18 @@ def requires(role: Role) -> Callable[..., Awaitable[Principal]]:
         await layer.enforce_rate_limits(connection, principal)
         return principal
 
-    setattr(dependency, _MARKER, role)
+    declare_access(dependency, role)
     dependency.__name__ = f"requires_{role.value}"
     return dependency
+
+
+def declare_access(dependency: Callable[..., Any], access: Role | Literal["public"]) -> None:
+    """Mark a dependency as declaring ``access`` (read by ``declared_access``).
+
+    For dependencies that run a role check themselves rather than depending on ``requires``
+    (one dependency level less for FastAPI to resolve per request).
+    """
+    setattr(dependency, _MARKER, access)
 
 
 def public() -> Callable[[], Awaitable[None]]:
@@ -85,7 +94,7 @@ def public() -> Callable[[], Awaitable[None]]:
     async def dependency() -> None:
         return None
 
-    setattr(dependency, _MARKER, PUBLIC)
+    declare_access(dependency, PUBLIC)
     dependency.__name__ = "public_route"
     return dependency
 
