@@ -390,7 +390,7 @@ async def burst(port: int, sessions: list[str], requests_per_client: int) -> lis
         outcomes = []
         try:
             for number in range(requests_per_client):
-                body = json.dumps({"strings": [f"b{number}"]}).encode()
+                body = json.dumps({"strings": [f"b{number}", "burst"]}).encode()
                 request = (
                     f"POST /v2/sessions/{sessions[index]}/observe HTTP/1.1\r\n"
                     f"Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -429,7 +429,15 @@ async def burst(port: int, sessions: list[str], requests_per_client: int) -> lis
 def test_a_burst_above_capacity_is_refused_fast_with_bounded_memory(tmp_path: Path) -> None:
     max_in_flight = 8
     clients = 64
-    env = kato_environment(tmp_path, None, KATO_RESILIENCE__MAX_IN_FLIGHT=str(max_in_flight))
+    # Every observe auto-learns (max_pattern_length 1, two symbols): real storage work in a
+    # worker thread, so requests overlap. A pure in-memory observe runs to completion on the
+    # event loop and could never be in flight together with another one.
+    env = kato_environment(
+        tmp_path,
+        None,
+        KATO_RESILIENCE__MAX_IN_FLIGHT=str(max_in_flight),
+        MAX_PATTERN_LENGTH="1",
+    )
     with serving(tmp_path, env) as kato:
         sessions = [new_session(kato.url) for _ in range(clients)]
         rss_before = rss_bytes(kato.pid)
