@@ -151,8 +151,10 @@ class KatoService:
                     max_stm_size=cap,
                 )
             session.state.stm = stm[len(stm) - cap :]
-        size = session.encoded_size()
         limit = self.settings.session.max_session_bytes
+        if session.encoded_size_bound() <= limit:
+            return  # the exact size (a full JSON encoding) is needed only near the limit
+        size = session.encoded_size()
         if size > limit:
             raise SessionTooLargeError(
                 f"session would take {size} bytes, more than max_session_bytes {limit}",

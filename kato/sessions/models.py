@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from kato.engine.session_state import SessionState
@@ -60,6 +61,19 @@ class Session:
     def encoded_size(self) -> int:
         """Bytes of the session's compact JSON form (what the Redis store writes), no copy."""
         return len(json.dumps(self._fields(self.state.fields()), separators=(",", ":")))
+
+    def encoded_size_bound(self) -> int:
+        """An upper bound of ``encoded_size()`` that does not encode the STM (the bulk of a
+        session): about half the cost at 100 events. In the compact ASCII JSON form a symbol of
+        n characters takes at most 12n + 2 bytes (an astral character is two ``\\uXXXX``
+        escapes), plus one separator per symbol and two brackets and a separator per event."""
+        stm = self.state.stm
+        rest = len(
+            json.dumps(self._fields({**self.state.fields(), "stm": []}), separators=(",", ":"))
+        )
+        characters = len("".join(chain.from_iterable(stm)))
+        symbols = sum(map(len, stm))
+        return rest + 12 * characters + 3 * symbols + 3 * len(stm)
 
     def _fields(self, state: dict[str, Any]) -> dict[str, Any]:
         return {
