@@ -58,9 +58,13 @@ class Session:
     def to_dict(self) -> dict[str, Any]:
         return self._fields(self.state.to_dict())
 
+    def to_json(self) -> str:
+        """The compact JSON form (what the Redis store writes), encoded without a copy."""
+        return json.dumps(self._fields(self.state.fields()), separators=(",", ":"))
+
     def encoded_size(self) -> int:
-        """Bytes of the session's compact JSON form (what the Redis store writes), no copy."""
-        return len(json.dumps(self._fields(self.state.fields()), separators=(",", ":")))
+        """Bytes of the session's compact JSON form (ASCII: characters are bytes)."""
+        return len(self.to_json())
 
     def encoded_size_bound(self) -> int:
         """An upper bound of ``encoded_size()`` that does not encode the STM (the bulk of a

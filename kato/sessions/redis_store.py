@@ -138,12 +138,16 @@ return #ids
 """
 )
 
-# KEYS[1] lock. ARGV: token, expiry ms. Returns 1 when the caller now holds the lock
-# (finding its own token means a client retry of an acquisition that already ran).
+# KEYS[1] lock, KEYS[2] record. ARGV: token, expiry ms. Returns {1, record or nil} when the
+# caller now holds the lock (finding its own token means a client retry of an acquisition
+# that already ran), else {0}. Reading the record here saves the critical section's first
+# round trip: ``get`` under the lock uses it.
 _ACQUIRE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
-return 0
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+    or redis.call('GET', KEYS[1]) == ARGV[1] then
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0}
 """
 
 # KEYS[1] lock. ARGV: token. Deletes the lock only if we still own it.
@@ -239,6 +243,9 @@ class RedisSessionStore:
         # Requests of this instance queue locally, so only one of them polls Redis per
         # session: contention on Redis stays proportional to instances, not to requests.
         self._local_locks = KeyedLocks()
+        # session id -> (lock token, record read by the acquiring script), for the holder's
+        # first ``get``; one holder per session per instance (the local lock above).
+        self._prefetched: dict[str, tuple[str, bytes | None]] = {}
         self._key = uuid.uuid4().hex  # identifies this instance's leases
 
     @classmethod
@@ -266,7 +273,9 @@ class RedisSessionStore:
             raise SessionExistsError(session_id)
 
     async def get(self, session_id: str) -> Session | None:
-        payload = await self._redis.get(self._record_prefix + session_id)
+        prefetched, payload = self._take_prefetched(session_id)
+        if not prefetched:
+            payload = await self._redis.get(self._record_prefix + session_id)
         if payload is None:
             await self._forget_if_missing(keys=self._keys(session_id), args=[session_id])
             return None
@@ -313,22 +322,39 @@ class RedisSessionStore:
                 with holding(self._key, session_id, lease):
                     yield
             finally:
+                self._prefetched.pop(session_id, None)
                 await self._release_quietly(session_id, lease.token)
 
+    def _take_prefetched(self, session_id: str) -> tuple[bool, bytes | None]:
+        """``(True, record)`` read when the caller's lock was acquired (once), else ``(False,
+        None)``.
+
+        Under the lock no other save can change the record (saves are fenced), so it is what
+        a ``GET`` would return; a concurrent delete is caught by the fenced save's existence
+        check, exactly as when it happens between a ``GET`` and the save.
+        """
+        lease = held_lease(self._key, session_id)
+        entry = self._prefetched.get(session_id)
+        if lease is None or entry is None or entry[0] != lease.token:
+            return False, None
+        del self._prefetched[session_id]
+        return True, entry[1]
+
     async def _acquire(self, session_id: str, deadline: float) -> Lease:
-        key = self._lock_prefix + session_id
+        keys = [self._lock_prefix + session_id, self._record_prefix + session_id]
         token = uuid.uuid4().hex
         pause = _LOCK_POLL_FIRST
         while True:
             started = time.monotonic()
             try:
-                acquired = await self._acquire_script(keys=[key], args=[token, self._lock_ms])
+                reply = await self._acquire_script(keys=keys, args=[token, self._lock_ms])
             except asyncio.CancelledError:
                 # The SET may have reached Redis before the cancellation: give the token
                 # back instead of leaving the session blocked until the lease runs out.
                 await asyncio.shield(self._release_quietly(session_id, token))
                 raise
-            if acquired:
+            if reply[0]:
+                self._prefetched[session_id] = (token, reply[1])
                 return Lease(token, started + self._lock_timeout)
             if time.monotonic() >= deadline:
                 raise SessionLockTimeoutError(session_id, self._acquire_timeout)
@@ -422,7 +448,7 @@ class RedisSessionStore:
         return session.node_id, len(session.state.stm)
 
     def _encode(self, session: Session) -> bytes:
-        payload = json.dumps(session.to_dict(), separators=(",", ":")).encode()
+        payload = session.to_json().encode()
         return payload if self._cipher is None else self._cipher.encrypt(payload)
 
     def _decode(self, payload: bytes, session_id: str) -> Session:

@@ -745,3 +745,31 @@ def test_factory_refuses_redis_without_url_or_tls_without_rediss() -> None:
     )
     with pytest.raises(ValueError, match="rediss://"):
         open_session_store(tls_on_plain)
+
+
+async def test_first_get_under_the_lock_is_the_record_read_with_the_lock(redis_url: str) -> None:
+    """The lock script returns the record; the holder's first ``get`` uses it (one round trip
+    less per update), later ones read Redis again, and nothing is kept after the lock."""
+    store = redis_store(redis_url)
+    session = new_session()
+    await store.create(session)
+    stored_before = await store.get(session.session_id)
+    assert stored_before is not None
+    raw = aioredis.Redis.from_url(redis_url)
+    record_key = f"kato:session:{session.session_id}"
+    changed = new_session(session_id=session.session_id)
+    changed.state.time = 42
+    try:
+        async with store.lock(session.session_id):
+            # A write that bypasses the lock (only a test does this) after the acquisition:
+            await raw.set(record_key, changed.to_json(), keepttl=True)
+            first = await store.get(session.session_id)
+            second = await store.get(session.session_id)
+        assert first is not None and first.to_dict() == stored_before.to_dict()
+        assert second is not None and second.state.time == 42
+        async with store.lock(session.session_id):
+            pass  # a holder that never reads leaves nothing behind either
+        assert store._prefetched == {}
+    finally:
+        await raw.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
+        await store.close()
