@@ -44,9 +44,15 @@ class TraceIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        # The request-log middleware (outside this one) already chose the id for HTTP.
-        trace_id = observed_trace_id() or _client_trace_id(scope) or uuid.uuid4().hex
+        # The request-log middleware (outside this one) already chose the id for HTTP, and
+        # adds the header itself: no send wrapper needed then.
+        observed = observed_trace_id()
+        trace_id = observed or _client_trace_id(scope) or uuid.uuid4().hex
         token = trace_id_var.set(trace_id)
+        if observed is not None and scope["type"] == "http":
+            await self.app(scope, receive, send)
+            trace_id_var.reset(token)
+            return
 
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":

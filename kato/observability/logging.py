@@ -29,6 +29,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kato.observability.metrics import route_template
 
+# The ``tracing`` extra: imported once here rather than on every request.
+try:
+    from opentelemetry import trace as otel_trace
+except ImportError:
+    otel_trace = None  # type: ignore[assignment]
+
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -66,11 +72,9 @@ def parse_traceparent(value: str) -> str | None:
 
 
 def _active_otel_trace_id() -> str | None:
-    try:
-        from opentelemetry import trace
-    except ImportError:
+    if otel_trace is None:
         return None
-    context = trace.get_current_span().get_span_context()
+    context = otel_trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
@@ -206,10 +210,8 @@ class RequestLogMiddleware:
 
 def _tag_otel_span(trace_id: str) -> None:
     """Record KATO's trace id on the active span, so an X-Request-ID can be found in traces."""
-    try:
-        from opentelemetry import trace
-    except ImportError:
+    if otel_trace is None:
         return
-    span = trace.get_current_span()
+    span = otel_trace.get_current_span()
     if span.is_recording():
         span.set_attribute("kato.trace_id", trace_id)

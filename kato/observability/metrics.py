@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -198,6 +199,10 @@ class RequestMetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Labelled children by label values: ``labels()`` validates and locks on every call.
+        # Bounded like the labels themselves (route templates x methods x status codes).
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -215,9 +220,16 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_capturing_status)
         finally:
+            elapsed = time.perf_counter() - started
             method = scope["method"]
             endpoint = route_template(scope)
-            REQUESTS.labels(method=method, endpoint=endpoint, status=str(status)).inc()
-            REQUEST_DURATION.labels(method=method, endpoint=endpoint).observe(
-                time.perf_counter() - started
-            )
+            counter = self._counters.get((method, endpoint, status))
+            if counter is None:
+                counter = REQUESTS.labels(method=method, endpoint=endpoint, status=str(status))
+                self._counters[method, endpoint, status] = counter
+            counter.inc()
+            duration = self._durations.get((method, endpoint))
+            if duration is None:
+                duration = REQUEST_DURATION.labels(method=method, endpoint=endpoint)
+                self._durations[method, endpoint] = duration
+            duration.observe(elapsed)
