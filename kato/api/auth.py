@@ -9,6 +9,10 @@ Every route declares its access with one of these (a test enumerates ``app.route
   unowned shared session of a node in scope); otherwise 404 ``KATO_SESSION_NOT_FOUND``;
 * ``dependencies=[PUBLIC]`` — deliberately open (health probe).
 
+``SessionWriterCheck`` (a handler parameter) is ``SessionWriter`` for a handler that hands the
+visibility check to the service, which runs it on the session its critical section loads
+(observe: one session load per request instead of two). Same 404 and audit record.
+
 Handlers that need the caller take ``principal: CurrentPrincipal`` (already authenticated by
 the route's declared dependency, so it costs nothing).
 """
@@ -59,11 +63,9 @@ async def visible_session(
 ) -> Session:
     """The session if it exists *and* the principal may see it; else 404 (never 403)."""
     session = await _service(connection).sessions.get(session_id)
-    if session is None or not security_layer(connection).session_visible(
-        connection, principal, session
-    ):
+    if session is None:
         raise SessionNotFoundError(session_id)
-    annotate_audit(connection, session_id=session.session_id, node_id=session.node_id)
+    SessionVisibility(connection, principal)(session)
     return session
 
 
@@ -81,9 +83,38 @@ def _session_guard(role: Role) -> Callable[..., Awaitable[Principal]]:
     return guard
 
 
+class SessionVisibility:
+    """The ownership rule of ``visible_session`` as a check on a session loaded elsewhere."""
+
+    def __init__(self, connection: HTTPConnection, principal: Principal) -> None:
+        self.connection = connection
+        self.principal = principal
+
+    def __call__(self, session: Session) -> None:
+        connection = self.connection
+        if not security_layer(connection).session_visible(connection, self.principal, session):
+            raise SessionNotFoundError(session.session_id)
+        annotate_audit(connection, session_id=session.session_id, node_id=session.node_id)
+
+
+def _deferred_session_guard(role: Role) -> Callable[..., Awaitable[SessionVisibility]]:
+    """Like ``_session_guard`` but the visibility check is returned, for the handler to run on
+    the session its critical section loads (``KatoService.observe(check=...)``): the same
+    404 and audit record, without loading the session a second time just for the check."""
+    check_role = requires(role)
+
+    async def guard(session_id: str, connection: HTTPConnection) -> SessionVisibility:
+        return SessionVisibility(connection, await check_role(connection))
+
+    declare_access(guard, role)
+    return guard
+
+
 SessionReader = Depends(_session_guard(Role.READER))
 SessionWriter = Depends(_session_guard(Role.WRITER))
 SessionAdmin = Depends(_session_guard(Role.ADMIN))
+# For a handler that passes the check to the service (it must: nothing else checks).
+SessionWriterCheck = Annotated[SessionVisibility, Depends(_deferred_session_guard(Role.WRITER))]
 
 
 async def v1_session_for(

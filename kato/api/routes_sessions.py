@@ -14,6 +14,7 @@ from kato.api.auth import (
     SessionAdmin,
     SessionReader,
     SessionWriter,
+    SessionWriterCheck,
 )
 from kato.api.deps import LimitsDep, ServiceDep, iso, service_of
 from kato.api.limits import check_metadata, check_observation, check_sequence
@@ -70,15 +71,17 @@ def session_response(session: Session, config: dict[str, Any]) -> SessionRespons
     "/{session_id}/observe",
     response_model=ObserveResponse,
     responses=error_responses(400, 413),
-    dependencies=[SessionWriter],
 )
-async def observe(session_id: str, body: ObservationIn, request: Request) -> ObserveResponse:
+async def observe(
+    session_id: str, body: ObservationIn, request: Request, visible: SessionWriterCheck
+) -> ObserveResponse:
     # The hot path: service and limits read from the app directly, not as dependencies
-    # (FastAPI's per-dependency resolution costs more than these two attribute reads).
+    # (FastAPI's per-dependency resolution costs more than these two attribute reads), and
+    # the ownership check runs on the session the critical section loads anyway.
     service = service_of(request)
     observation = check_observation(body, service.settings.limits)
     unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
-    session, outcome = await service.observe(session_id, observation, unique_id)
+    session, outcome = await service.observe(session_id, observation, unique_id, check=visible)
     return ObserveResponse(
         status="ok",
         session_id=session_id,

@@ -35,6 +35,9 @@ T = TypeVar("T")
 
 DEFAULT_SESSION_ID = "session-default"
 
+# An access rule applied to a loaded session; raises (e.g. SessionNotFoundError) to refuse it.
+SessionCheck = Callable[[Session], None]
+
 
 @dataclass(slots=True)
 class SessionContext:
@@ -93,10 +96,13 @@ class KatoService:
         await self.sessions.create(session)
         return session
 
-    async def get_session(self, session_id: str) -> Session:
+    async def get_session(self, session_id: str, check: SessionCheck | None = None) -> Session:
+        """The live session; ``check`` (an access rule) may refuse it before anything else."""
         session = await self.sessions.get(session_id)
         if session is None:
             raise SessionNotFoundError(session_id)
+        if check is not None:
+            check(session)
         bind_request_fields(session_id=session_id, node_id=session.node_id)  # request log
         return session
 
@@ -129,9 +135,11 @@ class KatoService:
     # -- critical section -------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _locked(self, session_id: str) -> AsyncIterator[SessionContext]:
+    async def _locked(
+        self, session_id: str, check: SessionCheck | None = None
+    ) -> AsyncIterator[SessionContext]:
         async with self.sessions.lock(session_id):
-            session = await self.get_session(session_id)
+            session = await self.get_session(session_id, check)
             session.last_accessed = time.time()
             session.access_count += 1
             context = SessionContext(
@@ -166,6 +174,7 @@ class KatoService:
         session_id: str,
         operation: Callable[[SessionContext], T],
         in_thread: Callable[[SessionContext], bool] = lambda context: True,
+        check: SessionCheck | None = None,
     ) -> tuple[Session, T]:
         """Run ``operation`` in the session's critical section.
 
@@ -173,7 +182,7 @@ class KatoService:
         the event loop never blocks on I/O; pure in-memory ones of a few microseconds run
         inline, where a thread hop would cost more than the work (about 15 % of an observe).
         """
-        async with self._locked(session_id) as context:
+        async with self._locked(session_id, check) as context:
             if in_thread(context):
                 result = await run_in_threadpool(operation, context)
             else:
@@ -183,12 +192,19 @@ class KatoService:
     # -- engine operations ----------------------------------------------------------------
 
     async def observe(
-        self, session_id: str, observation: Observation, unique_id: str | None = None
+        self,
+        session_id: str,
+        observation: Observation,
+        unique_id: str | None = None,
+        check: SessionCheck | None = None,
     ) -> tuple[Session, ObserveOutcome]:
+        """``check`` runs on the session loaded in the critical section, before any change
+        (the route's ownership rule: one load per observe instead of two)."""
         session, outcome = await self._run(
             session_id,
             lambda c: c.node.observe(c.session.state, observation, c.genes, unique_id),
             in_thread=lambda c: c.node.observe_needs_storage(c.session.state, observation, c.genes),
+            check=check,
         )
         STM_SIZE.observe(len(session.state.stm))
         return session, outcome

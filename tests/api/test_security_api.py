@@ -177,6 +177,17 @@ async def test_cross_principal_sessions_are_404_and_admin_sees_them(tmp_path):
             response = await client.request(method, path, headers=bob)
             assert response.status_code == 404, (method, path)
             assert response.json()["error"]["code"] == "KATO_SESSION_NOT_FOUND"
+        # observe checks ownership on the session its critical section loads: same 404, and
+        # nothing of the session changes
+        response = await client.post(f"{base}/observe", json=OBSERVATION, headers=bob)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "KATO_SESSION_NOT_FOUND"
+        assert (await client.get(f"{base}/stm", headers=alice)).json()["stm"] == []
+        assert (await client.get(base, headers=alice)).json()["access_count"] == 0
+        # a malformed body is refused before the session is read: no hint of its existence
+        for target in (base, "/v2/sessions/session-unknown"):
+            response = await client.post(f"{target}/observe", json={"strings": 1}, headers=bob)
+            assert response.status_code == 422
         exists = await client.get(f"{base}/exists", headers=bob)
         assert exists.json()["exists"] is False
         assert (await client.get(f"{base}/exists", headers=alice)).json()["exists"] is True
