@@ -176,7 +176,7 @@ def test_rolling_restart_under_steady_load_fails_no_request_and_doubles_no_obser
 
     # uvicorn re-raises the SIGTERM it handled gracefully, so the status is -SIGTERM.
     assert statuses == [-signal.SIGTERM] * len(cluster.instances)
-    assert load.failures == [], cluster.nginx.error_log()
+    assert load.failures == [], (cluster.nginx.error_log(), cluster.nginx.access_log()[-60:])
     assert load.requests > 100
     # The drains were seen and absorbed by nginx: some attempts met a refusing instance and
     # were answered by the other (which methods depends on timing; the POST rule has its
