@@ -8,20 +8,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tests.unit.engine_helpers import FLOAT_FIELDS
+
 GOLDEN = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "golden.json"
-FLOAT_FIELDS = {
-    "potential",
-    "evidence",
-    "similarity",
-    "fragmentation",
-    "snr",
-    "entropy",
-    "hamiltonian",
-    "grand_hamiltonian",
-    "confluence",
-    "confidence",
-    "itfdf_similarity",
-}
 
 
 @cache
