@@ -134,7 +134,9 @@ async def _reply(
     if not isinstance(message, dict):
         return _error("Message must be an object {type, payload}", "KATO_VALIDATION_ERROR", 422)
     kind = message.get("type")
-    payload = message.get("payload") or {}
+    payload = message.get("payload")
+    if payload is None:
+        payload = {}
     handler = HANDLERS.get(kind) if isinstance(kind, str) else None
     if handler is None:
         return _error(f"Unknown message type: {kind}", "KATO_VALIDATION_ERROR", 422)
@@ -181,7 +183,15 @@ async def websocket_endpoint(
     max_message = service.settings.limits.max_body_bytes
     try:
         while True:
-            text = await websocket.receive_text()
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            text = frame.get("text")
+            if text is None:  # a binary frame: bad input, not a reason to drop the connection
+                await websocket.send_json(
+                    _error("Messages must be JSON text frames", "KATO_VALIDATION_ERROR", 422)
+                )
+                continue
             if len(text.encode("utf-8")) > max_message:
                 await websocket.send_json(
                     _error(
@@ -195,7 +205,7 @@ async def websocket_endpoint(
                 continue
             try:
                 message = json.loads(text)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting too deep
                 await websocket.send_json(
                     _error("Message is not valid JSON", "KATO_VALIDATION_ERROR", 422)
                 )

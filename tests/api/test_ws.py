@@ -82,6 +82,22 @@ def test_bad_messages_get_errors_and_the_connection_stays_open(client: TestClien
         assert ws.receive_json()["data"]["time"] == 1  # nothing before counted
 
 
+def test_binary_frames_deep_nesting_and_falsy_payloads_keep_the_connection(
+    client: TestClient,
+) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.send_bytes(b'{"type": "ping"}')  # a binary frame used to crash the handler
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and reply["data"]["code"] == "KATO_VALIDATION_ERROR"
+        ws.send_text("[" * 100_000 + "]" * 100_000)  # RecursionError in the JSON decoder
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and reply["data"]["code"] == "KATO_VALIDATION_ERROR"
+        ws.send_text('{"type": "observe", "payload": 0}')  # not an object, even if falsy
+        assert ws.receive_json()["data"]["message"] == "payload must be an object"
+        ws.send_json({"type": "get_stm"})
+        assert ws.receive_json()["data"]["stm"] == []  # nothing was observed
+
+
 def test_message_over_the_body_limit_is_refused(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, limits={"max_body_bytes": 1024})
     with TestClient(create_app(settings)) as client, client.websocket_connect("/ws") as ws:
