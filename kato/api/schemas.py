@@ -9,11 +9,34 @@ per-deployment values, not constants of the schema.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+def _encodable(text: str) -> str:
+    # JSON may escape a lone surrogate ("\ud800"); stored, it would fail every later UTF-8
+    # encoding (hashing, responses) and turn each request of the session into a 500.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return text
+
+
+Text = Annotated[StrictStr, AfterValidator(_encodable)]
 Identifier = Annotated[str, Field(strict=True, min_length=1, max_length=256)]
 
 
@@ -25,9 +48,9 @@ class _Write(BaseModel):
 
 
 class ObservationIn(_Write):
-    strings: list[StrictStr] | None = None
+    strings: list[Text] | None = None
     vectors: list[list[FiniteNumber]] | None = None
-    emotives: dict[StrictStr, FiniteNumber] | None = None
+    emotives: dict[Text, FiniteNumber] | None = None
     unique_id: Identifier | None = None
 
 
@@ -39,6 +62,13 @@ class CreateSessionRequest(_Write):
         None, description="Session lifetime; null or 0 means the configured default"
     )
     config: dict[str, Any] | None = Field(None, description="Per-session gene overrides")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_text(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        if metadata:  # a lone surrogate anywhere in it cannot be stored or answered
+            _encodable(json.dumps(metadata, ensure_ascii=False))
+        return metadata
 
     @model_validator(mode="after")
     def _one_node(self) -> CreateSessionRequest:

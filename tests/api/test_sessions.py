@@ -183,3 +183,25 @@ async def test_periodic_cleanup_removes_expired_sessions(
         # /status evicts what it finds expired and reports it: 0 means the sweep came first.
         assert sessions["expired_sessions"] == (0 if swept else 1)
         assert sessions["active_sessions"] == 0
+
+
+async def test_lone_surrogates_are_refused_and_do_not_poison_the_session(
+    client: httpx.AsyncClient,
+) -> None:
+    # JSON can escape a lone surrogate; stored, it made every later learn or read a 500.
+    session_id = await new_session(client)
+    headers = {"content-type": "application/json"}
+    for body in ('{"strings": ["\\ud800"]}', '{"strings": ["a"], "emotives": {"\\udfff": 1}}'):
+        response = await client.post(
+            f"/v2/sessions/{session_id}/observe", content=body, headers=headers
+        )
+        assert_error(response, 422, "KATO_VALIDATION_ERROR")
+    created = await client.post(
+        "/v2/sessions", content='{"node_id": "n", "metadata": {"k": "\\ud800"}}', headers=headers
+    )
+    assert_error(created, 422, "KATO_VALIDATION_ERROR")
+    stm = await client.get(f"/v2/sessions/{session_id}/stm")
+    assert stm.status_code == 200 and stm.json()["stm"] == []
+    await observe(client, session_id, "a")
+    await observe(client, session_id, "b")
+    assert (await client.post(f"/v2/sessions/{session_id}/learn")).json()["pattern_name"] == AB
