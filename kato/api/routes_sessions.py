@@ -209,6 +209,7 @@ async def observe_sequence(
     summary = await service.observe_sequence(
         session_id,
         observations,
+        [sent.unique_id or f"obs-{uuid.uuid4().hex}" for sent in body.observations],
         learn_after_each=body.learn_after_each,
         learn_at_end=body.learn_at_end,
         clear_stm_between=body.clear_stm_between,

@@ -223,24 +223,29 @@ async def observe_sequence(
     body: ObserveSequenceRequest, session_id: V1SessionDep, service: ServiceDep, limits: LimitsDep
 ) -> Body:
     observations = check_sequence(body.observations, limits)
+    stamp = time.time_ns() // 1000
+    unique_ids = [
+        sent.unique_id or f"batch-obs-{i}-{uuid.uuid4().hex}-{stamp}"
+        for i, sent in enumerate(body.observations)
+    ]
     summary = await service.observe_sequence(
         session_id,
         observations,
+        unique_ids,
         learn_after_each=body.learn_after_each,
         learn_at_end=body.learn_at_end and not body.clear_stm_between,
         clear_stm_between=body.clear_stm_between,
     )
     node_id = summary["node_id"]
-    stamp = time.time_ns() // 1000
     results = [
         {
             "status": "okay",
             "processor_id": node_id,
             "auto_learned_pattern": result["auto_learned_pattern"],
             "time": result["time"],
-            "unique_id": sent.unique_id or f"batch-obs-{i}-{uuid.uuid4().hex}-{stamp}",
+            "unique_id": result["unique_id"],
         }
-        for i, (result, sent) in enumerate(zip(summary["results"], body.observations, strict=True))
+        for result in summary["results"]
     ]
     final: list[Body] | None = None
     if not (body.clear_stm_between and body.learn_after_each):

@@ -150,12 +150,14 @@ class SequenceResponse(BaseModel):
     status: str
     session_id: str
     node_id: str
+    processor_id: str
     observations_processed: int
     initial_stm_length: int
     final_stm_length: int
     results: list[dict[str, Any]]
     auto_learned_patterns: list[str]
     final_learned_pattern: str | None
+    isolated: bool = Field(description="clear_stm_between: each observation on an empty STM")
 
 
 class PerceptDataResponse(BaseModel):

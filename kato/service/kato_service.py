@@ -270,21 +270,27 @@ class KatoService:
         self,
         session_id: str,
         observations: list[Observation],
+        unique_ids: list[str],
         learn_after_each: bool = False,
         learn_at_end: bool = False,
         clear_stm_between: bool = False,
     ) -> dict[str, Any]:
-        """§12.4: observations applied in order on the session, as one critical section."""
+        """§12.4: observations applied in order on the session, as one critical section.
+
+        ``unique_ids`` (one per observation) are what the engine archives predictions under,
+        so each is reported in its result."""
 
         def run(context: SessionContext) -> dict[str, Any]:
             state, node, genes = context.session.state, context.node, context.genes
             initial = len(state.stm)
             results: list[dict[str, Any]] = []
             learned: list[str] = []
-            for position, observation in enumerate(observations):
+            for position, (observation, unique_id) in enumerate(
+                zip(observations, unique_ids, strict=True)
+            ):
                 if clear_stm_between and position > 0:
                     node.clear_stm(state)
-                outcome = node.observe(state, observation, genes)
+                outcome = node.observe(state, observation, genes, unique_id)
                 if outcome.auto_learned_pattern:
                     learned.append(outcome.auto_learned_pattern)
                 if learn_after_each and state.stm:
@@ -297,6 +303,7 @@ class KatoService:
                         "sequence_position": position,
                         "stm_length": len(state.stm),
                         "time": state.time,
+                        "unique_id": unique_id,
                         "auto_learned_pattern": outcome.auto_learned_pattern,
                     }
                 )
@@ -308,12 +315,14 @@ class KatoService:
             return {
                 "status": "completed",
                 "node_id": context.session.node_id,
+                "processor_id": context.session.node_id,
                 "observations_processed": len(observations),
                 "initial_stm_length": initial,
                 "final_stm_length": len(state.stm),
                 "results": results,
                 "auto_learned_patterns": learned,
                 "final_learned_pattern": final_learned,
+                "isolated": clear_stm_between,
             }
 
         _, summary = await self._run(session_id, run)

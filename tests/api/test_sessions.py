@@ -205,3 +205,27 @@ async def test_lone_surrogates_are_refused_and_do_not_poison_the_session(
     await observe(client, session_id, "a")
     await observe(client, session_id, "b")
     assert (await client.post(f"/v2/sessions/{session_id}/learn")).json()["pattern_name"] == AB
+
+
+async def test_observe_sequence_reports_section_12_4_fields_and_archives_its_ids(
+    start: ClientFactory,
+) -> None:
+    async with start(service={"archive_predictions": True}) as client:
+        session_id = await new_session(client)
+        await observe(client, session_id, "a")
+        await observe(client, session_id, "b")
+        await client.post(f"/v2/sessions/{session_id}/learn")
+        sequence = {"observations": [{"strings": ["a"], "unique_id": "u-1"}, {"strings": ["b"]}]}
+        response = await client.post(f"/v2/sessions/{session_id}/observe-sequence", json=sequence)
+        body = response.json()
+        assert body["processor_id"] == "alice" and body["isolated"] is False
+        first, second = body["results"]
+        assert first["unique_id"] == "u-1" and second["unique_id"].startswith("obs-")
+        # The reported id is the one the engine archived the predictions under.
+        archived = await client.get(
+            "/predictions",
+            params={"unique_id": second["unique_id"]},
+            headers={"X-Session-ID": session_id},
+        )
+        assert archived.status_code == 200, archived.text
+        assert archived.json()["predictions"] != []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from kato.core.hashing import pattern_hash
-from tests.api.conftest import assert_error, new_session, observe
+from tests.api.conftest import ClientFactory, assert_error, new_session, observe
 
 AB_HASH = pattern_hash([["a"], ["b"]])
 AB = "PTRN|" + AB_HASH
@@ -128,3 +128,21 @@ async def test_observe_sequence_v1_shape(client: httpx.AsyncClient) -> None:
     learn_each = {"observations": [{"strings": ["a", "b"]}], "learn_after_each": True}
     learned = (await client.post("/observe-sequence", json=learn_each)).json()
     assert learned["patterns_learned"] == ["PTRN|" + pattern_hash([["a", "b"]])]
+
+
+async def test_observe_sequence_unique_ids_are_the_archived_ones(start: ClientFactory) -> None:
+    async with start(service={"archive_predictions": True}) as client:
+        for symbol in ("a", "b"):
+            await client.post("/observe", json={"strings": [symbol]})
+        await client.post("/learn")
+        observations = [
+            {"strings": ["a"]},
+            {"strings": ["b"]},
+            {"strings": ["a"], "unique_id": "u-2"},
+        ]
+        body = (await client.post("/observe-sequence", json={"observations": observations})).json()
+        generated = body["individual_results"][1]["unique_id"]
+        assert generated.startswith("batch-obs-1-")
+        for unique_id in (generated, "u-2"):
+            archived = (await client.get("/predictions", params={"unique_id": unique_id})).json()
+            assert [record["unique_id"] for record in archived["predictions"]] == [unique_id]
