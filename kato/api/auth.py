@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Response
 from starlette.requests import HTTPConnection
 
 from kato.security import ForbiddenError
@@ -38,6 +38,16 @@ READER = Depends(requires(Role.READER))
 WRITER = Depends(requires(Role.WRITER))
 ADMIN = Depends(requires(Role.ADMIN))
 PUBLIC = Depends(public())
+
+# Semantics §7.3: a response about a session names it in this header.
+SESSION_HEADER = "X-Session-ID"
+
+
+def name_session(response: Response, session_id: str) -> None:
+    """Set ``X-Session-ID`` (dropped if the request then fails). Only a printable ASCII id
+    can be a header value; generated ids always are, a client's path text may not be."""
+    if session_id.isascii() and session_id.isprintable():
+        response.headers[SESSION_HEADER] = session_id
 
 
 def _service(connection: HTTPConnection) -> KatoService:
@@ -74,9 +84,10 @@ def _session_guard(role: Role) -> Callable[..., Awaitable[Principal]]:
     # dependency level costs FastAPI's resolver more than the check itself.
     check_role = requires(role)
 
-    async def guard(session_id: str, connection: HTTPConnection) -> Principal:
+    async def guard(session_id: str, connection: HTTPConnection, response: Response) -> Principal:
         principal = await check_role(connection)
         await visible_session(connection, principal, session_id)
+        name_session(response, session_id)
         return principal
 
     declare_access(guard, role)
@@ -103,8 +114,12 @@ def _deferred_session_guard(role: Role) -> Callable[..., Awaitable[SessionVisibi
     404 and audit record, without loading the session a second time just for the check."""
     check_role = requires(role)
 
-    async def guard(session_id: str, connection: HTTPConnection) -> SessionVisibility:
-        return SessionVisibility(connection, await check_role(connection))
+    async def guard(
+        session_id: str, connection: HTTPConnection, response: Response
+    ) -> SessionVisibility:
+        check = SessionVisibility(connection, await check_role(connection))
+        name_session(response, session_id)
+        return check
 
     declare_access(guard, role)
     return guard

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from starlette.requests import HTTPConnection
 
-from kato.api.auth import CurrentPrincipal, v1_session_for
+from kato.api.auth import CurrentPrincipal, name_session, v1_session_for
 from kato.config import LimitsSettings
 from kato.service.kato_service import KatoService
 
@@ -35,13 +35,17 @@ LimitsDep = Annotated[LimitsSettings, Depends(get_limits)]
 async def v1_session_id(
     connection: HTTPConnection,
     principal: CurrentPrincipal,
+    response: Response,
     x_session_id: Annotated[
         str | None, Header(description="Route to this session; default session when absent")
     ] = None,
 ) -> str:
     """D9: ``X-Session-ID`` names the session (404 if unknown or not the caller's), else the
-    caller's default session (see ``kato.api.auth.v1_session_for``)."""
-    return await v1_session_for(connection, principal, x_session_id)
+    caller's default session (see ``kato.api.auth.v1_session_for``). The response names the
+    session it used in ``X-Session-ID`` (semantics §7.3)."""
+    session_id = await v1_session_for(connection, principal, x_session_id)
+    name_session(response, session_id)
+    return session_id
 
 
 V1SessionDep = Annotated[str, Depends(v1_session_id)]

@@ -289,6 +289,7 @@ def install(
             ],
             expose_headers=[
                 "X-Trace-ID",
+                "X-Session-ID",
                 "Retry-After",
                 "RateLimit-Limit",
                 "RateLimit-Remaining",

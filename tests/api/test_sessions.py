@@ -229,3 +229,14 @@ async def test_observe_sequence_reports_section_12_4_fields_and_archives_its_ids
         )
         assert archived.status_code == 200, archived.text
         assert archived.json()["predictions"] != []
+
+
+async def test_session_responses_carry_x_session_id(client: httpx.AsyncClient) -> None:
+    # Semantics §7.3: a response about an existing session names it; a 404 does not.
+    session_id = await new_session(client)
+    observed = await client.post(f"/v2/sessions/{session_id}/observe", json={"strings": ["a"]})
+    assert observed.headers["X-Session-ID"] == session_id
+    stm = await client.get(f"/v2/sessions/{session_id}/stm")
+    assert stm.headers["X-Session-ID"] == session_id
+    unknown = await client.get("/v2/sessions/nope/stm")
+    assert unknown.status_code == 404 and "X-Session-ID" not in unknown.headers

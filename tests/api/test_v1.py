@@ -146,3 +146,15 @@ async def test_observe_sequence_unique_ids_are_the_archived_ones(start: ClientFa
         for unique_id in (generated, "u-2"):
             archived = (await client.get("/predictions", params={"unique_id": unique_id})).json()
             assert [record["unique_id"] for record in archived["predictions"]] == [unique_id]
+
+
+async def test_responses_name_the_session_used_in_x_session_id(
+    client: httpx.AsyncClient,
+) -> None:
+    # Semantics §7.3: the header names the session; the default one when none was sent.
+    assert (await client.get("/stm")).headers["X-Session-ID"] == "session-default"
+    session_id = await new_session(client)
+    routed = await client.post(
+        "/observe", json={"strings": ["a"]}, headers={"X-Session-ID": session_id}
+    )
+    assert routed.headers["X-Session-ID"] == session_id
