@@ -8,6 +8,7 @@ error) gets an ``error`` reply and the connection stays open.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from kato.security.roles import Role, requires
 from kato.service.kato_service import KatoService
 
 router = APIRouter(tags=["websocket"])
+logger = logging.getLogger("kato.api")
 
 Data = dict[str, Any]
 Handler = Callable[[KatoService, str, Data], Awaitable[tuple[str, Data]]]
@@ -160,6 +162,9 @@ async def _reply(
         return _error("Invalid payload", "KATO_VALIDATION_ERROR", 422, errors=errors)
     except KatoError as exc:
         return _error(exc.message, exc.code, status_for(exc), **exc.details)
+    except Exception:  # §8.2: any failure is an error reply; the connection stays open
+        logger.exception("unhandled error in WebSocket message %s", kind)
+        return _error("An unexpected error occurred", "KATO_INTERNAL_ERROR", 500)
     return {"type": reply_type, "data": {**data, "session_id": session_id}}
 
 

@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from kato.api import routes_ws
 from kato.api.app import create_app
 from kato.core.hashing import pattern_hash
 from tests.api.conftest import make_settings
@@ -122,3 +123,19 @@ def test_bound_to_a_session_and_unknown_session_closes(client: TestClient) -> No
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 4404
+
+
+def test_an_unexpected_failure_is_an_error_reply_and_the_connection_stays_open(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> tuple[str, dict[str, object]]:
+        raise RuntimeError("internal detail that must not leak")
+
+    monkeypatch.setitem(routes_ws.HANDLERS, "get_stm", broken)  # stands for any internal bug
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "get_stm"})
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and reply["data"]["code"] == "KATO_INTERNAL_ERROR"
+        assert "internal detail" not in str(reply)
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
