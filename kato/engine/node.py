@@ -103,11 +103,42 @@ class Node:
         observation: Observation,
         genes: Genes,
         unique_id: str | None = None,
+        check: Callable[[SessionState], None] | None = None,
     ) -> ObserveOutcome:
-        """Apply one validated observation (§2.2). Nothing changes if storage fails."""
+        """Apply one validated observation (§2.2).
+
+        The session changes first; ``check`` (the service's size caps) may then refuse the
+        new state before anything is written to a store (vector, archive, auto-learn). A
+        refusal or a failed write restores the session, so nothing changes anywhere.
+        """
+        saved = (
+            session.time,
+            session.percept_data,
+            list(session.stm),
+            list(session.emotives),
+            session.last_symbols,
+        )
+        try:
+            return self._observe(session, observation, genes, unique_id, check)
+        except BaseException:
+            (
+                session.time,
+                session.percept_data,
+                session.stm,
+                session.emotives,
+                session.last_symbols,
+            ) = saved
+            raise
+
+    def _observe(
+        self,
+        session: SessionState,
+        observation: Observation,
+        genes: Genes,
+        unique_id: str | None,
+        check: Callable[[SessionState], None] | None,
+    ) -> ObserveOutcome:
         event = event_of(observation, genes.sort)
-        if observation.vectors and self.vectors is not None:
-            self.vectors.put(event[0], _summed(observation.vectors))
         session.time += 1
         session.percept_data = {
             "strings": list(observation.strings),
@@ -119,9 +150,14 @@ class Node:
         if observation.emotives:
             session.emotives.append(dict(observation.emotives))
         session.last_symbols = event
+        if not observation.is_empty:
+            session.stm.append(event)
+        if check is not None:
+            check(session)
         if observation.is_empty:
             return ObserveOutcome(session.time, len(session.stm), None, unique_id)
-        session.stm.append(event)
+        if observation.vectors and self.vectors is not None:
+            self.vectors.put(event[0], _summed(observation.vectors))
         if self.archive_predictions and unique_id:
             predictions = self.predictions(session, genes)
             if predictions:

@@ -150,15 +150,27 @@ class KatoService:
             await self.sessions.save(context.session)
 
     def _enforce_caps(self, session: Session) -> None:
+        """Trim (or refuse) an STM over its cap, then refuse a session over its byte cap."""
         cap = self.settings.session.max_stm_size
         stm = session.state.stm
-        if len(stm) > cap:
-            if self.settings.session.stm_overflow == "reject":
-                raise SessionTooLargeError(
-                    f"STM would hold {len(stm)} events, more than max_stm_size {cap}",
-                    max_stm_size=cap,
-                )
+        if len(stm) > cap and self.settings.session.stm_overflow == "trim":
             session.state.stm = stm[len(stm) - cap :]
+        self._check_caps(session)
+
+    def _check_caps(self, session: Session) -> None:
+        """Refuse, without changing anything, a session over its caps.
+
+        Observes run it before any store write (vector, archive, auto-learn), so a refused
+        request leaves the knowledge base untouched too. It sees the STM before the trim, so
+        near the byte cap it may refuse one event's worth early (documented in docs/API.md).
+        """
+        cap = self.settings.session.max_stm_size
+        stm = session.state.stm
+        if len(stm) > cap and self.settings.session.stm_overflow == "reject":
+            raise SessionTooLargeError(
+                f"STM would hold {len(stm)} events, more than max_stm_size {cap}",
+                max_stm_size=cap,
+            )
         limit = self.settings.session.max_session_bytes
         if session.encoded_size_bound() <= limit:
             return  # the exact size (a full JSON encoding) is needed only near the limit
@@ -202,7 +214,13 @@ class KatoService:
         (the route's ownership rule: one load per observe instead of two)."""
         session, outcome = await self._run(
             session_id,
-            lambda c: c.node.observe(c.session.state, observation, c.genes, unique_id),
+            lambda c: c.node.observe(
+                c.session.state,
+                observation,
+                c.genes,
+                unique_id,
+                check=lambda _: self._check_caps(c.session),
+            ),
             in_thread=lambda c: c.node.observe_needs_storage(c.session.state, observation, c.genes),
             check=check,
         )
@@ -290,7 +308,13 @@ class KatoService:
             ):
                 if clear_stm_between and position > 0:
                     node.clear_stm(state)
-                outcome = node.observe(state, observation, genes, unique_id)
+                outcome = node.observe(
+                    state,
+                    observation,
+                    genes,
+                    unique_id,
+                    check=lambda _: self._check_caps(context.session),
+                )
                 if outcome.auto_learned_pattern:
                     learned.append(outcome.auto_learned_pattern)
                 if learn_after_each and state.stm:

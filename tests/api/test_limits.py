@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from kato.core.hashing import pattern_hash
 from tests.api.conftest import ClientFactory, assert_error, new_session, observe
 
 LIMITS = {
@@ -120,3 +121,21 @@ async def test_session_byte_cap_is_413_and_changes_nothing(start: ClientFactory)
         assert_error(rejected, 413, "KATO_SESSION_TOO_LARGE")
         stm = (await _state(client, session_id))["stm"]
         assert len(stm) == position and stm[-1] == [f"{position - 1:03d}" * 30]
+
+
+async def test_a_refused_observe_writes_nothing_to_the_knowledge_base(start: ClientFactory) -> None:
+    """The caps are checked before any store write: an observe that would auto-learn but
+    makes the session too large is refused, and the pattern it would have learned is absent."""
+    async with start(session={"max_session_bytes": 2048}) as client:
+        session_id = await new_session(client)
+        config = {"config": {"max_pattern_length": 2}}
+        assert (await client.post(f"/v2/sessions/{session_id}/config", json=config)).is_success
+        await observe(client, session_id, "a")
+        before = await _state(client, session_id)
+        big = [f"s{number:03d}" for number in range(400)]
+        response = await client.post(f"/v2/sessions/{session_id}/observe", json={"strings": big})
+        assert_error(response, 413, "KATO_SESSION_TOO_LARGE")
+        assert await _state(client, session_id) == before
+        name = pattern_hash([["a"], sorted(big)])
+        missing = await client.get(f"/pattern/{name}", headers={"X-Session-ID": session_id})
+        assert missing.status_code == 404
