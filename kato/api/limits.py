@@ -20,13 +20,16 @@ from kato.core.errors import LimitExceededError
 from kato.core.observation import Observation
 
 
-def _exceeded(what: str, limit_name: str, limit: int, actual: int) -> LimitExceededError:
-    return LimitExceededError(
-        f"{what}: {actual} exceeds {limit_name} = {limit}",
-        limit=limit_name,
-        maximum=limit,
-        actual=actual,
-    )
+def _within(limits: LimitsSettings, limit_name: str, what: str, actual: int) -> None:
+    """Raise ``LimitExceededError`` naming the limit when ``actual`` is above it."""
+    limit: int = getattr(limits, limit_name)
+    if actual > limit:
+        raise LimitExceededError(
+            f"{what}: {actual} exceeds {limit_name} = {limit}",
+            limit=limit_name,
+            maximum=limit,
+            actual=actual,
+        )
 
 
 def check_observation(observation: ObservationIn, limits: LimitsSettings) -> Observation:
@@ -34,35 +37,13 @@ def check_observation(observation: ObservationIn, limits: LimitsSettings) -> Obs
     strings = observation.strings or []
     vectors = observation.vectors or []
     emotives = observation.emotives or {}
-    if len(strings) > limits.max_symbols_per_observation:
-        raise _exceeded(
-            "symbols in one observation",
-            "max_symbols_per_observation",
-            limits.max_symbols_per_observation,
-            len(strings),
-        )
     longest = max((len(symbol) for symbol in strings), default=0)
-    if longest > limits.max_symbol_length:
-        raise _exceeded("symbol length", "max_symbol_length", limits.max_symbol_length, longest)
-    if len(vectors) > limits.max_vectors_per_observation:
-        raise _exceeded(
-            "vectors in one observation",
-            "max_vectors_per_observation",
-            limits.max_vectors_per_observation,
-            len(vectors),
-        )
     widest = max((len(vector) for vector in vectors), default=0)
-    if widest > limits.max_vector_dimension:
-        raise _exceeded(
-            "vector dimension", "max_vector_dimension", limits.max_vector_dimension, widest
-        )
-    if len(emotives) > limits.max_emotives_per_observation:
-        raise _exceeded(
-            "emotives in one observation",
-            "max_emotives_per_observation",
-            limits.max_emotives_per_observation,
-            len(emotives),
-        )
+    _within(limits, "max_symbols_per_observation", "symbols in one observation", len(strings))
+    _within(limits, "max_symbol_length", "symbol length", longest)
+    _within(limits, "max_vectors_per_observation", "vectors in one observation", len(vectors))
+    _within(limits, "max_vector_dimension", "vector dimension", widest)
+    _within(limits, "max_emotives_per_observation", "emotives in one observation", len(emotives))
     return Observation.parse(strings, vectors, emotives)
 
 
@@ -70,24 +51,14 @@ def check_sequence(
     observations: Iterable[ObservationIn], limits: LimitsSettings
 ) -> list[Observation]:
     batch = list(observations)
-    if len(batch) > limits.max_observations_per_sequence:
-        raise _exceeded(
-            "observations in one sequence",
-            "max_observations_per_sequence",
-            limits.max_observations_per_sequence,
-            len(batch),
-        )
+    _within(limits, "max_observations_per_sequence", "observations in one sequence", len(batch))
     return [check_observation(observation, limits) for observation in batch]
 
 
 def check_metadata(metadata: dict[str, Any] | None, limits: LimitsSettings) -> None:
-    if not metadata:
-        return
-    size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
-    if size > limits.max_metadata_bytes:
-        raise _exceeded(
-            "session metadata bytes", "max_metadata_bytes", limits.max_metadata_bytes, size
-        )
+    if metadata:
+        size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+        _within(limits, "max_metadata_bytes", "session metadata bytes", size)
 
 
 class BodySizeLimitMiddleware:
