@@ -129,6 +129,7 @@ SessionReader = Depends(_session_guard(Role.READER))
 SessionWriter = Depends(_session_guard(Role.WRITER))
 SessionAdmin = Depends(_session_guard(Role.ADMIN))
 # For a handler that passes the check to the service (it must: nothing else checks).
+SessionReaderCheck = Annotated[SessionVisibility, Depends(_deferred_session_guard(Role.READER))]
 SessionWriterCheck = Annotated[SessionVisibility, Depends(_deferred_session_guard(Role.WRITER))]
 
 

@@ -13,6 +13,7 @@ from kato.api.auth import (
     CurrentPrincipal,
     SessionAdmin,
     SessionReader,
+    SessionReaderCheck,
     SessionWriter,
     SessionWriterCheck,
 )
@@ -188,11 +189,12 @@ async def clear_all(session_id: str, service: ServiceDep) -> StatusResponse:
     return StatusResponse(status="cleared", session_id=session_id, scope="all")
 
 
-@router.get(
-    "/{session_id}/predictions", response_model=PredictionsResponse, dependencies=[SessionReader]
-)
-async def predictions(session_id: str, service: ServiceDep) -> PredictionsResponse:
-    _, ranked = await service.predictions(session_id)
+@router.get("/{session_id}/predictions", response_model=PredictionsResponse)
+async def predictions(
+    session_id: str, service: ServiceDep, visible: SessionReaderCheck
+) -> PredictionsResponse:
+    # The ownership check runs on the session the service loads (one load, not two).
+    _, ranked = await service.predictions(session_id, check=visible)
     return PredictionsResponse(predictions=ranked, session_id=session_id, count=len(ranked))
 
 

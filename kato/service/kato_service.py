@@ -247,8 +247,10 @@ class KatoService:
         session, _ = await self._run(session_id, clear)
         return session
 
-    async def predictions(self, session_id: str) -> tuple[Session, list[dict[str, Any]]]:
-        session = await self.get_session(session_id)
+    async def predictions(
+        self, session_id: str, check: SessionCheck | None = None
+    ) -> tuple[Session, list[dict[str, Any]]]:
+        session = await self.get_session(session_id, check)
         node = self.nodes.get(session.node_id)
         genes = self.genes_for(session)
         with self.prediction_slots.slot():  # CPU-bound: refuse at once beyond the bound

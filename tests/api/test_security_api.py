@@ -171,6 +171,7 @@ async def test_cross_principal_sessions_are_404_and_admin_sees_them(tmp_path):
         for method, path in [
             ("GET", base),
             ("GET", f"{base}/stm"),
+            ("GET", f"{base}/predictions"),  # checked on the session the service loads
             ("POST", f"{base}/learn"),
             ("DELETE", base),
         ]:
