@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jwt
-import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from kato.config import SecuritySettings, Settings
 from kato.security.api_keys import ApiKeyStore
+from tests.servers import RedisServer
 
 HS_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 ISSUER = "https://issuer.test"
@@ -123,38 +121,5 @@ def free_port() -> int:
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     """A real redis-server on a free loopback port, no persistence; yields its URL."""
-    executable = shutil.which("redis-server")
-    if executable is None:
-        raise RuntimeError("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            executable,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        else:
-            raise RuntimeError("redis-server did not start")
-        client.close()
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with RedisServer() as server:
+        yield server.url

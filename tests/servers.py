@@ -1,6 +1,12 @@
-"""Real servers for tests: a ``redis-server`` process on a free loopback port.
+"""Real servers for tests: a ``redis-server`` process on a free loopback port, and the
+start-up helpers every test that runs a server process uses.
 
 Nothing is installed here; a missing binary fails with the package to install.
+
+A server's output goes to a log file, never to a pipe: a pipe nobody reads fills up and
+blocks the server, and reading one blocks the test while the server runs. Start-up waits
+with a budget (``startup_budget``) and, when the server exits or the budget runs out, kills
+it and fails with its log.
 """
 
 from __future__ import annotations
@@ -12,10 +18,83 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
 REDIS_PACKAGE_HINT = "install the Debian package `redis-server` (apt-get install redis-server)"
+# Seconds a server may take to become ready. Generous: on a busy 2-core machine importing
+# and starting the service has taken over 20 s.
+STARTUP_BUDGET_VARIABLE = "KATO_TEST_STARTUP_SECONDS"
+DEFAULT_STARTUP_BUDGET = 90.0
+LOG_TAIL_CHARACTERS = 4000
+
+
+class ServerStartError(RuntimeError):
+    """A server exited, or was not ready within its budget; the message holds its log."""
+
+
+def startup_budget() -> float:
+    return float(os.environ.get(STARTUP_BUDGET_VARIABLE, DEFAULT_STARTUP_BUDGET))
+
+
+def spawn_logged(
+    command: list[str],
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with stdout and stderr appended to ``log_path``.
+
+    Unbuffered Python output, so the log is complete even when the process is killed.
+    """
+    environment = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command,
+            env=environment,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def log_tail(log_path: Path, characters: int = LOG_TAIL_CHARACTERS) -> str:
+    if not log_path.exists():
+        return "(no log)"
+    return log_path.read_text(errors="replace")[-characters:] or "(empty log)"
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    log_path: Path,
+    what: str,
+    budget: float | None = None,
+) -> None:
+    """Poll ``ready`` (which must itself be bounded, e.g. a request with a timeout) until it
+    is true. If the process exits or ``budget`` seconds pass first, kill the process and raise
+    ``ServerStartError`` with the log."""
+    budget = startup_budget() if budget is None else budget
+    deadline = time.monotonic() + budget
+    while True:
+        status = process.poll()
+        if status is not None:
+            problem = f"{what} exited with status {status} before it was ready"
+            break
+        if ready():
+            return
+        if time.monotonic() >= deadline:
+            problem = f"{what} was not ready within {budget:g} s"
+            break
+        time.sleep(0.05)
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    raise ServerStartError(
+        f"{problem} ({STARTUP_BUDGET_VARIABLE} sets the budget); its log:\n{log_tail(log_path)}"
+    )
 
 
 def free_port() -> int:
@@ -36,7 +115,7 @@ class RedisServer:
         appendonly: bool = False,
         appendfsync: Literal["always", "everysec", "no"] = "everysec",
         port: int | None = None,
-        startup_timeout: float = 10.0,
+        startup_timeout: float | None = None,  # default: startup_budget()
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -53,6 +132,10 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "redis.log"
 
     @property
     def pid(self) -> int:
@@ -76,9 +159,8 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.appendfsync,
             "--daemonize", "no",
-            "--logfile", str(self.directory / "redis.log"),
         ]  # fmt: skip
-        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self._process = spawn_logged(args, self.log_path)  # Redis logs to stdout
         self._wait_until_ready()
         return self
 
@@ -120,16 +202,9 @@ class RedisServer:
         self.close()
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited at start:\n{self._log_tail()}")
-            if self._answers_ping():
-                return
-            time.sleep(0.02)
-        self.kill()
-        raise RuntimeError(f"redis-server did not answer within {self.startup_timeout} s")
+        assert self._process is not None
+        budget = self.startup_timeout
+        wait_until_ready(self._process, self._answers_ping, self.log_path, "redis-server", budget)
 
     def _answers_ping(self) -> bool:
         try:
@@ -139,7 +214,3 @@ class RedisServer:
                 return conn.recv(64).startswith(b"+PONG")
         except OSError:
             return False
-
-    def _log_tail(self) -> str:
-        log = self.directory / "redis.log"
-        return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"

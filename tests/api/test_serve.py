@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from kato.core.hashing import pattern_hash
-from tests.servers import free_port
+from tests.servers import free_port, spawn_logged, wait_until_ready
 
 pytestmark = pytest.mark.slow
 AB = "PTRN|" + pattern_hash([["a"], ["b"]])
@@ -29,26 +28,23 @@ def _environment(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(data_dir: Path) -> Iterator[str]:
+def serving(data_dir: Path, *options: str, **env: str) -> Iterator[str]:
+    """``kato serve`` on a free port until ``/health`` answers; its output goes to a log file
+    beside the data directory."""
     port = free_port()
-    process = subprocess.Popen(
-        [*KATO, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=_environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log_path = data_dir.parent / f"serve-{port}.log"
+    command = [*KATO, "serve", "--port", str(port), "--data-dir", str(data_dir), *options]
+    process = spawn_logged(command, log_path, env=_environment(**env))
     base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{base}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until_ready(process, healthy, log_path, "kato serve")
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"kato serve did not start: {process.stderr.read()!r}")  # type: ignore[union-attr]
-            time.sleep(0.1)
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
@@ -57,20 +53,19 @@ def serving(data_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        assert process.stderr is not None
-        process.stderr.close()
 
 
 def test_knowledge_base_survives_a_restart(tmp_path: Path) -> None:
-    with serving(tmp_path) as base, httpx.Client(base_url=base) as client:
+    data_dir = tmp_path / "data"
+    with serving(data_dir) as base, httpx.Client(base_url=base) as client:
         session_id = client.post("/v2/sessions", json={"node_id": "durable"}).json()["session_id"]
         for symbol in ("a", "b"):
             client.post(f"/v2/sessions/{session_id}/observe", json={"strings": [symbol]})
         assert client.post(f"/v2/sessions/{session_id}/learn").json()["pattern_name"] == AB
         traced = client.get("/health", headers={"X-Trace-ID": "wire-trace"})
         assert traced.headers["X-Trace-ID"] == "wire-trace"
-    assert (tmp_path / "kato.sqlite3").exists()
-    with serving(tmp_path) as base, httpx.Client(base_url=base) as client:
+    assert (data_dir / "kato.sqlite3").exists()
+    with serving(data_dir) as base, httpx.Client(base_url=base) as client:
         session_id = client.post("/v2/sessions", json={"node_id": "durable"}).json()["session_id"]
         for symbol in ("a", "b"):
             client.post(f"/v2/sessions/{session_id}/observe", json={"strings": [symbol]})

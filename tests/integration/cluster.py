@@ -22,23 +22,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port
+from tests.servers import free_port, log_tail, spawn_logged, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROXY_RULES = REPO_ROOT / "deploy" / "nginx-kato-locations.conf"
 NGINX_PACKAGE_HINT = "install the Debian package `nginx` (apt-get install nginx)"
-
-
-def _wait_for(predicate: object, timeout: float, what: str, alive: object = None) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(alive) and not alive():
-            raise RuntimeError(f"{what}: the process exited")
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what}: not within {timeout} s")
 
 
 class KatoInstance:
@@ -76,27 +64,19 @@ class KatoInstance:
     def spawn(self, *extra_args: str) -> subprocess.Popen[bytes]:
         """Start the process without waiting (tests of refused start-ups use this)."""
         command = [sys.executable, "-m", "kato.cli", "serve", "--port", str(self.port)]
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [*command, *extra_args],
-                env={**os.environ, **self.env},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-            )
+        self._process = spawn_logged(
+            [*command, *extra_args], self.log_path, env={**os.environ, **self.env}, cwd=REPO_ROOT
+        )
         return self._process
 
-    def start(self, timeout: float = 60.0) -> KatoInstance:
+    def start(self, timeout: float | None = None) -> KatoInstance:
         self.spawn()
         return self.wait_ready(timeout)
 
-    def wait_ready(self, timeout: float = 60.0) -> KatoInstance:
-        try:
-            _wait_for(self.ready, timeout, f"instance {self.name} ready", lambda: self.running)
-        except RuntimeError as error:
-            self.kill()
-            raise RuntimeError(f"{error}\n{self.log_tail()}") from None
+    def wait_ready(self, timeout: float | None = None) -> KatoInstance:
+        """Until ``/health/ready`` answers 200; ``timeout`` defaults to ``startup_budget()``."""
+        assert self._process is not None
+        wait_until_ready(self._process, self.ready, self.log_path, f"instance {self.name}", timeout)
         return self
 
     def ready(self) -> bool:
@@ -119,10 +99,8 @@ class KatoInstance:
             self._process.wait()
         self._process = None
 
-    def log_tail(self, characters: int = 3000) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return self.log_path.read_text(errors="replace")[-characters:]
+    def log_tail(self) -> str:
+        return log_tail(self.log_path)
 
 
 def nginx_config(
@@ -189,8 +167,8 @@ class Nginx:
         check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
         if check.returncode != 0:
             raise RuntimeError(f"nginx rejected its configuration:\n{check.stderr}")
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        _wait_for(self._answers, 10.0, "nginx listening", lambda: self._process.poll() is None)
+        self._process = spawn_logged(command, self.directory / "nginx.out")
+        wait_until_ready(self._process, self._answers, self.directory / "error.log", "nginx")
         return self
 
     def _answers(self) -> bool:

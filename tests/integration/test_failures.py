@@ -72,7 +72,7 @@ def serving(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[KatoIns
     instance = KatoInstance("kato", env, tmp_path)
     instance.spawn(*args)
     try:
-        yield instance.wait_ready(30)
+        yield instance.wait_ready()
     finally:
         if instance.running:
             instance.terminate(20)

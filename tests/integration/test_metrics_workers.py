@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.security_helpers import free_port
+from tests.servers import spawn_logged, wait_until_ready
 
 KATO = [sys.executable, "-m", "kato.cli"]
 LIVE_COUNT = 'kato_requests_total{endpoint="/health/live",method="GET",status="200"}'
@@ -62,22 +63,18 @@ def two_workers(tmp_path: Path, redis_url: str) -> Iterator[str]:
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
     server_log = tmp_path / "serve.log"
-    with server_log.open("w") as log:
-        process = subprocess.Popen(
-            [*KATO, "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    command = [*KATO, "serve", "--port", str(port), "--workers", "2"]
+    process = spawn_logged(command, server_log, env=env)
     base = f"http://127.0.0.1:{port}"
 
-    def both_workers_up() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"kato serve exited:\n{server_log.read_text()}")
-        return len(scrape(base)[1]) == 2
+    def both_workers_up() -> bool:  # both report their breakers
+        try:
+            return len(scrape(base)[1]) == 2
+        except httpx.HTTPError:
+            return False
 
+    wait_until_ready(process, both_workers_up, server_log, "kato serve --workers 2")
     try:
-        wait_until(both_workers_up, 30, "both workers to report their breakers")
         yield base
     finally:
         process.send_signal(signal.SIGINT)

@@ -9,7 +9,6 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from kato.security.api_keys import ApiKeyStore
 from tests.security_helpers import free_port
+from tests.servers import spawn_logged, wait_until_ready
 
 KATO = [sys.executable, "-m", "kato.cli"]
 
@@ -66,7 +66,8 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 def test_tls_handshake_and_https_only(tmp_path):
     cert_file, key_file = _self_signed(tmp_path)
     port = free_port()
-    process = subprocess.Popen(
+    log_path = tmp_path / "serve.log"
+    process = spawn_logged(
         [
             *KATO,
             "serve",
@@ -77,22 +78,22 @@ def test_tls_handshake_and_https_only(tmp_path):
             "--ssl-keyfile",
             str(key_file),
         ],
+        log_path,
         env=_environment(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
     )
+    context = ssl.create_default_context(cafile=str(cert_file))
+
+    def answers_https() -> bool:
+        try:
+            httpx.get(f"https://127.0.0.1:{port}/health", verify=context, timeout=1)
+        except httpx.TransportError:
+            return False
+        return True
+
+    wait_until_ready(process, answers_https, log_path, "kato serve (TLS)")
     try:
-        context = ssl.create_default_context(cafile=str(cert_file))
-        response = None
-        for _ in range(300):
-            try:
-                response = httpx.get(f"https://127.0.0.1:{port}/health", verify=context)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None:
-                    raise AssertionError(process.stderr.read().decode()) from None
-                time.sleep(0.05)
-        assert response is not None and response.status_code == 200
+        response = httpx.get(f"https://127.0.0.1:{port}/health", verify=context)
+        assert response.status_code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.http_version == "HTTP/1.1"
         # Untrusted certificate: verification fails, so the chain really is the one made here.
