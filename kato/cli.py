@@ -1,9 +1,15 @@
 """The ``kato`` command.
 
-``kato serve`` validates the configuration in the parent process (a bad value is printed,
-naming the key, and the exit status is 2), then runs uvicorn with the app *factory import
-string*, so ``--workers N`` starts N processes that each build their own app. Command-line
-options reach the workers as environment variables, the same ones an operator would set.
+``kato serve`` validates the configuration in the parent process: every problem found before
+serving — a bad value, settings that do not fit together, a data directory that cannot be
+created, a key file, JWT setting, rate-limit string or audit log the security layer cannot be
+built with — is one line on stderr naming what to fix, and the exit status is 2. Then it runs
+uvicorn with the app *factory import string*, so ``--workers N`` starts N processes that each
+build their own app. Command-line options reach the workers as environment variables, the
+same ones an operator would set.
+
+Files are created owner-only (umask 077): the data directory holds the knowledge base and the
+API key hashes.
 """
 
 from __future__ import annotations
@@ -73,9 +79,15 @@ def _check_shared_sessions(settings: Settings) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
+    from limits.errors import ConfigurationError as RateLimitConfigurationError
 
     from kato.observability.metrics import prepare_multiprocess_dir
-    from kato.storage.factory import StorageConfigurationError, check_process_model
+    from kato.security.layer import SecurityLayer
+    from kato.storage.factory import (
+        StorageConfigurationError,
+        check_process_model,
+        prepare_data_dir,
+    )
 
     try:
         settings = settings_from_args(args)
@@ -92,6 +104,14 @@ def serve_command(args: argparse.Namespace) -> int:
         check_bind(service.host, settings.security)  # no auth → loopback only (issue 6)
     except InsecureBindError as exc:
         print(f"kato: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        prepare_data_dir(settings)
+        # What the workers' apps are wired with and can refuse: key files, JWT settings,
+        # rate-limit strings and storage, the audit log. Built here to be refused here.
+        SecurityLayer(settings)
+    except (ValueError, OSError, StorageConfigurationError, RateLimitConfigurationError) as exc:
+        print(f"kato: cannot start: {exc}", file=sys.stderr)
         return 2
     # Several workers share their metrics through files (docs/OBSERVABILITY.md).
     prepare_multiprocess_dir(service.workers)
@@ -120,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # owner-only files and directories (see the module docstring)
     status: int = args.func(args)
     return status
 

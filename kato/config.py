@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from kato.core.genes import Genes
 
@@ -158,6 +158,17 @@ class ServiceSettings(_Section):
     shutdown_drain_seconds: float | None = Field(None, ge=0, le=300)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     max_nodes_cached: int = Field(100, ge=1)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_is_named(cls, value: str) -> str:
+        # An empty path would silently mean the current directory.
+        if not value.strip():
+            raise ValueError(
+                "must name a directory: set --data-dir / KATO_DATA_DIR to a path, or leave "
+                "it unset for ./kato-data"
+            )
+        return value
 
 
 class Settings(_Section):

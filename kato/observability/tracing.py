@@ -1,7 +1,8 @@
 """Optional OpenTelemetry tracing (``monitoring.tracing_enabled``).
 
-Needs the ``tracing`` extra (``pip install 'kato[tracing]'``): the SDK, the OTLP/HTTP exporter
-and the FastAPI, Redis and pymongo instrumentations. Spans are exported with OTLP over HTTP,
+The SDK, the OTLP/HTTP exporter and the FastAPI, Redis and pymongo instrumentations are
+dependencies of the default install (and so of the image); they are imported only when tracing
+is on, so a service without tracing does not load them. Spans are exported with OTLP over HTTP,
 configured by the standard ``OTEL_EXPORTER_OTLP_*`` environment variables; tests pass an
 in-memory exporter instead. The tracer provider is passed to each instrumentation rather than
 installed globally, so enabling tracing twice in one process (tests) stays well defined.
@@ -30,22 +31,17 @@ def setup_tracing(
     """Instrument ``app`` plus the redis and pymongo drivers; None when tracing is off."""
     if not settings.tracing_enabled:
         return None
-    try:
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-        from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
-        from opentelemetry.instrumentation.redis import RedisInstrumentor
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        if exporter is None:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            exporter = OTLPSpanExporter()
-    except ImportError as exc:
-        raise RuntimeError(
-            "monitoring.tracing_enabled needs the 'tracing' extra: pip install 'kato[tracing]'"
-        ) from exc
+        exporter = OTLPSpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS)

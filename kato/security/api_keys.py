@@ -197,7 +197,7 @@ class ApiKeyStore:
 
     def _write_file(self, entries: dict[str, dict[str, Any]]) -> None:
         """Atomic replace, owner-only permissions: readers never see a half-written file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only
         fd, tmp = tempfile.mkstemp(prefix=".api_keys.", dir=self.path.parent)
         try:
             os.fchmod(fd, 0o600)

@@ -11,7 +11,9 @@
 * Text from the environment or from interpolation is read as a YAML scalar only where the
   setting is not a string (``"5"`` → 5 for ``genes.persistence``, ``"false"`` → False),
   so a password of digits stays a string.
-* Any error raises ``ConfigError`` naming the bad key and where its value came from.
+* Any error raises ``ConfigError`` naming the bad key and where its value came from, including
+  what the session store is built from (Redis sessions without a Redis URL, a malformed Redis
+  URL, an encryption key that is not a Fernet key).
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pydantic
 import yaml
 from pydantic import BaseModel
+from redis.connection import parse_url as parse_redis_url
 
 from kato.config import Settings
+from kato.sessions.crypto import SessionCipher
+from kato.sessions.factory import session_backend
 
 Path_ = tuple[str, ...]
 
@@ -95,9 +100,32 @@ def load_settings(
         if generic is not None:
             _set(data, generic, _typed(generic, value), sources, variable)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except pydantic.ValidationError as exc:
         raise ConfigError(_describe(exc, sources)) from None
+    _check_sessions(settings, sources)
+    return settings
+
+
+def _check_sessions(settings: Settings, sources: dict[Path_, str]) -> None:
+    """What the session store is built from, checked now rather than when a worker opens it:
+    settings valid one by one but not together (the spec's production example asks for Redis
+    sessions and leaves the URL to ``REDIS_URL``), the Redis URL, the encryption keys."""
+    redis_url = settings.database.redis.url
+    keys = settings.session.encryption_keys
+    checks: dict[Path_, Callable[[], object]] = {
+        ("session", "store_type"): lambda: session_backend(settings),
+        ("database", "redis", "url"): lambda: redis_url and parse_redis_url(redis_url),
+        ("session", "encryption_keys"): lambda: keys and SessionCipher(keys),
+    }
+    for path, check in checks.items():
+        try:
+            check()
+        except ValueError as exc:
+            key = ".".join(path)
+            problem = str(exc) if str(exc).startswith(key) else f"{key}: {exc}"
+            source = sources.get(path, "defaults")
+            raise ConfigError(f"Invalid configuration: {problem} (from {source})") from None
 
 
 # -- file -------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ def session_backend(settings: Settings) -> str:
         return "redis" if settings.database.redis.url else "memory"
     if store_type == "redis" and not settings.database.redis.url:
         raise ValueError(
-            "session.store_type is 'redis' but no Redis URL is configured "
-            "(set REDIS_URL or database.redis.url)"
+            "session.store_type is 'redis' but no Redis URL is configured: set REDIS_URL "
+            "(database.redis.url), or session.store_type: memory for one process"
         )
     return store_type
 

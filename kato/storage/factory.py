@@ -13,6 +13,7 @@ Qdrant client are opened once and shared by every node.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -65,6 +66,26 @@ def check_process_model(settings: Settings, processes: int) -> None:
         )
 
 
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data directory, owner-only (0700), when an embedded store keeps files in it.
+
+    An existing directory keeps its mode. A path that cannot be a writable directory is a
+    ``StorageConfigurationError`` naming the setting, raised before anything is opened.
+    """
+    if settings.database.mongodb.url and vector_backend(settings) == "qdrant-server":
+        return
+    path = Path(settings.service.data_dir)
+    fix = "set --data-dir / KATO_DATA_DIR to a writable directory"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageConfigurationError(
+            f"service.data_dir: cannot create {path}: {exc.strerror or exc}; {fix}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StorageConfigurationError(f"service.data_dir: {path} is not writable; {fix}")
+
+
 class StorageBackends:
     """The storage clients of one process, shared by every node.
 
@@ -75,6 +96,7 @@ class StorageBackends:
     def __init__(
         self, settings: Settings, *, mongo_client: MongoClient[dict[str, Any]] | None = None
     ) -> None:
+        prepare_data_dir(settings)
         self._settings = settings
         self._data_dir = Path(settings.service.data_dir)
         mongo = settings.database.mongodb

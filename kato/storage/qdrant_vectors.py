@@ -40,6 +40,7 @@ def point_id(name: str) -> str:
 
 def open_local_client(path: str | Path) -> QdrantClient:
     """qdrant-client local mode under ``path``; fails clearly if another process holds it."""
+    Path(path).mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, like the data dir
     try:
         # Calls are serialised by QdrantVectorStore's lock, so any thread may use the client.
         return QdrantClient(path=str(path), force_disable_check_same_thread=True)

@@ -80,7 +80,9 @@ class SQLiteDatabase:
 
     def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Owner-only: SQLite gives the -wal and -shm files the database file's permissions.
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._all: list[tuple[int, sqlite3.Connection]] = []

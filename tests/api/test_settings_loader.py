@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kato.service.settings_loader import ConfigError, load_settings
+from tests.spec_examples import production_yaml
 
 SPEC_SHAPE = """
 database:
@@ -148,3 +149,32 @@ def test_unreadable_or_malformed_file(tmp_path: Path) -> None:
         load_settings(_write(tmp_path, "session: [unclosed\n"), env={})
     with pytest.raises(ConfigError, match="mapping"):
         load_settings(_write(tmp_path, "- a\n- b\n"), env={})
+
+
+def test_the_specs_production_example_needs_redis_url(tmp_path: Path) -> None:
+    path = _write(tmp_path, production_yaml())
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, env={})
+    message = str(raised.value)
+    assert "session.store_type" in message and "REDIS_URL" in message and str(path) in message
+    settings = load_settings(path, env={"REDIS_URL": "redis://cache:6379/0"})
+    assert settings.session.store_type == "redis" and settings.monitoring.tracing_enabled
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_data_dir_is_an_error_not_the_current_directory(blank: str) -> None:
+    with pytest.raises(ConfigError, match=r"service\.data_dir.*KATO_DATA_DIR"):
+        load_settings(env={"KATO_DATA_DIR": blank})
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"REDIS_URL": "cache:6379"}, "database.redis.url"),
+        ({"KATO_SESSION__ENCRYPTION_KEYS": "[not-a-key]"}, "session.encryption_keys[1]"),
+    ],
+)
+def test_the_session_store_settings_are_checked_at_load(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env=env)
+    assert named in str(raised.value) and next(iter(env)) in str(raised.value)

@@ -326,13 +326,6 @@ def test_tracing_is_off_by_default() -> None:
     assert setup_tracing(FastAPI(), MonitoringSettings()) is None
 
 
-def test_tracing_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    # None in sys.modules makes the import fail, as when the exporter is not installed.
-    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
-    with pytest.raises(RuntimeError, match=r"kato\[tracing\]"):
-        setup_tracing(FastAPI(), MonitoringSettings(tracing_enabled=True))
-
-
 async def test_tracing_exports_request_and_redis_spans() -> None:
     exporter = InMemorySpanExporter()
     app = FastAPI()
