@@ -79,6 +79,10 @@ class SessionSettings(_Section):
     lock_timeout_seconds: float = Field(10.0, gt=0)
     lock_acquire_timeout_seconds: float = Field(30.0, gt=0)  # wait for a busy session
     encryption_keys: list[SecretStr] = []  # first encrypts, all decrypt (rotation)
+    # Retried writes (docs/API.md "Retries"): how many client-keyed writes each session
+    # remembers, and for how long (also the life of a session-create Idempotency-Key).
+    idempotency_window: int = Field(64, ge=1, le=1000)
+    idempotency_window_seconds: int = Field(600, ge=1, le=86400)
 
 
 class LimitsSettings(_Section):

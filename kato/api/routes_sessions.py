@@ -18,6 +18,7 @@ from kato.api.auth import (
     SessionWriterCheck,
 )
 from kato.api.deps import LimitsDep, ServiceDep, iso, service_of
+from kato.api.idempotency import IdempotencyKey
 from kato.api.limits import check_metadata, check_observation, check_sequence
 from kato.api.schemas import (
     CognitionDataResponse,
@@ -71,7 +72,7 @@ def session_response(session: Session, config: dict[str, Any]) -> SessionRespons
 @router.post(
     "/{session_id}/observe",
     response_model=ObserveResponse,
-    responses=error_responses(400, 413),
+    responses=error_responses(400, 409, 413),
 )
 async def observe(
     session_id: str, body: ObservationIn, request: Request, visible: SessionWriterCheck
@@ -82,12 +83,18 @@ async def observe(
     service = service_of(request)
     observation = check_observation(body, service.settings.limits)
     unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
-    session, outcome = await service.observe(session_id, observation, unique_id, check=visible)
+    session, outcome = await service.observe(
+        session_id,
+        observation,
+        unique_id,
+        check=visible,
+        named_by_client=body.unique_id is not None,  # a repeat of it is answered, not applied
+    )
     return ObserveResponse(
         status="ok",
         session_id=session_id,
         processor_id=session.node_id,
-        stm_length=len(session.state.stm),
+        stm_length=outcome.stm_length,
         time=outcome.time,
         unique_id=unique_id,
         auto_learned_pattern=outcome.auto_learned_pattern,
@@ -95,7 +102,7 @@ async def observe(
 
 
 @router.post(
-    "", response_model=SessionResponse, responses=error_responses(400), dependencies=[WRITER]
+    "", response_model=SessionResponse, responses=error_responses(400, 409), dependencies=[WRITER]
 )
 async def create_session(
     body: CreateSessionRequest,
@@ -103,6 +110,7 @@ async def create_session(
     limits: LimitsDep,
     principal: CurrentPrincipal,
     request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> SessionResponse:
     check_metadata(body.metadata, limits)
     check_may_create_on_node(principal, body.node)  # 403: the node id is the caller's input
@@ -112,6 +120,7 @@ async def create_session(
         body.ttl_seconds or None,
         body.config,
         owner=session_owner_for(principal),
+        idempotency_key=idempotency_key,
     )
     annotate_audit(request, session_id=session.session_id, node_id=session.node_id)
     return session_response(session, session.config)
@@ -164,11 +173,13 @@ async def get_stm(session_id: str, service: ServiceDep) -> STMResponse:
 @router.post(
     "/{session_id}/learn",
     response_model=LearnResponse,
-    responses=error_responses(400),
+    responses=error_responses(400, 409),
     dependencies=[SessionWriter],
 )
-async def learn(session_id: str, service: ServiceDep) -> LearnResponse:
-    _, name = await service.learn(session_id)
+async def learn(
+    session_id: str, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> LearnResponse:
+    _, name = await service.learn(session_id, idempotency_key)
     return LearnResponse(
         status="learned",
         pattern_name=name,
@@ -177,15 +188,29 @@ async def learn(session_id: str, service: ServiceDep) -> LearnResponse:
     )
 
 
-@router.post("/{session_id}/clear-stm", response_model=StatusResponse, dependencies=[SessionWriter])
-async def clear_stm(session_id: str, service: ServiceDep) -> StatusResponse:
-    await service.clear_stm(session_id)
+@router.post(
+    "/{session_id}/clear-stm",
+    response_model=StatusResponse,
+    responses=error_responses(409),
+    dependencies=[SessionWriter],
+)
+async def clear_stm(
+    session_id: str, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> StatusResponse:
+    await service.clear_stm(session_id, idempotency_key)
     return StatusResponse(status="cleared", session_id=session_id)
 
 
-@router.post("/{session_id}/clear-all", response_model=StatusResponse, dependencies=[SessionAdmin])
-async def clear_all(session_id: str, service: ServiceDep) -> StatusResponse:
-    await service.clear_all(session_id)
+@router.post(
+    "/{session_id}/clear-all",
+    response_model=StatusResponse,
+    responses=error_responses(409),
+    dependencies=[SessionAdmin],
+)
+async def clear_all(
+    session_id: str, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> StatusResponse:
+    await service.clear_all(session_id, idempotency_key)
     return StatusResponse(status="cleared", session_id=session_id, scope="all")
 
 
@@ -201,7 +226,7 @@ async def predictions(
 @router.post(
     "/{session_id}/observe-sequence",
     response_model=SequenceResponse,
-    responses=error_responses(400, 413),
+    responses=error_responses(400, 409, 413),
     dependencies=[SessionWriter],
 )
 async def observe_sequence(
@@ -215,6 +240,7 @@ async def observe_sequence(
         learn_after_each=body.learn_after_each,
         learn_at_end=body.learn_at_end,
         clear_stm_between=body.clear_stm_between,
+        named_by_client=[sent.unique_id is not None for sent in body.observations],
     )
     return SequenceResponse(session_id=session_id, **summary)
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from kato.api.auth import ADMIN, READER, WRITER
 from kato.api.deps import LimitsDep, ServiceDep, V1SessionDep
 from kato.api.errors import GeneNotFoundError
+from kato.api.idempotency import IdempotencyKey
 from kato.api.limits import check_observation, check_sequence
 from kato.api.schemas import (
     GenesUpdateRequest,
@@ -59,7 +60,7 @@ async def _node_id(service: ServiceDep, session_id: str) -> str:
 @router.post(
     "/observe",
     response_model=V1ObserveResponse,
-    responses=error_responses(400, 413),
+    responses=error_responses(400, 409, 413),
     dependencies=[WRITER],
 )
 async def observe(
@@ -67,14 +68,16 @@ async def observe(
 ) -> Body:
     observation = check_observation(body, limits)
     unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}-{time.time_ns() // 1000}"
-    session, outcome = await service.observe(session_id, observation, unique_id)
+    session, outcome = await service.observe(
+        session_id, observation, unique_id, named_by_client=body.unique_id is not None
+    )
     return {
         "status": "okay",
         "processor_id": session.node_id,
         "auto_learned_pattern": outcome.auto_learned_pattern,
         "time": outcome.time,
         "unique_id": unique_id,
-        "stm_length": len(session.state.stm),
+        "stm_length": outcome.stm_length,
         "session_id": session_id,
     }
 
@@ -86,10 +89,14 @@ async def stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
     return {"stm": session.state.stm, "processor_id": session.node_id, "session_id": session_id}
 
 
-@router.post("/learn", response_model=V1LearnResponse, dependencies=[WRITER])
-async def learn(session_id: V1SessionDep, service: ServiceDep) -> Body:
+@router.post(
+    "/learn", response_model=V1LearnResponse, responses=error_responses(409), dependencies=[WRITER]
+)
+async def learn(
+    session_id: V1SessionDep, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> Body:
     try:
-        _, name = await service.learn(session_id)
+        _, name = await service.learn(session_id, idempotency_key)
     except EmptySTMError:  # v1: learning an empty STM is a no-op, not an error (§8.1)
         name = ""
     return {
@@ -100,10 +107,22 @@ async def learn(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.post("/clear-stm", response_model=V1StatusResponse, dependencies=[WRITER])
-@router.post("/clear-short-term-memory", response_model=V1StatusResponse, dependencies=[WRITER])
-async def clear_stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
-    session = await service.clear_stm(session_id)
+@router.post(
+    "/clear-stm",
+    response_model=V1StatusResponse,
+    responses=error_responses(409),
+    dependencies=[WRITER],
+)
+@router.post(
+    "/clear-short-term-memory",
+    response_model=V1StatusResponse,
+    responses=error_responses(409),
+    dependencies=[WRITER],
+)
+async def clear_stm(
+    session_id: V1SessionDep, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> Body:
+    session = await service.clear_stm(session_id, idempotency_key)
     return {
         "status": "okay",
         "message": "stm-cleared",
@@ -112,10 +131,22 @@ async def clear_stm(session_id: V1SessionDep, service: ServiceDep) -> Body:
     }
 
 
-@router.post("/clear-all", response_model=V1StatusResponse, dependencies=[ADMIN])
-@router.post("/clear-all-memory", response_model=V1StatusResponse, dependencies=[ADMIN])
-async def clear_all(session_id: V1SessionDep, service: ServiceDep) -> Body:
-    session = await service.clear_all(session_id)
+@router.post(
+    "/clear-all",
+    response_model=V1StatusResponse,
+    responses=error_responses(409),
+    dependencies=[ADMIN],
+)
+@router.post(
+    "/clear-all-memory",
+    response_model=V1StatusResponse,
+    responses=error_responses(409),
+    dependencies=[ADMIN],
+)
+async def clear_all(
+    session_id: V1SessionDep, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> Body:
+    session = await service.clear_all(session_id, idempotency_key)
     return {
         "status": "okay",
         "message": "all-cleared",
@@ -216,7 +247,7 @@ def _explicit_learns(summary: Body) -> list[str]:
 @router.post(
     "/observe-sequence",
     response_model=V1SequenceResponse,
-    responses=error_responses(400, 413),
+    responses=error_responses(400, 409, 413),
     dependencies=[WRITER],
 )
 async def observe_sequence(
@@ -235,6 +266,7 @@ async def observe_sequence(
         learn_after_each=body.learn_after_each,
         learn_at_end=body.learn_at_end and not body.clear_stm_between,
         clear_stm_between=body.clear_stm_between,
+        named_by_client=[sent.unique_id is not None for sent in body.observations],
     )
     node_id = summary["node_id"]
     results = [

@@ -42,14 +42,16 @@ async def _observe(service: KatoService, session_id: str, payload: Data) -> tupl
     body = ObservationIn.model_validate(payload)
     observation = check_observation(body, service.settings.limits)
     unique_id = body.unique_id or f"ws-{uuid.uuid4().hex}-{time.time_ns() // 1000}"
-    session, outcome = await service.observe(session_id, observation, unique_id)
+    session, outcome = await service.observe(
+        session_id, observation, unique_id, named_by_client=body.unique_id is not None
+    )
     return "observation_result", {
         "status": "okay",
         "processor_id": session.node_id,
         "auto_learned_pattern": outcome.auto_learned_pattern,
         "time": outcome.time,
         "unique_id": unique_id,
-        "stm_length": len(session.state.stm),
+        "stm_length": outcome.stm_length,
     }
 
 

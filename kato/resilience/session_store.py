@@ -32,6 +32,14 @@ class BreakerGuardedSessionStore:
     async def create(self, session: Session) -> None:
         await self._resilience.acall(self._service, lambda: self.inner.create(session))
 
+    async def create_once(
+        self, session: Session, request_key: str, record: str, ttl_seconds: float
+    ) -> str | None:
+        return await self._resilience.acall(
+            self._service,
+            lambda: self.inner.create_once(session, request_key, record, ttl_seconds),
+        )
+
     async def get(self, session_id: str) -> Session | None:
         return await self._resilience.acall(
             self._service, lambda: self.inner.get(session_id), idempotent=True

@@ -9,6 +9,7 @@ the stored session exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,10 +29,19 @@ from kato.resilience.overload import ConcurrencyLimiter
 from kato.service.errors import SessionNotFoundError, SessionTooLargeError
 from kato.service.nodes import NodeRegistry, NodeStorageOpener
 from kato.sessions.errors import SessionExistsError
+from kato.sessions.idempotency import (
+    AppliedWrites,
+    IdempotencyKeyReusedError,
+    NamedWrite,
+    Window,
+    fingerprint,
+    scoped_key,
+)
 from kato.sessions.models import Session
 from kato.sessions.store import SessionStore
 
 T = TypeVar("T")
+Answer = dict[str, Any]  # what a write answers, as remembered for a repeat of it
 
 DEFAULT_SESSION_ID = "session-default"
 
@@ -46,6 +56,8 @@ class SessionContext:
     session: Session
     node: Node
     genes: Genes
+    # Runs after the caps (the STM trimmed), right before the save.
+    before_save: Callable[[], None] | None = None
 
 
 class KatoService:
@@ -62,6 +74,7 @@ class KatoService:
         self.prediction_slots = ConcurrencyLimiter(
             settings.resilience.max_concurrent_predictions, "prediction computations"
         )
+        self.idempotency = Window.of(settings.session)
         self.started_at = time.time()
 
     # -- genes ----------------------------------------------------------------------------
@@ -82,7 +95,11 @@ class KatoService:
         config: dict[str, Any] | None = None,
         owner: str | None = None,
         session_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Session:
+        """A new session; a repeat of a create with the same ``idempotency_key`` (per owner,
+        within the idempotency window) returns the session the first one created, as it is now.
+        """
         session = Session.new(
             node_id,
             ttl_seconds or self.settings.session.ttl_seconds,
@@ -93,8 +110,23 @@ class KatoService:
         if config:
             self.settings.genes.replace(config)  # validate before anything is stored
             session.config = dict(config)
-        await self.sessions.create(session)
-        return session
+        if idempotency_key is None:
+            await self.sessions.create(session)
+            return session
+        request = fingerprint(node_id, metadata, ttl_seconds, config)
+        record = json.dumps({"session_id": session.session_id, "request": request})
+        earlier = await self.sessions.create_once(
+            session,
+            scoped_key(owner or "", idempotency_key),
+            record,
+            self.idempotency.seconds,
+        )
+        if earlier is None:
+            return session
+        first = json.loads(earlier)
+        if first["request"] != request:
+            raise IdempotencyKeyReusedError("idempotency_key", idempotency_key)
+        return await self.get_session(first["session_id"])  # 404 once deleted or expired
 
     async def get_session(self, session_id: str, check: SessionCheck | None = None) -> Session:
         """The live session; ``check`` (an access rule) may refuse it before anything else."""
@@ -147,6 +179,8 @@ class KatoService:
             )
             yield context
             self._enforce_caps(context.session)
+            if context.before_save is not None:
+                context.before_save()
             await self.sessions.save(context.session)
 
     def _enforce_caps(self, session: Session) -> None:
@@ -201,6 +235,45 @@ class KatoService:
                 result = operation(context)
         return context.session, result
 
+    async def _run_write(
+        self,
+        session_id: str,
+        write: NamedWrite | None,
+        operation: Callable[[SessionContext], T],
+        answer: Callable[[Session, T], Answer],
+        in_thread: Callable[[SessionContext], bool] = lambda context: True,
+        check: SessionCheck | None = None,
+    ) -> tuple[Session, Answer]:
+        """``_run`` for a write the client may repeat; returns what it answers.
+
+        The answer (``answer`` of the session and the operation's result) is taken after the
+        caps, so it describes what is saved. A write the client named (``write``) is
+        remembered with its answer in that same save; a repeat of it gets the remembered
+        answer and is not applied.
+        """
+        if write is None:
+            session, result = await self._run(session_id, operation, in_thread, check)
+            return session, answer(session, result)
+        answered: Answer = {}
+
+        def run(context: SessionContext) -> None:
+            writes = AppliedWrites.of(self.idempotency, context.session.applied_writes)
+            earlier = writes.answer_to(write)
+            if earlier is not None:
+                answered.update(earlier)
+                return
+            result = operation(context)
+
+            def before_save() -> None:
+                answered.update(answer(context.session, result))
+                writes.remember(write, dict(answered))
+                context.session.applied_writes = writes.store()
+
+            context.before_save = before_save
+
+        session, _ = await self._run(session_id, run, in_thread, check)
+        return session, answered
+
     # -- engine operations ----------------------------------------------------------------
 
     async def observe(
@@ -209,11 +282,20 @@ class KatoService:
         observation: Observation,
         unique_id: str | None = None,
         check: SessionCheck | None = None,
+        named_by_client: bool = False,
     ) -> tuple[Session, ObserveOutcome]:
         """``check`` runs on the session loaded in the critical section, before any change
-        (the route's ownership rule: one load per observe instead of two)."""
-        session, outcome = await self._run(
+        (the route's ownership rule: one load per observe instead of two).
+
+        ``named_by_client``: the ``unique_id`` is the client's, so a repeat of this observe
+        is answered as the first one was and not applied again. The outcome's ``stm_length``
+        is the STM length saved (after the cap's trim)."""
+        write = (
+            NamedWrite.observe(unique_id, observation) if named_by_client and unique_id else None
+        )
+        session, answer = await self._run_write(
             session_id,
+            write,
             lambda c: c.node.observe(
                 c.session.state,
                 observation,
@@ -221,22 +303,39 @@ class KatoService:
                 unique_id,
                 check=lambda _: self._check_caps(c.session),
             ),
+            _observe_answer,
             in_thread=lambda c: c.node.observe_needs_storage(c.session.state, observation, c.genes),
             check=check,
         )
         STM_SIZE.observe(len(session.state.stm))
-        return session, outcome
+        return session, ObserveOutcome(
+            answer["time"], answer["stm_length"], answer["auto_learned_pattern"], unique_id
+        )
 
-    async def learn(self, session_id: str) -> tuple[Session, str]:
-        return await self._run(session_id, lambda c: c.node.learn(c.session.state, c.genes))
+    async def learn(
+        self, session_id: str, idempotency_key: str | None = None
+    ) -> tuple[Session, str]:
+        """The learned pattern's name; a repeat with the same ``idempotency_key`` gets it again
+        without learning twice."""
+        session, answer = await self._run_write(
+            session_id,
+            _keyed(idempotency_key, "learn"),
+            lambda c: c.node.learn(c.session.state, c.genes),
+            lambda _, name: {"pattern_name": name},
+        )
+        return session, answer["pattern_name"]
 
-    async def clear_stm(self, session_id: str) -> Session:
-        session, _ = await self._run(
-            session_id, lambda c: c.node.clear_stm(c.session.state), in_thread=lambda c: False
+    async def clear_stm(self, session_id: str, idempotency_key: str | None = None) -> Session:
+        session, _ = await self._run_write(
+            session_id,
+            _keyed(idempotency_key, "clear-stm"),
+            lambda c: c.node.clear_stm(c.session.state),
+            _no_answer,
+            in_thread=lambda c: False,
         )
         return session
 
-    async def clear_all(self, session_id: str) -> Session:
+    async def clear_all(self, session_id: str, idempotency_key: str | None = None) -> Session:
         """Clear the node's whole long-term memory and the session's STM; ``time`` ← 0 (§3.5)."""
 
         def clear(context: SessionContext) -> None:
@@ -244,7 +343,9 @@ class KatoService:
             context.node.clear_stm(context.session.state)
             context.session.state.time = 0
 
-        session, _ = await self._run(session_id, clear)
+        session, _ = await self._run_write(
+            session_id, _keyed(idempotency_key, "clear-all"), clear, _no_answer
+        )
         return session
 
     async def predictions(
@@ -294,47 +395,58 @@ class KatoService:
         learn_after_each: bool = False,
         learn_at_end: bool = False,
         clear_stm_between: bool = False,
+        named_by_client: list[bool] | None = None,
     ) -> dict[str, Any]:
         """§12.4: observations applied in order on the session, as one critical section.
 
         ``unique_ids`` (one per observation) are what the engine archives predictions under,
-        so each is reported in its result."""
+        so each is reported in its result. An observation whose id is the client's
+        (``named_by_client``) and was applied already — by an earlier request or earlier in
+        this one — is answered as it was then and not applied again (nor the clear before it
+        or the learn after it); a request whose every observation was applied already does
+        not learn at its end either."""
+        named = named_by_client or [False] * len(observations)
 
         def run(context: SessionContext) -> dict[str, Any]:
             state, node, genes = context.session.state, context.node, context.genes
+            writes = AppliedWrites.of(self.idempotency, context.session.applied_writes)
             initial = len(state.stm)
             results: list[dict[str, Any]] = []
             learned: list[str] = []
-            for position, (observation, unique_id) in enumerate(
-                zip(observations, unique_ids, strict=True)
+            repeats = 0
+            for position, (observation, unique_id, by_client) in enumerate(
+                zip(observations, unique_ids, named, strict=True)
             ):
-                if clear_stm_between and position > 0:
-                    node.clear_stm(state)
-                outcome = node.observe(
-                    state,
-                    observation,
-                    genes,
-                    unique_id,
-                    check=lambda _: self._check_caps(context.session),
-                )
-                if outcome.auto_learned_pattern:
-                    learned.append(outcome.auto_learned_pattern)
-                if learn_after_each and state.stm:
-                    name = node.learn(state, genes)
-                    if name:
-                        learned.append(name)
+                write = NamedWrite.observe(unique_id, observation) if by_client else None
+                answer = writes.answer_to(write) if write is not None else None
+                if answer is None:
+                    answer = self._observe_item(
+                        context,
+                        observation,
+                        unique_id,
+                        position,
+                        clear_stm_between,
+                        learn_after_each,
+                        learned,
+                    )
+                    if write is not None:
+                        writes.remember(write, answer)
+                else:
+                    repeats += 1
+                    if answer["auto_learned_pattern"]:
+                        learned.append(answer["auto_learned_pattern"])
                 results.append(
                     {
                         "status": "okay",
                         "sequence_position": position,
-                        "stm_length": len(state.stm),
-                        "time": state.time,
+                        **answer,
                         "unique_id": unique_id,
-                        "auto_learned_pattern": outcome.auto_learned_pattern,
                     }
                 )
+            context.session.applied_writes = writes.store()
             final_learned = None
-            if learn_at_end and state.stm:
+            all_repeated = bool(observations) and repeats == len(observations)
+            if learn_at_end and state.stm and not all_repeated:
                 final_learned = node.learn(state, genes) or None
                 if final_learned:
                     learned.append(final_learned)
@@ -354,5 +466,51 @@ class KatoService:
         _, summary = await self._run(session_id, run)
         return summary
 
+    def _observe_item(
+        self,
+        context: SessionContext,
+        observation: Observation,
+        unique_id: str,
+        position: int,
+        clear_stm_between: bool,
+        learn_after_each: bool,
+        learned: list[str],
+    ) -> Answer:
+        """One observation of a sequence (with the clear before it and the learn after it);
+        appends what it learned to ``learned``, returns its answer."""
+        state, node, genes = context.session.state, context.node, context.genes
+        if clear_stm_between and position > 0:
+            node.clear_stm(state)
+        outcome = node.observe(
+            state, observation, genes, unique_id, check=lambda _: self._check_caps(context.session)
+        )
+        if outcome.auto_learned_pattern:
+            learned.append(outcome.auto_learned_pattern)
+        if learn_after_each and state.stm:
+            name = node.learn(state, genes)
+            if name:
+                learned.append(name)
+        return {
+            "time": state.time,
+            "stm_length": len(state.stm),
+            "auto_learned_pattern": outcome.auto_learned_pattern,
+        }
+
     async def close(self) -> None:
         await self.sessions.close()
+
+
+def _keyed(idempotency_key: str | None, operation: str) -> NamedWrite | None:
+    return None if idempotency_key is None else NamedWrite.keyed(idempotency_key, operation)
+
+
+def _observe_answer(session: Session, outcome: ObserveOutcome) -> Answer:
+    return {
+        "time": outcome.time,
+        "stm_length": len(session.state.stm),
+        "auto_learned_pattern": outcome.auto_learned_pattern,
+    }
+
+
+def _no_answer(session: Session, result: None) -> Answer:
+    return {}

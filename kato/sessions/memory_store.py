@@ -44,9 +44,10 @@ _HEAP_SLACK = 1024
 
 # Fields that every writer replaces with a new object and none changes in place (checked:
 # ``Node.observe`` assigns a fresh ``percept_data`` and ``last_symbols``; ``update_config``
-# and ``create_session`` assign a new ``config``; ``metadata`` is only set at creation). A copy
-# may share them: a reader can never see a half-changed one.
-SHARED_FIELDS = frozenset({"metadata", "config", "last_symbols", "percept_data"})
+# and ``create_session`` assign a new ``config``; ``metadata`` is only set at creation; the
+# service assigns new ``applied_writes``). A copy may share them: a reader can never see a
+# half-changed one.
+SHARED_FIELDS = frozenset({"metadata", "config", "last_symbols", "percept_data", "applied_writes"})
 
 
 def copy_session(session: Session) -> Session:
@@ -76,6 +77,8 @@ class MemorySessionStore:
         self._sessions_per_node: Counter[str] = Counter()
         self._stm_events = 0
         self._key = uuid.uuid4().hex  # identifies this instance's leases
+        # request key -> (expires_at, record) of keyed session creates, oldest first.
+        self._request_keys: dict[str, tuple[float, str]] = {}
 
     # -- records --------------------------------------------------------------------------
 
@@ -83,6 +86,18 @@ class MemorySessionStore:
         if self._live(session.session_id, time.time()) is not None:
             raise SessionExistsError(session.session_id)
         self._store(copy_session(session))
+
+    async def create_once(
+        self, session: Session, request_key: str, record: str, ttl_seconds: float
+    ) -> str | None:
+        now = time.time()
+        self._forget_request_keys(now)
+        earlier = self._request_keys.get(request_key)
+        if earlier is not None:
+            return earlier[1]
+        await self.create(session)  # no await inside: atomic with the line below
+        self._request_keys[request_key] = (now + ttl_seconds, record)
+        return None
 
     async def get(self, session_id: str) -> Session | None:
         session = self._live(session_id, time.time())
@@ -148,6 +163,7 @@ class MemorySessionStore:
         self._expiry_heap.clear()
         self._sessions_per_node.clear()
         self._stm_events = 0
+        self._request_keys.clear()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -190,6 +206,16 @@ class MemorySessionStore:
                 self._remove(session_id)
                 removed += 1
         return removed
+
+    def _forget_request_keys(self, now: float) -> None:
+        """Drop expired request keys, oldest first. Every key gets the same lifetime (the
+        idempotency window), so insertion order is expiry order: amortised O(1)."""
+        keys = self._request_keys
+        while keys:
+            oldest = next(iter(keys))
+            if keys[oldest][0] > now:
+                return
+            del keys[oldest]
 
     def _rebuild_heap(self) -> None:
         self._expiry_heap = [(s.expires_at, sid) for sid, s in self._sessions.items()]

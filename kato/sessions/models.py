@@ -30,6 +30,10 @@ class Session:
     config: dict[str, Any] = field(default_factory=dict)  # per-session gene overrides
     owner: str | None = None  # principal that created it (security)
     access_count: int = 0
+    # Recent client-keyed writes and their results, oldest first (kato/sessions/idempotency.py).
+    # Only ever replaced, never changed in place. Not counted by ``encoded_size``: they have
+    # their own bound (session.idempotency_window), see docs/SESSIONS.md.
+    applied_writes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def new(
@@ -63,8 +67,9 @@ class Session:
         return json.dumps(self._fields(self.state.fields()), separators=(",", ":"))
 
     def encoded_size(self) -> int:
-        """Bytes of the session's compact JSON form (ASCII: characters are bytes)."""
-        return len(self.to_json())
+        """Bytes of the session's compact JSON form (ASCII: characters are bytes), without
+        the remembered writes."""
+        return len(json.dumps(self._data_fields(self.state.fields()), separators=(",", ":")))
 
     def encoded_size_bound(self) -> int:
         """An upper bound of ``encoded_size()`` that does not encode the STM (the bulk of a
@@ -73,13 +78,19 @@ class Session:
         escapes), plus one separator per symbol and two brackets and a separator per event."""
         stm = self.state.stm
         rest = len(
-            json.dumps(self._fields({**self.state.fields(), "stm": []}), separators=(",", ":"))
+            json.dumps(self._data_fields({**self.state.fields(), "stm": []}), separators=(",", ":"))
         )
         characters = len("".join(chain.from_iterable(stm)))
         symbols = sum(map(len, stm))
         return rest + 12 * characters + 3 * symbols + 3 * len(stm)
 
     def _fields(self, state: dict[str, Any]) -> dict[str, Any]:
+        fields = self._data_fields(state)
+        if self.applied_writes:  # left out when empty: records stay as before for most sessions
+            fields["applied_writes"] = self.applied_writes
+        return fields
+
+    def _data_fields(self, state: dict[str, Any]) -> dict[str, Any]:
         return {
             "session_id": self.session_id,
             "node_id": self.node_id,

@@ -10,6 +10,9 @@ Key layout (prefix ``kato:`` by default; docs/SESSIONS.md has the full picture):
   contributes to ``kato:sessions:nodes`` (hash node → session count) and
   ``kato:sessions:stm_events`` (counter): statistics without reading any session.
 * ``kato:session-lock:<id>`` — the per-session lock: a random token with ``PX`` expiry.
+* ``kato:create-key:<sha-256>`` — a keyed session create (``Idempotency-Key``, scoped per
+  principal): the record of the request that created its session, with ``PX`` expiry (the
+  idempotency window).
 
 Every write is one Lua script, so a record, its index entry and the counters change
 together. ``save`` is fenced: its script writes only if the lock key still holds the
@@ -85,6 +88,22 @@ end
 forget(ARGV[1])  -- leftovers of an expired session that had this id
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 remember(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+)
+
+# KEYS[6] request key; ARGV as _CREATE, then the record to remember under the key and its
+# lifetime in ms. Returns the record already remembered (nothing created), else as _CREATE.
+_CREATE_ONCE = (
+    _INDEX_FUNCTIONS
+    + """
+local earlier = redis.call('GET', KEYS[6])
+if earlier then return earlier end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+forget(ARGV[1])
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+remember(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+redis.call('SET', KEYS[6], ARGV[6], 'PX', ARGV[7])
 return 1
 """
 )
@@ -226,6 +245,7 @@ class RedisSessionStore:
         self._cipher = cipher
         self._record_prefix = f"{prefix}session:"
         self._lock_prefix = f"{prefix}session-lock:"
+        self._request_key_prefix = f"{prefix}create-key:"
         self._index_keys = [
             f"{prefix}sessions:expiry",
             f"{prefix}sessions:info",
@@ -233,6 +253,7 @@ class RedisSessionStore:
             f"{prefix}sessions:stm_events",
         ]
         self._create = client.register_script(_CREATE)
+        self._create_once = client.register_script(_CREATE_ONCE)
         self._save = client.register_script(_SAVE)
         self._delete = client.register_script(_DELETE)
         self._forget_if_missing = client.register_script(_FORGET_IF_MISSING)
@@ -271,6 +292,29 @@ class RedisSessionStore:
         )
         if not created:
             raise SessionExistsError(session_id)
+
+    async def create_once(
+        self, session: Session, request_key: str, record: str, ttl_seconds: float
+    ) -> str | None:
+        session_id = session.session_id
+        reply = await self._create_once(
+            keys=[*self._keys(session_id), self._request_key_prefix + request_key],
+            args=[
+                session_id,
+                self._encode(session),
+                _ms(session.expires_at),
+                *self._info(session),
+                record,
+                max(1, int(ttl_seconds * 1000)),
+            ],
+        )
+        if isinstance(reply, bytes):
+            earlier = reply.decode()
+            # Our own record: the client's reconnect re-sent a script that had already run.
+            return None if earlier == record else earlier
+        if not reply:
+            raise SessionExistsError(session_id)
+        return None
 
     async def get(self, session_id: str) -> Session | None:
         prefetched, payload = self._take_prefetched(session_id)

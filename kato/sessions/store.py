@@ -19,6 +19,14 @@ class SessionStore(Protocol):
 
     async def create(self, session: Session) -> None: ...
 
+    async def create_once(
+        self, session: Session, request_key: str, record: str, ttl_seconds: float
+    ) -> str | None:
+        """``create`` and remember ``record`` under ``request_key`` for ``ttl_seconds``, in
+        one atomic step — unless ``request_key`` is remembered already (a repeated request):
+        then nothing is created and the record remembered is returned."""
+        ...
+
     async def get(self, session_id: str) -> Session | None:
         """The live session, or None when unknown or expired (an expired one is removed).
 

@@ -773,3 +773,46 @@ async def test_first_get_under_the_lock_is_the_record_read_with_the_lock(redis_u
     finally:
         await raw.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
         await store.close()
+
+
+# -- remembered writes and keyed creates (issue 9 req 4) --------------------------------------
+
+
+async def test_remembered_writes_are_saved_with_the_session(store: SessionStore) -> None:
+    """An observe and what it remembers are one record write, in every store."""
+    session = new_session()
+    await store.create(session)
+    entry = {"op": "observe", "fp": "f", "at": 1.0, "answer": {"time": 1}}
+
+    def observe_and_remember(stored: Session) -> None:
+        stored.state.stm = [["a"]]
+        stored.applied_writes = {"observe:u1": entry}
+
+    await update(store, session.session_id, observe_and_remember)
+    loaded = await store.get(session.session_id)
+    assert loaded is not None
+    assert loaded.state.stm == [["a"]] and loaded.applied_writes == {"observe:u1": entry}
+
+
+async def test_create_once_creates_one_session_per_request_key(store: SessionStore) -> None:
+    first, second = new_session(), new_session()
+    assert await store.create_once(first, "key-1", "record-1", ttl_seconds=60) is None
+    assert await store.create_once(second, "key-1", "record-2", ttl_seconds=60) == "record-1"
+    assert await store.get(first.session_id) is not None
+    assert await store.get(second.session_id) is None  # the repeat created nothing
+    assert await store.count() == 1
+    assert await store.create_once(second, "key-2", "record-2", ttl_seconds=60) is None
+
+
+async def test_create_once_forgets_a_key_after_its_lifetime(store: SessionStore) -> None:
+    assert await store.create_once(new_session(), "short", "old", ttl_seconds=0.05) is None
+    await asyncio.sleep(0.15)
+    assert await store.create_once(new_session(), "short", "new", ttl_seconds=60) is None
+    assert await store.count() == 2
+
+
+async def test_create_once_refuses_an_existing_session_id(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+    with pytest.raises(SessionExistsError):
+        await store.create_once(session, "key", "record", ttl_seconds=60)
