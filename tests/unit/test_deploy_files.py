@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,15 @@ def test_dashboard_groups_and_filters_by_declared_labels_only() -> None:
         }
         filtered = set(re.findall(r"[{,]\s*(\w+)\s*[=!~]", expr))
         assert grouped | filtered <= allowed, (expr, (grouped | filtered) - allowed)
+
+
+def test_the_image_and_the_default_install_ship_the_tracing_exporter() -> None:
+    """The spec's production config enables tracing: its packages are main dependencies, and
+    the image installs the project's wheel (main dependencies, no extra)."""
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=\[ ;]", requirement)[0] for requirement in project["dependencies"]}
+    assert {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"} <= names
+    assert "tracing" not in project.get("optional-dependencies", {})
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "pip wheel --no-cache-dir --wheel-dir /wheels ." in dockerfile
+    assert "pip install --no-cache-dir /wheels/*.whl" in dockerfile
