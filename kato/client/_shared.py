@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import random
+import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -34,19 +35,20 @@ Json = dict[str, Any]
 DEFAULT_TIMEOUT = 30.0
 USER_AGENT = f"kato-client/{__version__}"
 SESSION_HEADER = "X-Session-ID"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class Repeat(enum.Enum):
     """How safe it is to send a call again after a failure."""
 
-    # Reads: any transport failure, 429, 502, 503 or 504 may be retried.
+    # Reads, and writes the server recognises when repeated (an observe's ``unique_id``, an
+    # ``Idempotency-Key``; the same value on every attempt): any transport failure, 429,
+    # 502, 503 or 504 may be retried.
     IDEMPOTENT = "idempotent"
-    # Writes: retried only when the server provably did not apply the first attempt — the
-    # connection was never made, the rate limiter refused it (429), or the server said
+    # Other writes: retried only when the server provably did not apply the first attempt —
+    # the connection was never made, the rate limiter refused it (429), or the server said
     # ``X-Kato-Not-Processed`` / ``KATO_OVERLOADED`` (refused before any work).
     IF_NOT_APPLIED = "if-not-applied"
-    # observe and observe-sequence: never repeated automatically (see docs/CLIENT.md).
-    NEVER = "never"
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,6 @@ class RetryPolicy:
 
     def after_error(self, call: Call[Any], error: KatoAPIError, attempt: int) -> float | None:
         """Seconds to wait before repeating ``call`` after ``error``, or None to raise it."""
-        if call.repeat is Repeat.NEVER:
-            return None
         refused_unapplied = (
             error.status == 429
             or error.not_processed
@@ -102,8 +102,6 @@ class RetryPolicy:
     def after_transport_error(
         self, call: Call[Any], error: httpx.TransportError, attempt: int
     ) -> float | None:
-        if call.repeat is Repeat.NEVER:
-            return None
         never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
         if call.repeat is Repeat.IDEMPOTENT or never_sent:
             return self._delay(attempt, None)
@@ -221,6 +219,17 @@ def observation(
 # -- calls -------------------------------------------------------------------------------
 
 
+def _keyed() -> dict[str, str]:
+    """A fresh ``Idempotency-Key``: built once per call, so every retry of it repeats it."""
+    return {IDEMPOTENCY_HEADER: uuid.uuid4().hex}
+
+
+def _named(event: Json) -> Json:
+    """The observation with a ``unique_id`` (generated in the server's own form when the caller
+    gave none), so the server recognises a retry of it."""
+    return event if "unique_id" in event else {**event, "unique_id": f"obs-{uuid.uuid4().hex}"}
+
+
 def _session_path(session_id: str, tail: str = "") -> str:
     return f"/v2/sessions/{quote(session_id, safe='')}{tail}"
 
@@ -235,7 +244,14 @@ def create_session(
     for name, value in (("metadata", metadata), ("ttl_seconds", ttl_seconds), ("config", config)):
         if value is not None:
             body[name] = dict(value) if isinstance(value, Mapping) else value
-    return Call("POST", "/v2/sessions", SessionInfo.from_json, Repeat.IF_NOT_APPLIED, json=body)
+    return Call(
+        "POST",
+        "/v2/sessions",
+        SessionInfo.from_json,
+        Repeat.IDEMPOTENT,
+        json=body,
+        headers=_keyed(),
+    )
 
 
 def get_session(session_id: str) -> Call[SessionInfo]:
@@ -261,7 +277,8 @@ def extend_session(session_id: str, ttl_seconds: int) -> Call[None]:
 
 
 def observe(session_id: str, event: Json) -> Call[Json]:
-    return Call("POST", _session_path(session_id, "/observe"), _body, Repeat.NEVER, json=event)
+    path = _session_path(session_id, "/observe")
+    return Call("POST", path, _body, Repeat.IDEMPOTENT, json=_named(event))
 
 
 def observe_sequence(
@@ -272,13 +289,13 @@ def observe_sequence(
     clear_stm_between: bool,
 ) -> Call[Json]:
     body = {
-        "observations": [dict(event) for event in events],
+        "observations": [_named(dict(event)) for event in events],
         "learn_after_each": learn_after_each,
         "learn_at_end": learn_at_end,
         "clear_stm_between": clear_stm_between,
     }
     path = _session_path(session_id, "/observe-sequence")
-    return Call("POST", path, _body, Repeat.NEVER, json=body)
+    return Call("POST", path, _body, Repeat.IDEMPOTENT, json=body)
 
 
 def stm(session_id: str) -> Call[list[list[str]]]:
@@ -287,15 +304,17 @@ def stm(session_id: str) -> Call[list[list[str]]]:
 
 def learn(session_id: str) -> Call[str]:
     path = _session_path(session_id, "/learn")
-    return Call("POST", path, _key("pattern_name"), Repeat.IF_NOT_APPLIED)
+    return Call("POST", path, _key("pattern_name"), Repeat.IDEMPOTENT, headers=_keyed())
 
 
 def clear_stm(session_id: str) -> Call[None]:
-    return Call("POST", _session_path(session_id, "/clear-stm"), _nothing, Repeat.IF_NOT_APPLIED)
+    path = _session_path(session_id, "/clear-stm")
+    return Call("POST", path, _nothing, Repeat.IDEMPOTENT, headers=_keyed())
 
 
 def clear_all(session_id: str) -> Call[None]:
-    return Call("POST", _session_path(session_id, "/clear-all"), _nothing, Repeat.IF_NOT_APPLIED)
+    path = _session_path(session_id, "/clear-all")
+    return Call("POST", path, _nothing, Repeat.IDEMPOTENT, headers=_keyed())
 
 
 def predictions(session_id: str) -> Call[list[Json]]:

@@ -134,7 +134,10 @@ class Session:
         emotives: Mapping[str, float] | None = None,
         unique_id: str | None = None,
     ) -> Json:
-        """One event; returns ``time``, ``stm_length``, ``unique_id``, ``auto_learned_pattern``."""
+        """One event; returns ``time``, ``stm_length``, ``unique_id``, ``auto_learned_pattern``.
+
+        Without a ``unique_id`` one is generated; a retry sends the same one, so the server
+        applies the event once."""
         event = api.observation(strings, vectors, emotives, unique_id)
         return self._client._run(api.observe(self.id, event))
 
