@@ -81,7 +81,7 @@ class SessionSettings(_Section):
     encryption_keys: list[SecretStr] = []  # first encrypts, all decrypt (rotation)
     # Retried writes (docs/API.md "Retries"): how many client-keyed writes each session
     # remembers, and for how long (also the life of a session-create Idempotency-Key).
-    idempotency_window: int = Field(64, ge=1, le=1000)
+    idempotency_window: int = Field(16, ge=1, le=1000)
     idempotency_window_seconds: int = Field(600, ge=1, le=86400)
 
 
