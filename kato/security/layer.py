@@ -286,11 +286,13 @@ def install(
                 "X-Session-ID",
                 "X-Trace-ID",
                 "Content-Type",
+                "Idempotency-Key",  # makes a write safe to retry (docs/API.md "Retries")
             ],
             expose_headers=[
                 "X-Trace-ID",
                 "X-Session-ID",
                 "Retry-After",
+                "X-Kato-Not-Processed",  # tells a 503 that applied nothing from one that may have
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",

@@ -391,3 +391,23 @@ async def test_the_window_bounds_what_a_session_remembers(tmp_path: Path) -> Non
         # u0 was forgotten: sent again, it is a new observation.
         await post(client, path, json={"strings": ["a"], "unique_id": "u0"})
         assert len(await stm(client, session_id)) == 4
+
+
+async def test_browsers_may_send_the_key_and_read_not_processed(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, security={"cors_origins": ["https://app.example"]})
+    async with serving(settings) as (client, _):
+        preflight = await client.options(
+            "/v2/sessions",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Idempotency-Key",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
+        created = await client.post(
+            "/v2/sessions", json={"node_id": "n"}, headers={"Origin": "https://app.example"}
+        )
+        exposed = created.headers["access-control-expose-headers"].lower()
+        assert "x-kato-not-processed" in exposed
