@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 from kato.config import Settings
 from kato.security import InsecureBindError
@@ -82,6 +83,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from limits.errors import ConfigurationError as RateLimitConfigurationError
 
     from kato.observability.metrics import prepare_multiprocess_dir
+    from kato.resilience.slow_clients import HeaderTimeoutProtocol
     from kato.security.layer import SecurityLayer
     from kato.storage.factory import (
         StorageConfigurationError,
@@ -124,6 +126,11 @@ def serve_command(args: argparse.Namespace) -> int:
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
         timeout_graceful_shutdown=int(service.shutdown_grace_seconds),
+        # uvicorn has no request-header timeout: this protocol adds one (slow clients).
+        http=partial(  # type: ignore[arg-type]  # built like a class; pickles to the workers
+            HeaderTimeoutProtocol,
+            header_read_timeout=settings.limits.header_read_timeout_seconds,
+        ),
         log_level=settings.monitoring.log_level.lower(),
         access_log=False,  # the JSON request log (kato.observability) has one line per request
     )

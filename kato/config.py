@@ -94,6 +94,10 @@ class LimitsSettings(_Section):
     max_observations_per_sequence: int = Field(1000, ge=1)
     max_metadata_bytes: int = Field(16 * 1024, ge=0)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # Slow clients: a connection whose request headers (kato serve's protocol) or body (the
+    # app) take longer than this is closed, so it holds no worker capacity for long.
+    header_read_timeout_seconds: float = Field(10.0, gt=0)
+    body_read_timeout_seconds: float = Field(30.0, gt=0)
 
 
 class CircuitBreakerSettings(_Section):

@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from kato import __version__
 from kato.api.draining import install_draining
 from kato.api.errors import install_error_handlers
-from kato.api.limits import BodySizeLimitMiddleware
 from kato.api.operations import install_operations
 from kato.api.routes_sessions import router as sessions_router
 from kato.api.routes_system import router as system_router
@@ -93,7 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = resolved
     install_error_handlers(app)
     install_security(app, resolved, trace_id=trace_id_var.get)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=resolved.limits.max_body_bytes)
     app.add_middleware(TraceIdMiddleware)
     # Session routes first: the data-plane requests are matched without trying the others.
     app.include_router(sessions_router)

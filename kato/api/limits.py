@@ -1,7 +1,8 @@
 """Configurable request limits (``LimitsSettings``), checked before any state is touched.
 
 ``check_observation`` raises ``LimitExceededError`` (422 ``KATO_LIMIT_EXCEEDED``) naming the
-limit; ``BodySizeLimitMiddleware`` answers 413 before a large body is even read in full.
+limit. ``limits.max_body_bytes`` is enforced (413) while the body is read, by
+``kato.resilience.slow_clients.ReadWholeBodyMiddleware``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,6 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from kato.api.errors import error_response
 from kato.api.schemas import ObservationIn
 from kato.config import LimitsSettings
 from kato.core.errors import LimitExceededError
@@ -59,47 +56,3 @@ def check_metadata(metadata: dict[str, Any] | None, limits: LimitsSettings) -> N
     if metadata:
         size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
         _within(limits, "max_metadata_bytes", "session metadata bytes", size)
-
-
-class BodySizeLimitMiddleware:
-    """413 ``KATO_PAYLOAD_TOO_LARGE`` for a body over ``max_body_bytes``.
-
-    A declared ``Content-Length`` is refused up front; a chunked body is counted as it
-    streams, so a lying or absent length cannot get past the limit either. The streaming
-    case raises ``HTTPException`` because FastAPI turns any other error raised while reading
-    the body into a generic 400.
-    """
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    def _message(self) -> str:
-        return f"Request body exceeds max_body_bytes = {self.max_body_bytes}"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                response = error_response(
-                    413,
-                    "KATO_PAYLOAD_TOO_LARGE",
-                    self._message(),
-                    {"limit": "max_body_bytes", "maximum": self.max_body_bytes},
-                )
-                await response(scope, receive, send)
-                return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise HTTPException(413, self._message())
-            return message
-
-        await self.app(scope, counting_receive, send)

@@ -1,11 +1,12 @@
 """Operations surface: health probes, /metrics, and the resilience + observability layers.
 
 ``install_operations(app, settings)`` is the one call ``create_app`` makes. It adds, from the
-outside in: the JSON request log (trace id, ``X-Trace-ID``), request metrics, and the
-in-flight limit — so refused requests are still logged and counted — plus the health and
-metrics routes and a 503 answer for driver outages. Around the app's own lifespan it puts the
-Redis session store behind its breaker, registers the readiness probes of the configured
-dependencies, and marks startup finished / shutdown begun.
+outside in: the JSON request log (trace id, ``X-Trace-ID``), request metrics, the whole-body
+read (size cap and read deadline) and the in-flight limit — so refused requests are still
+logged and counted — plus the health and metrics routes and a 503 answer for driver outages.
+Around the app's own lifespan it puts the Redis session store behind its breaker, registers
+the readiness probes of the configured dependencies, and marks startup finished / shutdown
+begun.
 
 Probes and /metrics never raise because a dependency is down: an operator must be able to see
 an outage. Their gauges are refreshed at scrape time, each read bounded by the dependency
@@ -47,6 +48,7 @@ from kato.observability.metrics import (
 )
 from kato.resilience import DependencyError, InFlightLimitMiddleware, Resilience
 from kato.resilience.session_store import BreakerGuardedSessionStore
+from kato.resilience.slow_clients import ReadWholeBodyMiddleware
 
 logger = logging.getLogger("kato.api")
 
@@ -191,6 +193,12 @@ def install_operations(app: FastAPI, settings: Settings) -> Resilience:
 
     # add_middleware wraps the current stack: the last one added runs first.
     app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.resilience.max_in_flight)
+    # Outside the in-flight limit: a slot is taken only by a request read whole.
+    app.add_middleware(
+        ReadWholeBodyMiddleware,
+        max_body_bytes=settings.limits.max_body_bytes,
+        body_read_timeout=settings.limits.body_read_timeout_seconds,
+    )
     if settings.monitoring.metrics_enabled:
         app.add_middleware(RequestMetricsMiddleware)
         # Open like the probes: no secrets, and scrapers rarely hold API keys; restrict it at

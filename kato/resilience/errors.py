@@ -7,10 +7,15 @@ dependency that is down or a worker that is full.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from starlette.types import Send
+
 from kato.core.errors import KatoError
+from kato.observability.logging import current_trace_id
 
 
 class ServiceUnavailableError(KatoError):
@@ -73,3 +78,28 @@ def error_envelope(
         },
         "status": status,
     }
+
+
+async def send_error_envelope(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    **details: object,
+) -> None:
+    """Answer with the envelope from a pure ASGI middleware, outside FastAPI's handlers."""
+    body = json.dumps(error_envelope(code, message, status, current_trace_id(), **details))
+    encoded = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(encoded)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": encoded})

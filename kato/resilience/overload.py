@@ -13,15 +13,13 @@ Both are per worker process; with N workers the service admits N times the bound
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kato.observability.logging import current_trace_id
-from kato.resilience.errors import OverloadedError, error_envelope
+from kato.resilience.errors import OverloadedError, send_error_envelope
 
 EXEMPT_PATH_PREFIXES: tuple[str, ...] = ("/health", "/metrics")
 
@@ -102,20 +100,9 @@ class InFlightLimitMiddleware:
             self.limiter.retry_after,
             limit=self.limiter.limit,
         )
-        body = json.dumps(
-            error_envelope(error.code, error.message, 503, current_trace_id(), **error.details)
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", error.retry_after_header.encode()),
-                    # Refused before the app saw it: a balancer may re-send it anywhere.
-                    (b"x-kato-not-processed", b"true"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        headers = [
+            (b"retry-after", error.retry_after_header.encode()),
+            # Refused before the app saw it: a balancer may re-send it anywhere.
+            (b"x-kato-not-processed", b"true"),
+        ]
+        await send_error_envelope(send, 503, error.code, error.message, headers, **error.details)
