@@ -91,6 +91,7 @@ class LimitsSettings(_Section):
     max_vectors_per_observation: int = Field(16, ge=1)
     max_vector_dimension: int = Field(4096, ge=1)
     max_emotives_per_observation: int = Field(64, ge=0)
+    max_emotive_name_length: int = Field(1024, ge=1)  # as max_symbol_length
     max_observations_per_sequence: int = Field(1000, ge=1)
     max_metadata_bytes: int = Field(16 * 1024, ge=0)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)

@@ -41,6 +41,8 @@ def check_observation(observation: ObservationIn, limits: LimitsSettings) -> Obs
     _within(limits, "max_vectors_per_observation", "vectors in one observation", len(vectors))
     _within(limits, "max_vector_dimension", "vector dimension", widest)
     _within(limits, "max_emotives_per_observation", "emotives in one observation", len(emotives))
+    longest_name = max((len(name) for name in emotives), default=0)
+    _within(limits, "max_emotive_name_length", "emotive name length", longest_name)
     return Observation.parse(strings, vectors, emotives)
 
 

@@ -23,7 +23,15 @@ from pydantic import (
     model_validator,
 )
 
+from kato.core.observation import EMOTIVE_MAGNITUDE_LIMIT
+
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+EmotiveValue = Annotated[
+    float,
+    Field(
+        strict=True, allow_inf_nan=False, ge=-EMOTIVE_MAGNITUDE_LIMIT, le=EMOTIVE_MAGNITUDE_LIMIT
+    ),
+]
 
 
 def _encodable(text: str) -> str:
@@ -50,7 +58,7 @@ class _Write(BaseModel):
 class ObservationIn(_Write):
     strings: list[Text] | None = None
     vectors: list[list[FiniteNumber]] | None = None
-    emotives: dict[Text, FiniteNumber] | None = None
+    emotives: dict[Text, EmotiveValue] | None = None
     unique_id: Identifier | None = None
 
 

@@ -53,6 +53,18 @@ def is_finite_number(value: Any) -> bool:
         return False
 
 
+# Emotive values are summed: in the accumulator, the learned window (at most persistence
+# entries) and a prediction's mean. Bounding each value keeps every such sum finite — reaching
+# the double range (1.8e308) from values of at most 1e300 takes over 1e8 of them, more than
+# a session can hold — so an average is never inf (a JSON null).
+EMOTIVE_MAGNITUDE_LIMIT = 1e300
+
+
+def is_emotive_value(value: Any) -> bool:
+    """A finite number within ±``EMOTIVE_MAGNITUDE_LIMIT`` (semantics §1.8, bounded)."""
+    return is_finite_number(value) and abs(value) <= EMOTIVE_MAGNITUDE_LIMIT
+
+
 def _parse_strings(strings: Any) -> tuple[str, ...]:
     if strings is None:
         return ()
@@ -104,8 +116,11 @@ def _parse_emotives(emotives: Any) -> dict[str, float]:
     for name, value in emotives.items():
         if not isinstance(name, str) or not name:
             raise ObservationError("emotive names must be non-empty strings", field="emotives")
-        if not is_finite_number(value):
-            raise ObservationError(f"emotive {name!r} must be a finite number", field="emotives")
+        if not is_emotive_value(value):
+            raise ObservationError(
+                f"emotive {name!r} must be a finite number within ±{EMOTIVE_MAGNITUDE_LIMIT:g}",
+                field="emotives",
+            )
     return dict(emotives)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kato.core.errors import ValidationError
-from kato.core.observation import is_finite_number
+from kato.core.observation import EMOTIVE_MAGNITUDE_LIMIT, is_emotive_value
 from kato.engine.ports import Events, PatternRecord
 
 
@@ -40,7 +40,8 @@ def check_update(
             _is_emotive(name, value) for name, value in item.items()
         ):
             raise ValidationError(
-                f"emotives[{position}] must map non-empty names to finite numbers",
+                f"emotives[{position}] must map non-empty names to finite numbers"
+                f" within ±{EMOTIVE_MAGNITUDE_LIMIT:g}",
                 field="emotives",
             )
     return tuple(dict(item) for item in emotives)
@@ -48,4 +49,4 @@ def check_update(
 
 def _is_emotive(name: object, value: object) -> bool:
     # Same rule as observed emotives (§2.1).
-    return isinstance(name, str) and bool(name) and is_finite_number(value)
+    return isinstance(name, str) and bool(name) and is_emotive_value(value)

@@ -16,6 +16,7 @@ LIMITS = {
     "max_vectors_per_observation": 1,
     "max_vector_dimension": 2,
     "max_emotives_per_observation": 1,
+    "max_emotive_name_length": 5,
     "max_observations_per_sequence": 2,
     "max_metadata_bytes": 16,
     "max_body_bytes": 1024,
@@ -39,6 +40,7 @@ async def test_observation_limits(start: ClientFactory) -> None:
             ({"vectors": [[1.0], [2.0]]}, "max_vectors_per_observation"),
             ({"vectors": [[1.0, 2.0, 3.0]]}, "max_vector_dimension"),
             ({"emotives": {"a": 1, "b": 2}}, "max_emotives_per_observation"),
+            ({"emotives": {"abcdef": 1}}, "max_emotive_name_length"),
         ):
             response = await client.post(f"/v2/sessions/{session_id}/observe", json=body)
             error = assert_error(response, 422, "KATO_LIMIT_EXCEEDED")
@@ -49,6 +51,29 @@ async def test_observation_limits(start: ClientFactory) -> None:
             assert_error(v1, 422, "KATO_LIMIT_EXCEEDED")
         assert await _state(client, session_id) == before
         assert (await observe(client, session_id, "b"))["time"] == 2
+
+
+async def test_emotives_whose_mean_would_overflow_are_refused(start: ClientFactory) -> None:
+    """1.7e308 twice: the naive mean is inf, answered as a JSON null. Each value beyond ±1e300
+    is a 422 and nothing is stored, so no sum of emotives can leave the double range."""
+    async with start() as client:
+        session_id = await new_session(client)
+        await observe(client, session_id, "a")
+        before = await _state(client, session_id)
+        huge = {"strings": ["b"], "emotives": {"joy": 1.7e308}}
+        for _ in range(2):
+            v2 = await client.post(f"/v2/sessions/{session_id}/observe", json=huge)
+            assert_error(v2, 422, "KATO_VALIDATION_ERROR")
+            v1 = await client.post("/observe", json=huge, headers={"X-Session-ID": session_id})
+            assert_error(v1, 422, "KATO_VALIDATION_ERROR")
+        assert await _state(client, session_id) == before
+        cognition = await client.get(f"/v2/sessions/{session_id}/cognition-data")
+        assert cognition.json()["cognition_data"]["emotives"] == {}
+        # The bound itself is accepted, and averages of values within it stay finite.
+        await observe(client, session_id, "b", emotives={"joy": 1e300})
+        await observe(client, session_id, "c", emotives={"joy": -1e300})
+        cognition = await client.get(f"/v2/sessions/{session_id}/cognition-data")
+        assert cognition.json()["cognition_data"]["emotives"] == {"joy": 0.0}
 
 
 async def test_sequence_and_metadata_limits(start: ClientFactory) -> None:
