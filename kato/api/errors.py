@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kato.api.trace import TRACE_HEADER, current_trace_id
 from kato.core.errors import KatoError
@@ -43,6 +44,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "KATO_REQUEST_TIMEOUT": 408,
     "KATO_CONFLICT": 409,
     "KATO_SESSION_EXISTS": 409,
+    "KATO_NODE_ID_CONFLICT": 409,
     "KATO_SESSION_TOO_LARGE": 413,
     "KATO_PAYLOAD_TOO_LARGE": 413,
     "KATO_LIMIT_EXCEEDED": 422,
@@ -140,12 +142,28 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path accepts.
+
+    Starlette's 405 names only the first matching route's methods, but one path may be served
+    by several routes (``GET`` and ``DELETE /v2/sessions/{id}``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route_methods
+    return ", ".join(sorted(methods))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     code = _CODE_BY_HTTP_STATUS.get(status, f"KATO_HTTP_{status}")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return error_response(status, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return error_response(status, code, message, headers=headers)
 
 
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -47,6 +47,19 @@ class EmptySTMError(KatoError):
         super().__init__("Cannot learn from empty STM")
 
 
+class NodeIdConflictError(KatoError):
+    """A node id whose knowledge-base id is already owned by a different node id."""
+
+    code = "KATO_NODE_ID_CONFLICT"
+
+    def __init__(self, node_id: str, owner: str) -> None:
+        super().__init__(
+            f"Node id {node_id!r} cannot be used: its storage id belongs to node {owner!r}; "
+            "choose another node id",
+            node_id=node_id,
+        )
+
+
 class PatternNotFoundError(KatoError):
     code = "KATO_PATTERN_NOT_FOUND"
 

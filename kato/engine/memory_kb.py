@@ -33,9 +33,16 @@ class InMemoryKnowledgeBase:
         self._revision = 0
         self._reset_revision = 0
         self._changed: dict[tuple[str, str], int] = {}
+        self._owner: str | None = None
 
     def revision(self) -> int:
         return self._revision
+
+    def claim_owner(self, node_id: str) -> str:
+        with self._lock:
+            if self._owner is None:
+                self._owner = node_id
+            return self._owner
 
     def _touch(self, kind: str, key: str) -> None:
         self._changed.pop((kind, key), None)

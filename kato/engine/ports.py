@@ -72,6 +72,11 @@ class KnowledgeBase(Protocol):
         """A number that grows on every change (learn, update, delete, clear)."""
         ...
 
+    def claim_owner(self, node_id: str) -> str:
+        """Record ``node_id`` as this knowledge base's node unless one is recorded; answer
+        the recorded one (a different id means two node ids reached one storage id)."""
+        ...
+
     def learn(
         self, name: str, events: Events, emotives: Mapping[str, float] | None, persistence: int
     ) -> PatternRecord:

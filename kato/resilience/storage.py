@@ -84,6 +84,9 @@ class BreakerGuardedKnowledgeBase:
     def revision(self) -> int:
         return self._call(lambda kb: kb.revision())
 
+    def claim_owner(self, node_id: str) -> str:
+        return self._call(lambda kb: kb.claim_owner(node_id))
+
     def learn(
         self, name: str, events: Events, emotives: Mapping[str, float] | None, persistence: int
     ) -> PatternRecord:

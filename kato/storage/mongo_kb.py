@@ -28,6 +28,7 @@ from kato.engine.ports import ChangeSet, Events, PatternRecord, SymbolStats, Tot
 
 _PATTERN_NAME = re.compile(r"[0-9a-f]{40}")
 _REVISION = "revision"
+_OWNER = "owner"  # the node id this database belongs to (see kato.core.node_ids)
 _TOTALS = "totals"
 _TOTAL_FIELDS = ("pattern_frequencies", "symbol_frequencies", "symbols_in_patterns")
 _HIDDEN = {"_id": False, "rev": False, "pending": False}
@@ -137,6 +138,16 @@ class MongoKnowledgeBase:
         )
 
     # -- revisions -------------------------------------------------------------------------
+
+    def claim_owner(self, node_id: str) -> str:
+        document = self._metadata.find_one_and_update(
+            {"_id": _OWNER},
+            {"$setOnInsert": {"node_id": node_id}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert document is not None  # upserted
+        return str(document["node_id"])
 
     def revision(self) -> int:
         document = self._metadata.find_one({"_id": _REVISION}, {"value": True})

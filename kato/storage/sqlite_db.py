@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS kb_archive (
     predictions TEXT NOT NULL,
     PRIMARY KEY (kb, unique_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kb_owners (
+    kb TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS vectors (
     kb TEXT NOT NULL,
     name TEXT NOT NULL,

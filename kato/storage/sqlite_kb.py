@@ -61,6 +61,16 @@ class SQLiteKnowledgeBase:
         with self._db.write() as connection:
             connection.execute("INSERT OR IGNORE INTO kb_nodes (kb) VALUES (?)", (kb_id,))
 
+    def claim_owner(self, node_id: str) -> str:
+        with self._db.write() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO kb_owners (kb, node_id) VALUES (?, ?)", (self.kb_id, node_id)
+            )
+            row = connection.execute(
+                "SELECT node_id FROM kb_owners WHERE kb = ?", (self.kb_id,)
+            ).fetchone()
+        return str(row[0])
+
     def revision(self) -> int:
         row = (
             self._db.connection()

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from starlette.testclient import TestClient
 
+from kato.api.app import create_app
+from kato.core.node_ids import knowledge_base_id
 from kato.security.api_keys import ApiKeyStore
 from kato.security.authenticate import api_keys_path
+from kato.storage.sqlite_db import FILE_NAME
+from kato.storage.sqlite_kb import SQLiteKnowledgeBase
 from tests.api.conftest import make_settings, new_session, observe, running
 
 LOOK_ALIKES = ["alice-smith", "alice.smith", "alice_smith", "alice smith"]
@@ -79,3 +84,43 @@ async def test_a_scoped_admin_cannot_reach_a_look_alike_node(tmp_path: Path) -> 
         await client.post(f"/v2/sessions/{own}/clear-all", headers=scoped)
         kept = await client.get(f"/pattern/{name}", headers={**root, "X-Session-ID": other})
         assert kept.status_code == 200
+
+
+async def test_a_node_id_whose_storage_id_is_owned_by_another_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    storage_id = knowledge_base_id("victim", settings.service.base_node_id)
+    legacy = SQLiteKnowledgeBase(tmp_path / FILE_NAME, storage_id)
+    legacy.claim_owner("someone-else")  # e.g. a database written before ids were injective
+    legacy.close()
+    async with running(settings) as client:
+        session = await new_session(client, "victim")
+        refused = await client.post(f"/v2/sessions/{session}/observe", json={"strings": ["a"]})
+        assert refused.status_code == 409
+        error = refused.json()["error"]
+        assert error["code"] == "KATO_NODE_ID_CONFLICT" and "someone-else" in error["message"]
+
+
+def test_look_alike_nodes_are_isolated_over_the_websocket(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        sessions = {}
+        for node in LOOK_ALIKES:
+            sessions[node] = client.post("/v2/sessions", json={"node_id": node}).json()[
+                "session_id"
+            ]
+            with client.websocket_connect(f"/ws?session_id={sessions[node]}") as ws:
+                for symbol in (node, f"{node}/end"):
+                    ws.send_json({"type": "observe", "payload": {"strings": [symbol]}})
+                    ws.receive_json()
+                ws.send_json({"type": "learn"})
+                assert ws.receive_json()["type"] == "learn_result"
+        for node, session in sessions.items():
+            with client.websocket_connect(f"/ws?session_id={session}") as ws:
+                for other in LOOK_ALIKES:
+                    for symbol in (other, f"{other}/end"):
+                        ws.send_json({"type": "observe", "payload": {"strings": [symbol]}})
+                        ws.receive_json()
+                    ws.send_json({"type": "get_predictions"})
+                    predicted = ws.receive_json()["data"]["predictions"]
+                    assert len(predicted) == (1 if other == node else 0), (node, other)
+                    ws.send_json({"type": "clear_stm"})
+                    ws.receive_json()

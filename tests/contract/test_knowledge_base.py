@@ -536,3 +536,12 @@ def test_node_on_stored_knowledge_base_predicts_like_memory(adapter: str, tmp_pa
         stored.close()
     assert scenarios(), "no conformance scenarios loaded"
     assert problems == []
+
+
+def test_the_first_node_id_to_claim_a_knowledge_base_owns_it(backend: Backend) -> None:
+    first, second = backend.open(), backend.open()
+    assert first.claim_owner("alice") == "alice"
+    assert second.claim_owner("alice") == "alice"
+    assert second.claim_owner("mallory") == "alice"
+    first.close()
+    second.close()
