@@ -24,6 +24,7 @@ from starlette.routing import Match
 
 from kato.api.trace import TRACE_HEADER, current_trace_id
 from kato.core.errors import KatoError
+from kato.security.roles import effective_routes
 
 logger = logging.getLogger("kato.api")
 
@@ -148,7 +149,7 @@ def _allowed_methods(request: Request) -> str:
     Starlette's 405 names only the first matching route's methods, but one path may be served
     by several routes (``GET`` and ``DELETE /v2/sessions/{id}``)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in effective_routes(request.app.router.routes):
         route_methods = getattr(route, "methods", None)
         if route_methods and route.matches(request.scope)[0] is not Match.NONE:
             methods |= route_methods

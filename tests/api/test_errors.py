@@ -17,6 +17,20 @@ async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None
     assert wrong.headers["allow"] == "POST"
 
 
+async def test_405_allow_lists_the_methods_of_every_route_of_the_path(
+    client: httpx.AsyncClient,
+) -> None:
+    """One path may be served by several routes; Starlette names only the first one's."""
+    for method, path, allowed in (
+        ("PUT", "/v2/sessions/session-x", "DELETE, GET"),
+        ("PATCH", "/predictions", "GET, POST"),
+        ("PUT", "/v2/sessions", "POST"),
+    ):
+        response = await client.request(method, path)
+        assert_error(response, 405, "KATO_METHOD_NOT_ALLOWED")
+        assert response.headers["allow"] == allowed, (method, path)
+
+
 async def test_unknown_session_on_every_session_route(client: httpx.AsyncClient) -> None:
     base = "/v2/sessions/session-missing"
     for method, path in (
