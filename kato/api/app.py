@@ -83,11 +83,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await service.close()
             await run_in_threadpool(storage.close)
 
+    docs = resolved.security.docs_enabled
     app = FastAPI(
         title="KATO",
         version=__version__,
         description="Deterministic, explainable sequence memory as a session service.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.settings = resolved
     install_error_handlers(app)

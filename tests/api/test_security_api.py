@@ -66,6 +66,19 @@ def test_every_route_declares_its_access(tmp_path):
     assert undeclared_routes(app.routes, DOCS) == []
 
 
+async def test_docs_are_served_by_default_and_closed_by_setting(tmp_path):
+    async with _client(_settings(tmp_path, auth_mode="jwt")) as client:
+        for path in sorted(DOCS):
+            assert (await client.get(path)).status_code == 200, path
+    closed = _settings(tmp_path, auth_mode="jwt", docs_enabled=False)
+    async with _client(closed) as client:
+        for path in sorted(DOCS):
+            response = await client.get(path)
+            assert response.status_code == 404, path
+            assert response.json()["error"]["code"] == "KATO_NOT_FOUND"
+        assert undeclared_routes(create_app(closed).routes) == []
+
+
 async def test_mode_none_is_anonymous_admin_and_sets_nosniff(tmp_path):
     async with _client(_settings(tmp_path)) as client:
         session_id = await _new_session(client, {})
