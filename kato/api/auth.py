@@ -6,7 +6,9 @@ Every route declares its access with one of these (a test enumerates ``app.route
   apply rate limits;
 * ``dependencies=[SessionReader]`` / ``[SessionWriter]`` / ``[SessionAdmin]`` — the same,
   then the ``{session_id}`` of the path must be visible to the principal (owner, admin, or an
-  unowned shared session of a node in scope); otherwise 404 ``KATO_SESSION_NOT_FOUND``;
+  unowned shared session of a node in scope); otherwise 404 ``KATO_SESSION_NOT_FOUND``.
+  Only then is the request counted against the session's rate limit, so requests of a
+  stranger to the id never use up its owner's quota;
 * ``dependencies=[PUBLIC]`` — deliberately open (health probe).
 
 ``SessionWriterCheck`` (a handler parameter) is ``SessionWriter`` for a handler that hands the
@@ -75,7 +77,7 @@ async def visible_session(
     session = await _service(connection).sessions.get(session_id)
     if session is None:
         raise SessionNotFoundError(session_id)
-    SessionVisibility(connection, principal)(session)
+    await SessionVisibility(connection, principal)(session)
     return session
 
 
@@ -95,17 +97,20 @@ def _session_guard(role: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 class SessionVisibility:
-    """The ownership rule of ``visible_session`` as a check on a session loaded elsewhere."""
+    """The ownership rule of ``visible_session`` as a check on a session loaded elsewhere,
+    then the session's rate limit (counted only for a caller allowed on the session)."""
 
     def __init__(self, connection: HTTPConnection, principal: Principal) -> None:
         self.connection = connection
         self.principal = principal
 
-    def __call__(self, session: Session) -> None:
+    async def __call__(self, session: Session) -> None:
         connection = self.connection
-        if not security_layer(connection).session_visible(connection, self.principal, session):
+        layer = security_layer(connection)
+        if not layer.session_visible(connection, self.principal, session):
             raise SessionNotFoundError(session.session_id)
         annotate_audit(connection, session_id=session.session_id, node_id=session.node_id)
+        await layer.enforce_session_rate_limit(connection, self.principal, session.session_id)
 
 
 def _deferred_session_guard(role: Role) -> Callable[..., Awaitable[SessionVisibility]]:

@@ -37,6 +37,7 @@ from kato.sessions.models import Session
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PRINCIPAL = "kato_principal"
 _RATE_LIMIT = "kato_rate_limit"
+_SESSION_COUNTED = "kato_session_rate_counted"
 _AUDITED = "kato_audited"
 _AUDIT_CONTEXT = "kato_audit_context"
 
@@ -129,10 +130,35 @@ class SecurityLayer:
         return principal
 
     async def enforce_rate_limits(self, connection: HTTPConnection, principal: Principal) -> None:
-        if self.rate_limiter is None or _RATE_LIMIT in _state(connection.scope):
+        """The principal and global limits, for an authenticated request with its role.
+
+        The per-session limit is not counted here: the session's ownership is not known yet
+        (see ``enforce_session_rate_limit``)."""
+        state = _state(connection.scope)
+        if self.rate_limiter is None or _RATE_LIMIT in state:
             return
-        decision = await self.rate_limiter.check(principal.name, _session_of(connection, principal))
-        _state(connection.scope)[_RATE_LIMIT] = decision
+        self._apply(connection, principal, await self.rate_limiter.check(principal.name))
+
+    async def enforce_session_rate_limit(
+        self, connection: HTTPConnection, principal: Principal, session_id: str
+    ) -> None:
+        """The per-session limit, once the caller is known to be allowed on the session: a
+        stranger's requests (answered 404) never use up the owner's quota. Once per request."""
+        state = _state(connection.scope)
+        if self.rate_limiter is None or state.get(_SESSION_COUNTED):
+            return
+        state[_SESSION_COUNTED] = True
+        self._apply(connection, principal, await self.rate_limiter.check_session(session_id))
+
+    def _apply(
+        self, connection: HTTPConnection, principal: Principal, decision: RateLimitDecision
+    ) -> None:
+        """Keep the tightest decision for the response's ``RateLimit-*`` headers; 429 on a
+        denial."""
+        state = _state(connection.scope)
+        earlier: RateLimitDecision | None = state.get(_RATE_LIMIT)
+        if earlier is None or not decision.allowed or decision.remaining < earlier.remaining:
+            state[_RATE_LIMIT] = decision
         if not decision.allowed:
             self.audit_denied(connection, principal, 429, f"{decision.scope} rate limit")
             raise _rate_limited(decision)

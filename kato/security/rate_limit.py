@@ -168,21 +168,38 @@ class RateLimiter:
         self.global_limit = parse(security.rate_limit_global)
         self.adaptive = adaptive
 
-    async def check(self, principal: str, session_id: str | None) -> RateLimitDecision:
-        """Count the request in every applicable scope; stops at the first exhausted one.
+    async def check(self, principal: str, session_id: str | None = None) -> RateLimitDecision:
+        """Count the request against the principal limit, the session limit (when
+        ``session_id`` is given) and the global limit; stops at the first exhausted one.
 
         Scopes are taken narrowest first so a principal over its own limit does not consume
-        global capacity that well-behaved callers could use.
+        global capacity that well-behaved callers could use. HTTP requests pass no session:
+        their session is counted by ``check_session`` once ownership has passed.
         """
         global_limit = (
             self.adaptive.scale(self.global_limit) if self.adaptive else self.global_limit
         )
-        checks: list[tuple[Scope, RateLimitItem, tuple[str, ...]]] = [
-            ("principal", self.principal_limit, ("kato", "principal", principal)),
-        ]
+        checks = [self._scope("principal", self.principal_limit, principal)]
         if session_id:
-            checks.append(("session", self.session_limit, ("kato", "session", session_id)))
+            checks.append(self._scope("session", self.session_limit, session_id))
         checks.append(("global", global_limit, ("kato", "global")))
+        return await self._count(checks)
+
+    async def check_session(self, session_id: str) -> RateLimitDecision:
+        """Count one request on ``session_id`` (the caller is known to be allowed on it, so a
+        stranger's requests to the id never use up its owner's quota)."""
+        return await self._count([self._scope("session", self.session_limit, session_id)])
+
+    @staticmethod
+    def _scope(
+        scope: Scope, item: RateLimitItem, name: str
+    ) -> tuple[Scope, RateLimitItem, tuple[str, ...]]:
+        return scope, item, ("kato", scope, name)
+
+    async def _count(
+        self, checks: list[tuple[Scope, RateLimitItem, tuple[str, ...]]]
+    ) -> RateLimitDecision:
+        """Hit each scope in order: the first denial, else the decision with least left."""
         tightest: RateLimitDecision | None = None
         for scope, item, identifiers in checks:
             allowed = await self._strategy.hit(item, *identifiers)
@@ -198,5 +215,5 @@ class RateLimiter:
                 return decision
             if tightest is None or decision.remaining < tightest.remaining:
                 tightest = decision
-        assert tightest is not None  # the principal scope is always checked
+        assert tightest is not None  # every caller passes at least one scope
         return tightest

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -46,7 +46,7 @@ Answer = dict[str, Any]  # what a write answers, as remembered for a repeat of i
 DEFAULT_SESSION_ID = "session-default"
 
 # An access rule applied to a loaded session; raises (e.g. SessionNotFoundError) to refuse it.
-SessionCheck = Callable[[Session], None]
+SessionCheck = Callable[[Session], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -134,7 +134,7 @@ class KatoService:
         if session is None:
             raise SessionNotFoundError(session_id)
         if check is not None:
-            check(session)
+            await check(session)
         bind_request_fields(session_id=session_id, node_id=session.node_id)  # request log
         return session
 
