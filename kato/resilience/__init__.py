@@ -73,12 +73,10 @@ class Resilience:
         dependencies: tuple[str, ...] = DEPENDENCIES,
     ) -> None:
         self.settings = settings
-        breaker_settings = settings.circuit_breaker
         self.breakers: dict[str, CircuitBreaker] = {
             name: CircuitBreaker(
                 name,
-                breaker_settings.failure_threshold,
-                breaker_settings.recovery_timeout,
+                *settings.circuit_breaker.thresholds(name),
                 is_failure=is_transient,
                 on_state_change=on_breaker_change,
             )
@@ -93,6 +91,7 @@ class Resilience:
         *,
         idempotent: bool = False,
         bounded: bool = True,
+        may_be_trial: bool = True,
     ) -> T:
         """Await ``operation()`` guarded by ``service``'s breaker and the dependency timeout.
 
@@ -101,16 +100,23 @@ class Resilience:
         retry policy — never for operations the driver already retries (MongoDB).
         ``bounded=False`` drops the timeout for operations that may legitimately wait longer
         (a session lock waiting for its holder); the driver's socket timeouts still apply.
+        ``may_be_trial=False``: refused unless the breaker is closed, never its half-open
+        trial (see :meth:`CircuitBreaker.before_call`).
         """
         breaker = self.breakers[service]
         timeout = self.settings.dependency_timeout if bounded else None
 
         async def attempt() -> T:
-            async with breaker:
-                try:
-                    return await asyncio.wait_for(operation(), timeout)
-                except Exception as exc:
+            breaker.before_call(may_be_trial=may_be_trial)
+            try:
+                result = await asyncio.wait_for(operation(), timeout)
+            except BaseException as exc:
+                breaker.record_outcome(exc)
+                if isinstance(exc, Exception):
                     self._raise_translated(service, exc)
+                raise
+            breaker.record_outcome(None)
+            return result
 
         if not idempotent:
             return await attempt()

@@ -93,13 +93,19 @@ class CircuitBreaker:
 
     # -- call protocol -------------------------------------------------------------------
 
-    def before_call(self) -> None:
-        """Admit the call or raise :class:`CircuitOpenError`."""
+    def before_call(self, *, may_be_trial: bool = True) -> None:
+        """Admit the call or raise :class:`CircuitOpenError`.
+
+        ``may_be_trial=False`` admits the call only while the breaker is closed: for calls
+        that may wait on something other than the dependency's health (a session lock held
+        by another request), which must not hold the half-open trial — while the trial runs,
+        every other call is refused.
+        """
         with self._lock:
             self._promote_if_recovery_due()
             if self._state is BreakerState.CLOSED:
                 return
-            if self._state is BreakerState.HALF_OPEN and not self._trial_in_flight:
+            if self._state is BreakerState.HALF_OPEN and not self._trial_in_flight and may_be_trial:
                 self._trial_in_flight = True
                 return
             if self._state is BreakerState.OPEN:

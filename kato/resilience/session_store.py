@@ -4,8 +4,9 @@ A :class:`~kato.sessions.store.SessionStore` decorator: every call to the wrappe
 through :meth:`Resilience.acall`, so a Redis outage answers 503 ``KATO_DATABASE_ERROR`` (the
 first failures) then 503 ``KATO_CIRCUIT_OPEN`` at once (breaker open) instead of 500s or
 requests hanging on a dead socket, and service resumes by itself once Redis answers the
-half-open trial. Reads are retried (idempotent); writes are not, since re-sending one after
-a timeout could apply it twice. ``ping`` bypasses the breaker: the readiness probe reports
+half-open trial — a PING, never a session lock acquisition, which may wait on another
+request. Reads are retried (idempotent); writes are not, since re-sending one after a
+timeout could apply it twice. ``ping`` bypasses the breaker: the readiness probe reports
 what Redis answers, not what the breaker remembers.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from kato.resilience import Resilience
+from kato.resilience import BreakerState, Resilience
 from kato.sessions.models import Session
 from kato.sessions.store import SessionStore
 
@@ -53,6 +54,10 @@ class BreakerGuardedSessionStore:
 
     @asynccontextmanager
     async def lock(self, session_id: str) -> AsyncIterator[None]:
+        if self._resilience.breakers[self._service].state is not BreakerState.CLOSED:
+            # The half-open trial is a PING: a lock acquisition may wait for a busy
+            # session's holder, and while the trial waits every other request is refused.
+            await self._resilience.acall(self._service, self.inner.ping)
         async with AsyncExitStack() as stack:
             # Waiting for a busy session's holder is not a Redis failure: no timeout here,
             # the store's own acquire timeout and the socket timeouts bound it.
@@ -60,6 +65,7 @@ class BreakerGuardedSessionStore:
                 self._service,
                 lambda: stack.enter_async_context(self.inner.lock(session_id)),
                 bounded=False,
+                may_be_trial=False,
             )
             yield
 

@@ -9,7 +9,8 @@ Key layout (prefix ``kato:`` by default; docs/SESSIONS.md has the full picture):
 * ``kato:sessions:info`` — hash id → ``"<stm events>|<node id>"``, the figures each session
   contributes to ``kato:sessions:nodes`` (hash node → session count) and
   ``kato:sessions:stm_events`` (counter): statistics without reading any session.
-* ``kato:session-lock:<id>`` — the per-session lock: a random token with ``PX`` expiry.
+* ``kato:session-lock:<id>`` — the per-session lock: its holder's random token, a short
+  lease renewed while the holder works (``redis_lock.py``).
 * ``kato:create-key:<sha-256>`` — a keyed session create (``Idempotency-Key``, scoped per
   principal): the record of the request that created its session, with ``PX`` expiry (the
   idempotency window).
@@ -23,10 +24,7 @@ they compute from a prefix, so they need a single Redis primary (or Sentinel), n
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -44,12 +42,10 @@ from kato.sessions.errors import (
     SessionExistsError,
     SessionGoneError,
     SessionLockNotHeldError,
-    SessionLockTimeoutError,
 )
-from kato.sessions.leases import KeyedLocks, Lease, held_lease, holding
+from kato.sessions.leases import KeyedLocks, held_lease, holding
 from kato.sessions.models import Session
-
-log = logging.getLogger(__name__)
+from kato.sessions.redis_lock import RedisSessionLocks
 
 # Lua helpers shared by the scripts. KEYS: 1 record, 2 expiry zset, 3 info hash,
 # 4 per-node counts, 5 STM event counter.
@@ -157,24 +153,6 @@ return #ids
 """
 )
 
-# KEYS[1] lock, KEYS[2] record. ARGV: token, expiry ms. Returns {1, record or nil} when the
-# caller now holds the lock (finding its own token means a client retry of an acquisition
-# that already ran), else {0}. Reading the record here saves the critical section's first
-# round trip: ``get`` under the lock uses it.
-_ACQUIRE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-    or redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {1, redis.call('GET', KEYS[2])}
-end
-return {0}
-"""
-
-# KEYS[1] lock. ARGV: token. Deletes the lock only if we still own it.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 # KEYS[1] record. ARGV: expected payload, new payload. Compare-and-set keeping the TTL.
 _REPLACE_IF_UNCHANGED = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -185,8 +163,6 @@ return 0
 """
 
 _CLEANUP_BATCH = 500
-_LOCK_POLL_FIRST = 0.001  # seconds; doubles up to _LOCK_POLL_MAX while the lock is taken
-_LOCK_POLL_MAX = 0.025
 
 
 def redis_client(settings: RedisSettings) -> Redis:
@@ -235,12 +211,11 @@ class RedisSessionStore:
         *,
         lock_timeout_seconds: float = 10.0,
         lock_acquire_timeout_seconds: float = 30.0,
+        command_timeout_seconds: float = 10.0,  # how long a lock command waits for its reply
         cipher: SessionCipher | None = None,
         prefix: str = "kato:",
     ) -> None:
         self._redis = client
-        self._lock_ms = max(1, int(lock_timeout_seconds * 1000))
-        self._lock_timeout = lock_timeout_seconds
         self._acquire_timeout = lock_acquire_timeout_seconds
         self._cipher = cipher
         self._record_prefix = f"{prefix}session:"
@@ -258,8 +233,6 @@ class RedisSessionStore:
         self._delete = client.register_script(_DELETE)
         self._forget_if_missing = client.register_script(_FORGET_IF_MISSING)
         self._cleanup = client.register_script(_CLEANUP)
-        self._acquire_script = client.register_script(_ACQUIRE)
-        self._release = client.register_script(_RELEASE)
         self._replace_if_unchanged = client.register_script(_REPLACE_IF_UNCHANGED)
         # Requests of this instance queue locally, so only one of them polls Redis per
         # session: contention on Redis stays proportional to instances, not to requests.
@@ -268,6 +241,14 @@ class RedisSessionStore:
         # first ``get``; one holder per session per instance (the local lock above).
         self._prefetched: dict[str, tuple[str, bytes | None]] = {}
         self._key = uuid.uuid4().hex  # identifies this instance's leases
+        self._locks = RedisSessionLocks(
+            client,
+            lock_prefix=self._lock_prefix,
+            record_prefix=self._record_prefix,
+            lock_timeout_seconds=lock_timeout_seconds,
+            lock_acquire_timeout_seconds=lock_acquire_timeout_seconds,
+            command_timeout_seconds=command_timeout_seconds,
+        )
 
     @classmethod
     def from_settings(
@@ -278,6 +259,8 @@ class RedisSessionStore:
             redis_client(redis),
             lock_timeout_seconds=session.lock_timeout_seconds,
             lock_acquire_timeout_seconds=session.lock_acquire_timeout_seconds,
+            # What redis_client waits for a reply: a send and one resend on a new connection.
+            command_timeout_seconds=2 * redis.socket_timeout,
             cipher=SessionCipher(keys) if keys else None,
             prefix=prefix,
         )
@@ -361,13 +344,21 @@ class RedisSessionStore:
     async def lock(self, session_id: str) -> AsyncIterator[None]:
         deadline = time.monotonic() + self._acquire_timeout
         async with self._local_locks.hold(session_id, self._acquire_timeout):
-            lease = await self._acquire(session_id, deadline)
+            lease, record = await self._locks.acquire(session_id, deadline)
+            self._prefetched[session_id] = (lease.token, record)
+            renewal = self._locks.keep_renewed(session_id, lease)
             try:
                 with holding(self._key, session_id, lease):
                     yield
+            except BaseException:
+                # A failed or cancelled request answers at once; Redis, when it answers,
+                # gets the lock back (or it lapses with its short lease).
+                self._locks.release_later(session_id, lease.token)
+                raise
             finally:
+                renewal.stop()
                 self._prefetched.pop(session_id, None)
-                await self._release_quietly(session_id, lease.token)
+            await self._locks.release(session_id, lease.token)
 
     def _take_prefetched(self, session_id: str) -> tuple[bool, bytes | None]:
         """``(True, record)`` read when the caller's lock was acquired (once), else ``(False,
@@ -383,35 +374,6 @@ class RedisSessionStore:
             return False, None
         del self._prefetched[session_id]
         return True, entry[1]
-
-    async def _acquire(self, session_id: str, deadline: float) -> Lease:
-        keys = [self._lock_prefix + session_id, self._record_prefix + session_id]
-        token = uuid.uuid4().hex
-        pause = _LOCK_POLL_FIRST
-        while True:
-            started = time.monotonic()
-            try:
-                reply = await self._acquire_script(keys=keys, args=[token, self._lock_ms])
-            except asyncio.CancelledError:
-                # The SET may have reached Redis before the cancellation: give the token
-                # back instead of leaving the session blocked until the lease runs out.
-                await asyncio.shield(self._release_quietly(session_id, token))
-                raise
-            if reply[0]:
-                self._prefetched[session_id] = (token, reply[1])
-                return Lease(token, started + self._lock_timeout)
-            if time.monotonic() >= deadline:
-                raise SessionLockTimeoutError(session_id, self._acquire_timeout)
-            # Jitter keeps instances polling the same session from moving in lockstep.
-            await asyncio.sleep(min(pause * random.uniform(0.5, 1.5), deadline - started))
-            pause = min(pause * 2, _LOCK_POLL_MAX)
-
-    async def _release_quietly(self, session_id: str, token: str) -> None:
-        try:
-            await self._release(keys=[self._lock_prefix + session_id], args=[token])
-        except redis_errors.RedisError:
-            # The request's own outcome stands; the lock frees itself at its expiry.
-            log.warning("could not release the lock of session %s", session_id, exc_info=True)
 
     # -- counting and cleanup --------------------------------------------------------------
 
@@ -479,6 +441,7 @@ class RedisSessionStore:
         await self._redis.ping()
 
     async def close(self) -> None:
+        self._locks.close()
         # aclose (redis-py >= 5) is missing from the older types-redis stubs.
         await self._redis.aclose()  # type: ignore[attr-defined]
 

@@ -547,7 +547,8 @@ from kato.sessions.redis_store import RedisSessionStore
 
 async def main():
     store = RedisSessionStore.from_settings(
-        RedisSettings(url=sys.argv[1]), SessionSettings(lock_timeout_seconds=1.0)
+        RedisSettings(url=sys.argv[1]),
+        SessionSettings(lock_timeout_seconds=float(sys.argv[3])),
     )
     async with store.lock(sys.argv[2]):
         os._exit(0)  # dies holding the lock: no release, no cleanup
@@ -556,12 +557,17 @@ asyncio.run(main())
 """
 
 
+def die_holding_the_lock(redis_url: str, session_id: str, lock_timeout: float) -> None:
+    command = [sys.executable, "-c", _DYING_HOLDER, redis_url, session_id, str(lock_timeout)]
+    subprocess.run(command, check=True)
+
+
 @pytest.mark.slow
 async def test_dead_holder_blocks_only_until_the_lock_expires(redis_url: str) -> None:
     store = redis_store(redis_url, lock_acquire_timeout_seconds=5)
     session = new_session()
     await store.create(session)
-    subprocess.run([sys.executable, "-c", _DYING_HOLDER, redis_url, session.session_id], check=True)
+    die_holding_the_lock(redis_url, session.session_id, lock_timeout=1.0)
     raw = aioredis.Redis.from_url(redis_url)
     try:
         assert await raw.pttl(f"kato:session-lock:{session.session_id}") > 0  # still held
@@ -576,6 +582,87 @@ async def test_dead_holder_blocks_only_until_the_lock_expires(redis_url: str) ->
     finally:
         await raw.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
         await store.close()
+
+
+@pytest.mark.slow
+async def test_a_dead_holder_blocks_for_the_short_lease_not_the_lock_timeout(
+    redis_url: str,
+) -> None:
+    """The lock's lease in Redis is short and renewed while its holder works: a holder that
+    dies with the default ``lock_timeout_seconds`` (10 s) blocks the session ~2 s."""
+    store = redis_store(redis_url, lock_acquire_timeout_seconds=5)
+    session = new_session()
+    await store.create(session)
+    try:
+        die_holding_the_lock(redis_url, session.session_id, lock_timeout=10.0)
+        died = time.monotonic()
+        await update(store, session.session_id, lambda s: None)
+        blocked = time.monotonic() - died
+        print(f"\na dead holder blocked its session {blocked:.3f} s (lock_timeout 10 s)")
+        assert blocked <= 3.0
+    finally:
+        await store.close()
+
+
+@pytest.mark.slow
+async def test_a_live_holder_keeps_its_lock_past_the_short_lease(redis_url: str) -> None:
+    """Renewal: a holder working longer than the short lease (but within lock_timeout) is
+    neither taken over nor fenced."""
+    holder = redis_store(redis_url, lock_timeout_seconds=10.0)
+    waiter = redis_store(redis_url, lock_acquire_timeout_seconds=0.5)
+    session = new_session()
+    await holder.create(session)
+    try:
+        async with holder.lock(session.session_id):
+            loaded = await holder.get(session.session_id)
+            assert loaded is not None
+            await asyncio.sleep(2.5)  # beyond the 2 s lease
+            with pytest.raises(SessionLockTimeoutError):
+                async with waiter.lock(session.session_id):
+                    pass
+            loaded.state.time = 7
+            await holder.save(loaded)
+        stored = await waiter.get(session.session_id)
+        assert stored is not None and stored.state.time == 7
+    finally:
+        await holder.close()
+        await waiter.close()
+
+
+@pytest.mark.slow
+async def test_a_lock_command_run_after_its_caller_gave_up_takes_no_lock() -> None:
+    """A paused Redis runs the acquisitions buffered in its sockets when it resumes, after
+    their callers gave up: they must take no lock (issue 9 req 3; they used to hold the
+    session for the whole lease)."""
+    with RedisServer() as server:
+
+        def open_instance() -> RedisSessionStore:
+            return RedisSessionStore.from_settings(
+                RedisSettings(url=server.url, socket_timeout=0.3),
+                SessionSettings(lock_acquire_timeout_seconds=3.0),
+            )
+
+        gave_up, other = open_instance(), open_instance()
+        session = new_session()
+        try:
+            await gave_up.create(session)
+            await update(gave_up, session.session_id, lambda s: None)  # scripts loaded
+            server.pause()
+            try:
+                with pytest.raises(redis_errors.TimeoutError):
+                    async with gave_up.lock(session.session_id):
+                        pass
+                await asyncio.sleep(0.5)  # Redis resumes well after the caller gave up
+            finally:
+                server.resume()
+            resumed = time.monotonic()
+            await update(other, session.session_id, lambda s: None)
+            waited = time.monotonic() - resumed
+            print(f"\nafter the pause the session was locked again in {waited:.3f} s")
+            assert waited <= 0.5
+        finally:
+            await gave_up.close()
+            await other.close()
 
 
 # -- redis-only: key layout, encryption at rest ---------------------------------------------
