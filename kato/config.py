@@ -7,7 +7,7 @@ typo is a start-up error naming the key.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -101,9 +101,41 @@ class LimitsSettings(_Section):
     body_read_timeout_seconds: float = Field(30.0, gt=0)
 
 
-class CircuitBreakerSettings(_Section):
+class RedisBreakerSettings(_Section):
     failure_threshold: int = Field(5, ge=1)
     recovery_timeout: float = Field(30.0, gt=0)
+
+
+class MongoBreakerSettings(_Section):  # the architecture spec's MongoDB breaker
+    failure_threshold: int = Field(5, ge=1)
+    recovery_timeout: float = Field(30.0, gt=0)
+
+
+class QdrantBreakerSettings(_Section):  # the architecture spec's Qdrant breaker
+    failure_threshold: int = Field(3, ge=1)
+    recovery_timeout: float = Field(20.0, gt=0)
+
+
+class CircuitBreakerSettings(_Section):
+    # Set here (the spec's YAML shape), a value applies to every dependency whose own section
+    # does not set it; unset, each dependency keeps its own default.
+    failure_threshold: int | None = Field(None, ge=1)
+    recovery_timeout: float | None = Field(None, gt=0)
+    redis: RedisBreakerSettings = RedisBreakerSettings()
+    mongodb: MongoBreakerSettings = MongoBreakerSettings()
+    qdrant: QdrantBreakerSettings = QdrantBreakerSettings()
+
+    def thresholds(self, dependency: str) -> tuple[int, float]:
+        """``(failure_threshold, recovery_timeout)`` of one dependency's breaker."""
+        own = getattr(self, dependency)
+
+        def value(key: str) -> Any:
+            shared = getattr(self, key)
+            if key in own.model_fields_set or shared is None:
+                return getattr(own, key)
+            return shared
+
+        return value("failure_threshold"), value("recovery_timeout")
 
 
 class RetrySettings(_Section):

@@ -290,6 +290,39 @@ def fast_settings(**overrides: object) -> ResilienceSettings:
     return ResilienceSettings.model_validate(base)
 
 
+async def test_breaker_thresholds_are_per_dependency() -> None:
+    """Defaults of the architecture spec: MongoDB 5 failures / 30 s, Qdrant 3 / 20 s; Redis 5 /
+    30 s. A dependency's own section wins over the shared keys, which win over the defaults."""
+
+    async def refused() -> None:
+        raise ConnectionError("refused")
+
+    async def failures_to_open(resilience: Resilience, service: str) -> int:
+        for failures in range(1, 20):
+            with pytest.raises(DependencyError):
+                await resilience.acall(service, refused)
+            if resilience.breakers[service].state is BreakerState.OPEN:
+                return failures
+        raise AssertionError(f"{service} breaker never opened")
+
+    defaults = Resilience(ResilienceSettings())
+    opened = {name: await failures_to_open(defaults, name) for name in defaults.breakers}
+    assert opened == {"redis": 5, "mongodb": 5, "qdrant": 3}
+    recovery = {name: breaker.recovery_timeout for name, breaker in defaults.breakers.items()}
+    assert recovery == {"redis": 30, "mongodb": 30, "qdrant": 20}
+    mixed = ResilienceSettings.model_validate(
+        {
+            "circuit_breaker": {
+                "failure_threshold": 2,
+                "recovery_timeout": 9,
+                "qdrant": {"failure_threshold": 4},
+            }
+        }
+    )
+    assert mixed.circuit_breaker.thresholds("redis") == (2, 9)
+    assert mixed.circuit_breaker.thresholds("qdrant") == (4, 9)
+
+
 async def test_acall_translates_timeouts_and_opens_the_breaker() -> None:
     changes: list[tuple[str, BreakerState]] = []
     resilience = Resilience(
