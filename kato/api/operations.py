@@ -104,6 +104,7 @@ async def _refresh_gauges(app: FastAPI, timeout: float) -> None:
         ACTIVE_SESSIONS.set(active)
     nodes = service.nodes.cached()
     CACHED_NODES.set(len(nodes))
+    _record_embedded_connections(app, service.sessions.backend)
 
     async def count_patterns() -> int:
         return await asyncio.to_thread(lambda: sum(node.pattern_count for node in nodes))
@@ -123,6 +124,16 @@ def _record_pool_sizes(settings: Settings) -> None:
     for database, (address, pool_size) in configured.items():
         if address:
             DATABASE_CONNECTIONS.labels(database=database).set(pool_size)
+
+
+def _record_embedded_connections(app: FastAPI, session_backend: str) -> None:
+    """The embedded stores have no configured pool: report what this worker holds open."""
+    storage = getattr(app.state, "storage", None)
+    embedded = storage.embedded_connections() if storage is not None else {}
+    if session_backend == "memory":
+        embedded["memory"] = 1  # the in-process session store itself
+    for database, connections in embedded.items():
+        DATABASE_CONNECTIONS.labels(database=database).set(connections)
 
 
 def _register_storage_probes(app: FastAPI, resilience: Resilience) -> None:

@@ -138,6 +138,16 @@ class StorageBackends:
         """Both stores of a node (the service's node registry opens nodes with this)."""
         return self.knowledge_base(node_id), self.vector_store(node_id)
 
+    def embedded_connections(self) -> dict[str, int]:
+        """Open handles of this process's embedded stores (``kato_database_connections``):
+        SQLite connections, and Qdrant local mode's one client."""
+        connections: dict[str, int] = {}
+        if self._sqlite is not None:
+            connections["sqlite"] = self._sqlite.open_connections()
+        if self._vectors == "qdrant-local":
+            connections["qdrant-local"] = 1
+        return connections
+
     @property
     def multi_process_safe(self) -> bool:
         """Whether several processes may use this data directory at once."""

@@ -116,6 +116,11 @@ class SQLiteDatabase:
             self._all.append((os.getpid(), connection))
         return connection
 
+    def open_connections(self) -> int:
+        """Connections this process holds open on the file (one per thread that used it)."""
+        with self._all_lock:
+            return sum(1 for pid, _ in self._all if pid == os.getpid())
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: the file's write lock is taken before the first read."""

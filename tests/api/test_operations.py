@@ -172,6 +172,22 @@ async def test_metrics_endpoint_reports_requests_sessions_and_nodes(start: Clien
     assert session_id not in response.text
 
 
+async def test_database_connections_report_the_embedded_stores(start: ClientFactory) -> None:
+    """Default storage (SQLite file, in-memory sessions): the gauge was empty before."""
+    async with start() as client:
+        session_id = await new_session(client, "alice")
+        await observe(client, session_id, "a", "b")
+        assert (await client.post(f"/v2/sessions/{session_id}/learn")).status_code == 200
+        samples = metric_samples((await client.get("/metrics")).text)
+    connections = {
+        dict(labels)["database"]: value
+        for (name, labels), value in samples.items()
+        if name == "kato_database_connections"
+    }
+    assert connections["sqlite"] >= 1  # one per thread that used the file
+    assert connections["memory"] == 1
+
+
 async def test_prediction_limit_refuses_at_once(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path, resilience={"max_concurrent_predictions": 1}))
     async with app.router.lifespan_context(app):
