@@ -183,6 +183,7 @@ class SecuritySettings(_Section):
     adaptive_min_factor: float = Field(0.1, gt=0, le=1)  # floor of the lowered global limit
     adaptive_window_seconds: float = Field(10.0, gt=0)  # outcomes considered per decision
     audit_log_file: str | None = None  # default: stderr stream "kato.audit"
+    audit_reads: bool = False  # also audit every authenticated read (docs/SECURITY.md: cost)
     # /docs, /redoc and /openapi.json: public (no credentials) when on; off for an exposed
     # service that should not publish its API description.
     docs_enabled: bool = True

@@ -157,7 +157,7 @@ async def _reply(
     try:
         await layer.enforce_message_rate_limits(websocket, principal, session_id, action)
         reply_type, data = await handler(service, session_id, payload)
-        if required is not Role.READER:
+        if required is not Role.READER or layer.audit_reads:
             layer.audit_event(websocket, principal, "allowed", 200, action=action)
     except pydantic.ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]

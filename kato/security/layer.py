@@ -5,8 +5,9 @@
 
 * ``SecurityMiddleware`` (pure ASGI): ``X-Content-Type-Options: nosniff`` and the
   ``RateLimit-*`` headers on every HTTP response, an audit record for every state-changing
-  request (POST/PUT/PATCH/DELETE) that got past authentication, and the request's latency and
-  outcome fed to the adaptive rate-limit controller;
+  request (POST/PUT/PATCH/DELETE) that got past authentication — every authenticated request
+  with ``security.audit_reads`` — and the request's latency and outcome fed to the adaptive
+  rate-limit controller;
 * CORS from ``security.cors_origins`` (credentials only with explicit origins, never ``*``).
 
 Denials (401, 403, 429, ownership 404) are audited where they are decided.
@@ -104,6 +105,7 @@ class SecurityLayer:
             else None
         )
         self.audit = audit or AuditLog(configure_audit_logger(security.audit_log_file))
+        self.audit_reads = security.audit_reads
         self._trace_id = trace_id
 
     # -- used by the requires(role) dependency --------------------------------------------
@@ -253,7 +255,9 @@ class SecurityLayer:
             self.adaptive.record(latency_seconds, status >= 500)
         state = _state(scope)
         principal = state.get(_PRINCIPAL)
-        if state.get(_AUDITED) or principal is None or scope.get("method") not in _STATE_CHANGING:
+        if state.get(_AUDITED) or principal is None:
+            return
+        if scope.get("method") not in _STATE_CHANGING and not self.audit_reads:
             return
         outcome: Outcome = "allowed" if status < 400 else "failed"
         self._audit(scope, principal, outcome, status)

@@ -94,6 +94,34 @@ async def test_mode_none_is_anonymous_admin_and_sets_nosniff(tmp_path):
     assert all(r["principal"] == "anonymous" and r["outcome"] == "allowed" for r in records)
 
 
+def _reads_audited(tmp_path: Path, **security: Any) -> set[str]:
+    """Actions audited for one session's reads over HTTP and the WebSocket."""
+    (tmp_path / "audit.log").unlink(missing_ok=True)
+    with TestClient(create_app(_settings(tmp_path, **security))) as client:
+        session_id = client.post("/v2/sessions", json={"node_id": "n1"}).json()["session_id"]
+        for path in ("", "/stm", "/predictions"):
+            assert client.get(f"/v2/sessions/{session_id}{path}").status_code == 200
+        assert client.get("/stm", headers={"X-Session-ID": session_id}).status_code == 200
+        with client.websocket_connect("/ws", headers={"X-Session-ID": session_id}) as ws:
+            ws.send_json({"type": "get_stm"})
+            assert ws.receive_json()["type"] == "stm"
+    reads = {r["action"] for r in _audit(tmp_path) if r["action"] != "POST /v2/sessions"}
+    return reads
+
+
+def test_reads_are_audited_only_when_configured(tmp_path):
+    assert _reads_audited(tmp_path) == set()
+    assert _reads_audited(tmp_path, audit_reads=True) == {
+        "GET /v2/sessions/{session_id}",
+        "GET /v2/sessions/{session_id}/stm",
+        "GET /v2/sessions/{session_id}/predictions",
+        "GET /stm",
+        "WEBSOCKET /ws get_stm",
+    }
+    records = [r for r in _audit(tmp_path) if r["action"] == "GET /v2/sessions/{session_id}/stm"]
+    assert records[0]["outcome"] == "allowed" and records[0]["session_id"]
+
+
 async def test_api_key_roles_on_every_route_group(tmp_path):
     settings = _settings(tmp_path, auth_mode="api_key")
     store = ApiKeyStore(api_keys_path(settings))
