@@ -10,7 +10,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from kato.core.errors import NodeIdConflictError
 from kato.engine.node import Node
 from kato.engine.ports import KnowledgeBase, VectorStore
 from kato.observability.metrics import record_prediction
@@ -35,9 +34,6 @@ class NodeRegistry:
                 self._nodes.move_to_end(node_id)
                 return node
             knowledge_base, vectors = self._open_storage(node_id)
-            owner = knowledge_base.claim_owner(node_id)
-            if owner != node_id:
-                raise NodeIdConflictError(node_id, owner)
             node = Node(node_id, knowledge_base, vectors, self._archive_predictions)
             node.on_compute = record_prediction
             self._nodes[node_id] = node

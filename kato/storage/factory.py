@@ -25,6 +25,7 @@ from pymongo import MongoClient
 from qdrant_client import QdrantClient
 
 from kato.config import Settings
+from kato.core.errors import NodeIdConflictError
 from kato.core.node_ids import knowledge_base_id
 from kato.engine.ports import KnowledgeBase, VectorStore
 from kato.storage.mongo_kb import MongoKnowledgeBase, open_mongo_client
@@ -123,10 +124,15 @@ class StorageBackends:
         return knowledge_base_id(node_id, self._settings.service.base_node_id)
 
     def knowledge_base(self, node_id: str) -> KnowledgeBase:
+        """``node_id``'s knowledge base; raises if its storage id belongs to another node id.
+
+        Opening a MongoDB knowledge base is deferred behind its breaker (the first call that
+        needs MongoDB), so the owner check never makes string observes depend on MongoDB.
+        """
         if self._mongo is not None:
-            return MongoKnowledgeBase(self._mongo, self._kb_id(node_id))
+            return _claimed(MongoKnowledgeBase(self._mongo, self._kb_id(node_id)), node_id)
         assert self._sqlite is not None
-        return SQLiteKnowledgeBase(self._sqlite, self._kb_id(node_id))
+        return _claimed(SQLiteKnowledgeBase(self._sqlite, self._kb_id(node_id)), node_id)
 
     def vector_store(self, node_id: str) -> VectorStore:
         if self._qdrant is not None:
@@ -190,6 +196,14 @@ class StorageBackends:
             self._sqlite.close()
 
 
+def _claimed(knowledge_base: KnowledgeBase, node_id: str) -> KnowledgeBase:
+    """The knowledge base, once ``node_id`` is (or becomes) its recorded owner."""
+    owner = knowledge_base.claim_owner(node_id)
+    if owner != node_id:
+        raise NodeIdConflictError(node_id, owner)
+    return knowledge_base
+
+
 def open_knowledge_base(settings: Settings, node_id: str) -> KnowledgeBase:
     """A standalone knowledge base that owns its connection (for tools and scripts).
 
@@ -199,9 +213,12 @@ def open_knowledge_base(settings: Settings, node_id: str) -> KnowledgeBase:
     kb_id = knowledge_base_id(node_id, settings.service.base_node_id)
     mongo = settings.database.mongodb
     if mongo.url:
-        return MongoKnowledgeBase(mongo.url, kb_id, mongo)
-    return SQLiteKnowledgeBase(
-        Path(settings.service.data_dir) / FILE_NAME,
-        kb_id,
-        busy_timeout=settings.database.sqlite.busy_timeout_seconds,
+        return _claimed(MongoKnowledgeBase(mongo.url, kb_id, mongo), node_id)
+    return _claimed(
+        SQLiteKnowledgeBase(
+            Path(settings.service.data_dir) / FILE_NAME,
+            kb_id,
+            busy_timeout=settings.database.sqlite.busy_timeout_seconds,
+        ),
+        node_id,
     )

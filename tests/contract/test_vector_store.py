@@ -15,6 +15,7 @@ import mongomock
 import pytest
 
 from kato.config import Settings
+from kato.core.node_ids import knowledge_base_id
 from kato.engine.ports import VectorStore
 from kato.storage.factory import (
     StorageBackends,
@@ -146,7 +147,9 @@ def test_embedded_defaults(tmp_path: Path) -> None:
     }
     assert backends.multi_process_safe is False
     kb = backends.knowledge_base("team-a/bob")
-    assert isinstance(kb, SQLiteKnowledgeBase) and kb.kb_id == "team_a_bob_kato"
+    # "team-a/bob" is not plain (§1.11 would make it team_a_bob): its id carries a 128-bit tag.
+    assert isinstance(kb, SQLiteKnowledgeBase) and kb.kb_id.startswith("team_a_bob-")
+    assert kb.kb_id == knowledge_base_id("team-a/bob", "kato") != "team_a_bob_kato"
     vectors = backends.vector_store("team-a/bob")
     vectors.put("VCTR|abc", VECTOR)
     node_kb, node_vectors = backends.node_storage("team-a/bob")
