@@ -83,6 +83,10 @@ class SessionSettings(_Section):
     # remembers, and for how long (also the life of a session-create Idempotency-Key).
     idempotency_window: int = Field(16, ge=1, le=1000)
     idempotency_window_seconds: int = Field(600, ge=1, le=86400)
+    # An expired session answers KATO_SESSION_EXPIRED (not _NOT_FOUND) for this long after its
+    # expiry (0: never); the memory store remembers at most expired_retention_max_sessions.
+    expired_retention_seconds: int = Field(3600, ge=0, le=30 * 86400)
+    expired_retention_max_sessions: int = Field(10_000, ge=1, le=10_000_000)
 
 
 class LimitsSettings(_Section):

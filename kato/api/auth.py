@@ -6,7 +6,9 @@ Every route declares its access with one of these (a test enumerates ``app.route
   apply rate limits;
 * ``dependencies=[SessionReader]`` / ``[SessionWriter]`` / ``[SessionAdmin]`` — the same,
   then the ``{session_id}`` of the path must be visible to the principal (owner, admin, or an
-  unowned shared session of a node in scope); otherwise 404 ``KATO_SESSION_NOT_FOUND``.
+  unowned shared session of a node in scope); otherwise 404 ``KATO_SESSION_NOT_FOUND``
+  (404 ``KATO_SESSION_EXPIRED`` for a session that expired within the retention window and
+  that the principal could have seen).
   Only then is the request counted against the session's rate limit, so requests of a
   stranger to the id never use up its owner's quota;
 * ``dependencies=[PUBLIC]`` — deliberately open (health probe).
@@ -35,6 +37,7 @@ from kato.security.roles import Role, declare_access, public, requires
 from kato.service.errors import SessionNotFoundError
 from kato.service.kato_service import KatoService
 from kato.sessions.models import Session
+from kato.sessions.tombstones import SessionTombstone
 
 READER = Depends(requires(Role.READER))
 WRITER = Depends(requires(Role.WRITER))
@@ -74,11 +77,9 @@ async def visible_session(
     connection: HTTPConnection, principal: Principal, session_id: str
 ) -> Session:
     """The session if it exists *and* the principal may see it; else 404 (never 403)."""
-    session = await _service(connection).sessions.get(session_id)
-    if session is None:
-        raise SessionNotFoundError(session_id)
-    await SessionVisibility(connection, principal)(session)
-    return session
+    return await _service(connection).get_session(
+        session_id, SessionVisibility(connection, principal)
+    )
 
 
 def _session_guard(role: Role) -> Callable[..., Awaitable[Principal]]:
@@ -104,13 +105,14 @@ class SessionVisibility:
         self.connection = connection
         self.principal = principal
 
-    async def __call__(self, session: Session) -> None:
+    async def __call__(self, session: Session | SessionTombstone) -> None:
         connection = self.connection
         layer = security_layer(connection)
         if not layer.session_visible(connection, self.principal, session):
             raise SessionNotFoundError(session.session_id)
         annotate_audit(connection, session_id=session.session_id, node_id=session.node_id)
-        await layer.enforce_session_rate_limit(connection, self.principal, session.session_id)
+        if isinstance(session, Session):  # an expired one is refused anyway: nothing to count
+            await layer.enforce_session_rate_limit(connection, self.principal, session.session_id)
 
 
 def _deferred_session_guard(role: Role) -> Callable[..., Awaitable[SessionVisibility]]:

@@ -147,11 +147,13 @@ async def delete_session(session_id: str, service: ServiceDep) -> StatusResponse
 async def session_exists(
     session_id: str, service: ServiceDep, principal: CurrentPrincipal
 ) -> SessionExistsResponse:
-    # The store forgets an expired session, so "expired" cannot be told from "unknown".
-    # Somebody else's session "does not exist" for this caller (ownership, issue 6).
+    # Somebody else's session "does not exist" for this caller (ownership, issue 6), live or
+    # expired; "expired" lasts the retention window (session.expired_retention_seconds).
     session = await service.sessions.get(session_id)
     exists = session is not None and may_access_session(principal, session)
-    return SessionExistsResponse(exists=exists, expired=False, session_id=session_id)
+    tombstone = None if session is not None else await service.sessions.expired(session_id)
+    expired = tombstone is not None and may_access_session(principal, tombstone)
+    return SessionExistsResponse(exists=exists, expired=expired, session_id=session_id)
 
 
 @router.post("/{session_id}/extend", response_model=StatusResponse, dependencies=[SessionWriter])

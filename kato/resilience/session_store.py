@@ -19,6 +19,7 @@ from typing import Any
 from kato.resilience import BreakerState, Resilience
 from kato.sessions.models import Session
 from kato.sessions.store import SessionStore
+from kato.sessions.tombstones import SessionTombstone
 
 
 class BreakerGuardedSessionStore:
@@ -48,6 +49,11 @@ class BreakerGuardedSessionStore:
 
     async def save(self, session: Session) -> None:
         await self._resilience.acall(self._service, lambda: self.inner.save(session))
+
+    async def expired(self, session_id: str) -> SessionTombstone | None:
+        return await self._resilience.acall(
+            self._service, lambda: self.inner.expired(session_id), idempotent=True
+        )
 
     async def delete(self, session_id: str) -> bool:
         return await self._resilience.acall(self._service, lambda: self.inner.delete(session_id))

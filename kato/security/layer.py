@@ -34,6 +34,7 @@ from kato.security.ownership import may_access_session
 from kato.security.principal import Principal
 from kato.security.rate_limit import AdaptiveController, RateLimitDecision, RateLimiter
 from kato.sessions.models import Session
+from kato.sessions.tombstones import SessionTombstone
 
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PRINCIPAL = "kato_principal"
@@ -180,7 +181,10 @@ class SecurityLayer:
     # -- used by routes -------------------------------------------------------------------
 
     def session_visible(
-        self, connection: HTTPConnection, principal: Principal, session: Session
+        self,
+        connection: HTTPConnection,
+        principal: Principal,
+        session: Session | SessionTombstone,
     ) -> bool:
         """Ownership rule; a hidden session is audited here and reported 404 by the caller."""
         if may_access_session(principal, session):

@@ -20,9 +20,12 @@ from __future__ import annotations
 from kato.security import ForbiddenError
 from kato.security.principal import Principal
 from kato.sessions.models import Session
+from kato.sessions.tombstones import SessionTombstone
 
 
-def may_access_session(principal: Principal, session: Session) -> bool:
+def may_access_session(principal: Principal, session: Session | SessionTombstone) -> bool:
+    """Also asked of an expired session's tombstone: only a caller who could have seen the
+    session is told it expired."""
     if not principal.may_use_node(session.node_id):
         return False
     return principal.is_admin or session.owner is None or session.owner == principal.name

@@ -26,7 +26,7 @@ from kato.engine.ports import PatternRecord
 from kato.observability.logging import bind_request_fields
 from kato.observability.metrics import STM_SIZE
 from kato.resilience.overload import ConcurrencyLimiter
-from kato.service.errors import SessionNotFoundError, SessionTooLargeError
+from kato.service.errors import SessionExpiredError, SessionNotFoundError, SessionTooLargeError
 from kato.service.nodes import NodeRegistry, NodeStorageOpener
 from kato.sessions.errors import SessionExistsError
 from kato.sessions.idempotency import (
@@ -39,14 +39,17 @@ from kato.sessions.idempotency import (
 )
 from kato.sessions.models import Session
 from kato.sessions.store import SessionStore
+from kato.sessions.tombstones import SessionTombstone
 
 T = TypeVar("T")
 Answer = dict[str, Any]  # what a write answers, as remembered for a repeat of it
 
 DEFAULT_SESSION_ID = "session-default"
 
-# An access rule applied to a loaded session; raises (e.g. SessionNotFoundError) to refuse it.
-SessionCheck = Callable[[Session], Awaitable[None]]
+# An access rule applied to a loaded session, or to the tombstone of an expired one (so only
+# a caller who could see the session learns that it expired); raises (e.g.
+# SessionNotFoundError) to refuse it.
+SessionCheck = Callable[[Session | SessionTombstone], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -132,15 +135,27 @@ class KatoService:
         """The live session; ``check`` (an access rule) may refuse it before anything else."""
         session = await self.sessions.get(session_id)
         if session is None:
-            raise SessionNotFoundError(session_id)
+            raise await self._missing(session_id, check)
         if check is not None:
             await check(session)
         bind_request_fields(session_id=session_id, node_id=session.node_id)  # request log
         return session
 
+    async def _missing(
+        self, session_id: str, check: SessionCheck | None
+    ) -> SessionExpiredError | SessionNotFoundError:
+        """Why there is no live session: expired (within the retention window, for a caller
+        ``check`` lets see it), else not found — unknown, deleted or expired long ago."""
+        tombstone = await self.sessions.expired(session_id)
+        if tombstone is None:
+            return SessionNotFoundError(session_id)
+        if check is not None:
+            await check(tombstone)
+        return SessionExpiredError(session_id)
+
     async def delete_session(self, session_id: str) -> None:
         if not await self.sessions.delete(session_id):
-            raise SessionNotFoundError(session_id)
+            raise await self._missing(session_id, None)
 
     async def extend_session(self, session_id: str, ttl_seconds: int) -> Session:
         async with self._locked(session_id) as context:

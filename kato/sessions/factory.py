@@ -27,6 +27,8 @@ def open_session_store(settings: Settings) -> SessionStore:
         return MemorySessionStore(
             lock_timeout_seconds=session.lock_timeout_seconds,
             lock_acquire_timeout_seconds=session.lock_acquire_timeout_seconds,
+            expired_retention_seconds=session.expired_retention_seconds,
+            expired_retention_max_sessions=session.expired_retention_max_sessions,
         )
     # Imported here so the embedded default does not load the Redis client at all.
     from kato.sessions.redis_store import RedisSessionStore

@@ -17,6 +17,8 @@ Design (docs/SESSIONS.md):
   holds or awaits it. Each holder gets a lease of ``lock_timeout_seconds``; ``save`` after
   the lease ran out is refused (same fencing contract as the Redis store). In one process a
   holder cannot die without releasing, so the lease only guards slow holders.
+* A session found expired leaves a tombstone (``ExpiredSessions``: bounded count, kept for
+  the retention window after its expiry); ``delete`` leaves none.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ from kato.sessions.errors import (
 )
 from kato.sessions.leases import KeyedLocks, Lease, held_lease, holding
 from kato.sessions.models import Session
+from kato.sessions.tombstones import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_RETENTION_SECONDS,
+    ExpiredSessions,
+    SessionTombstone,
+)
 
 # Rebuild the heap once stale entries exceed live ones by this margin (amortised O(1)).
 _HEAP_SLACK = 1024
@@ -67,7 +75,11 @@ class MemorySessionStore:
     backend = "memory"
 
     def __init__(
-        self, lock_timeout_seconds: float = 10.0, lock_acquire_timeout_seconds: float = 30.0
+        self,
+        lock_timeout_seconds: float = 10.0,
+        lock_acquire_timeout_seconds: float = 30.0,
+        expired_retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        expired_retention_max_sessions: int = DEFAULT_MEMORY_LIMIT,
     ) -> None:
         self._lock_timeout = lock_timeout_seconds
         self._acquire_timeout = lock_acquire_timeout_seconds
@@ -77,6 +89,7 @@ class MemorySessionStore:
         self._sessions_per_node: Counter[str] = Counter()
         self._stm_events = 0
         self._key = uuid.uuid4().hex  # identifies this instance's leases
+        self._expired = ExpiredSessions(expired_retention_seconds, expired_retention_max_sessions)
         # request key -> (expires_at, record) of keyed session creates, oldest first.
         self._request_keys: dict[str, tuple[float, str]] = {}
 
@@ -118,7 +131,14 @@ class MemorySessionStore:
         existed = self._live(session_id, time.time()) is not None
         if existed:
             self._remove(session_id)
+            self._expired.discard(session_id)  # a tombstone of an earlier session of this id
         return existed
+
+    async def expired(self, session_id: str) -> SessionTombstone | None:
+        now = time.time()
+        if self._live(session_id, now) is not None:  # (one that just ran out is buried here)
+            return None
+        return self._expired.get(session_id, now)
 
     # -- locking --------------------------------------------------------------------------
 
@@ -164,13 +184,14 @@ class MemorySessionStore:
         self._sessions_per_node.clear()
         self._stm_events = 0
         self._request_keys.clear()
+        self._expired.clear()
 
     # -- internals ------------------------------------------------------------------------
 
     def _live(self, session_id: str, now: float) -> Session | None:
         session = self._sessions.get(session_id)
         if session is not None and session.expired(now):
-            self._remove(session_id)
+            self._bury(session_id, now)
             return None
         return session
 
@@ -190,6 +211,11 @@ class MemorySessionStore:
         session = self._sessions.pop(session_id)
         self._uncount(session)  # its heap entries go stale and are skipped when popped
 
+    def _bury(self, session_id: str, now: float) -> None:
+        """Remove a session that expired, leaving its tombstone."""
+        self._expired.record(self._sessions[session_id], now)
+        self._remove(session_id)
+
     def _uncount(self, session: Session) -> None:
         self._stm_events -= len(session.state.stm)
         self._sessions_per_node[session.node_id] -= 1
@@ -203,7 +229,7 @@ class MemorySessionStore:
             expires_at, session_id = heapq.heappop(heap)
             session = self._sessions.get(session_id)
             if session is not None and session.expires_at == expires_at:
-                self._remove(session_id)
+                self._bury(session_id, now)
                 removed += 1
         return removed
 

@@ -11,6 +11,10 @@ Key layout (prefix ``kato:`` by default; docs/SESSIONS.md has the full picture):
   ``kato:sessions:stm_events`` (counter): statistics without reading any session.
 * ``kato:session-lock:<id>`` — the per-session lock: its holder's random token, a short
   lease renewed while the holder works (``redis_lock.py``).
+* ``kato:session-end:<id>`` — the session's tombstone (node and owner, JSON; Fernet token
+  when encrypted), written with the record and expiring ``expired_retention_seconds`` after
+  it (``PXAT``), so that once Redis dropped the record a read can still tell "expired" from
+  "unknown". An explicit delete removes it. None with a retention of 0.
 * ``kato:create-key:<sha-256>`` — a keyed session create (``Idempotency-Key``, scoped per
   principal): the record of the request that created its session, with ``PX`` expiry (the
   idempotency window).
@@ -37,7 +41,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 
 from kato.config import RedisSettings, SessionSettings
-from kato.sessions.crypto import SessionCipher
+from kato.sessions.crypto import SessionCipher, SessionDecryptError
 from kato.sessions.errors import (
     SessionExistsError,
     SessionGoneError,
@@ -46,6 +50,7 @@ from kato.sessions.errors import (
 from kato.sessions.leases import KeyedLocks, held_lease, holding
 from kato.sessions.models import Session
 from kato.sessions.redis_lock import RedisSessionLocks
+from kato.sessions.tombstones import DEFAULT_RETENTION_SECONDS, SessionTombstone
 
 # Lua helpers shared by the scripts. KEYS: 1 record, 2 expiry zset, 3 info hash,
 # 4 per-node counts, 5 STM event counter.
@@ -71,10 +76,20 @@ local function remember(id, expires_ms, node, stm_events)
 end
 """
 
-# ARGV: id, payload, expires_ms, node, stm_events. Returns 1 created, 0 exists.
+# Written with a new record: the tombstone key, its payload, when it expires (ms; 0: none).
+_BURY_LATER = """
+local function bury_later(key, payload, until_ms)
+  if until_ms == '0' then redis.call('DEL', key)
+  else redis.call('SET', key, payload, 'PXAT', until_ms) end
+end
+"""
+
+# KEYS[6] tombstone. ARGV: id, payload, expires_ms, node, stm_events, tombstone payload, its
+# expiry ms. Returns 1 created, 0 exists.
 # Finding our own payload means this is a client retry of a create that already ran.
 _CREATE = (
     _INDEX_FUNCTIONS
+    + _BURY_LATER
     + """
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -84,14 +99,17 @@ end
 forget(ARGV[1])  -- leftovers of an expired session that had this id
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 remember(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+bury_later(KEYS[6], ARGV[6], ARGV[7])
 return 1
 """
 )
 
-# KEYS[6] request key; ARGV as _CREATE, then the record to remember under the key and its
-# lifetime in ms. Returns the record already remembered (nothing created), else as _CREATE.
+# KEYS[6] request key, KEYS[7] tombstone; ARGV as _CREATE but ARGV[6], ARGV[7] are the record
+# to remember under the request key and its lifetime in ms, ARGV[8], ARGV[9] the tombstone's.
+# Returns the record already remembered (nothing created), else as _CREATE.
 _CREATE_ONCE = (
     _INDEX_FUNCTIONS
+    + _BURY_LATER
     + """
 local earlier = redis.call('GET', KEYS[6])
 if earlier then return earlier end
@@ -100,11 +118,13 @@ forget(ARGV[1])
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 remember(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
 redis.call('SET', KEYS[6], ARGV[6], 'PX', ARGV[7])
+bury_later(KEYS[7], ARGV[8], ARGV[9])
 return 1
 """
 )
 
-# KEYS[6] lock. ARGV: id, token, payload, expires_ms, node, stm_events.
+# KEYS[6] lock, KEYS[7] tombstone. ARGV: id, token, payload, expires_ms, node, stm_events,
+# tombstone expiry ms (the session's expiry may have moved).
 # Returns 1 saved, 0 session gone, -1 lock not held (fencing).
 _SAVE = (
     _INDEX_FUNCTIONS
@@ -117,16 +137,20 @@ end
 redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
 forget(ARGV[1])
 remember(ARGV[1], ARGV[4], ARGV[5], ARGV[6])
+if ARGV[7] == '0' then redis.call('DEL', KEYS[7])
+else redis.call('PEXPIREAT', KEYS[7], ARGV[7]) end
 return 1
 """
 )
 
-# ARGV: id. Returns the number of records deleted (0 or 1).
+# KEYS[6] tombstone. ARGV: id, 'deleted' for an explicit delete (it leaves no tombstone) or
+# 'expired' (the caller found the record expired). Returns the records deleted (0 or 1).
 _DELETE = (
     _INDEX_FUNCTIONS
     + """
 local deleted = redis.call('DEL', KEYS[1])
 forget(ARGV[1])
+if deleted == 1 and ARGV[2] == 'deleted' then redis.call('DEL', KEYS[6]) end
 return deleted
 """
 )
@@ -214,8 +238,11 @@ class RedisSessionStore:
         command_timeout_seconds: float = 10.0,  # how long a lock command waits for its reply
         cipher: SessionCipher | None = None,
         prefix: str = "kato:",
+        expired_retention_seconds: float = DEFAULT_RETENTION_SECONDS,
     ) -> None:
         self._redis = client
+        self._retention_ms = int(expired_retention_seconds * 1000)
+        self._tombstone_prefix = f"{prefix}session-end:"
         self._acquire_timeout = lock_acquire_timeout_seconds
         self._cipher = cipher
         self._record_prefix = f"{prefix}session:"
@@ -263,6 +290,7 @@ class RedisSessionStore:
             command_timeout_seconds=2 * redis.socket_timeout,
             cipher=SessionCipher(keys) if keys else None,
             prefix=prefix,
+            expired_retention_seconds=session.expired_retention_seconds,
         )
 
     # -- records --------------------------------------------------------------------------
@@ -270,8 +298,14 @@ class RedisSessionStore:
     async def create(self, session: Session) -> None:
         session_id = session.session_id
         created = await self._create(
-            keys=self._keys(session_id),
-            args=[session_id, self._encode(session), _ms(session.expires_at), *self._info(session)],
+            keys=self._keys_of(session_id),
+            args=[
+                session_id,
+                self._encode(session),
+                _ms(session.expires_at),
+                *self._info(session),
+                *self._tombstone(session),
+            ],
         )
         if not created:
             raise SessionExistsError(session_id)
@@ -281,7 +315,11 @@ class RedisSessionStore:
     ) -> str | None:
         session_id = session.session_id
         reply = await self._create_once(
-            keys=[*self._keys(session_id), self._request_key_prefix + request_key],
+            keys=[
+                *self._keys(session_id),
+                self._request_key_prefix + request_key,
+                self._tombstone_prefix + session_id,
+            ],
             args=[
                 session_id,
                 self._encode(session),
@@ -289,6 +327,7 @@ class RedisSessionStore:
                 *self._info(session),
                 record,
                 max(1, int(ttl_seconds * 1000)),
+                *self._tombstone(session),
             ],
         )
         if isinstance(reply, bytes):
@@ -308,9 +347,23 @@ class RedisSessionStore:
             return None
         session = self._decode(payload, session_id)
         if session.expired():  # this host's clock is ahead of Redis's
-            await self._delete(keys=self._keys(session_id), args=[session_id])
+            await self._delete(keys=self._keys_of(session_id), args=[session_id, "expired"])
             return None
         return session
+
+    async def expired(self, session_id: str) -> SessionTombstone | None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.exists(self._record_prefix + session_id)
+            pipe.get(self._tombstone_prefix + session_id)
+            live, payload = await pipe.execute()
+        if live or payload is None:  # a live session's tombstone waits for its expiry
+            return None
+        if self._cipher is not None:
+            try:
+                payload = self._cipher.decrypt(payload, session_id)
+            except SessionDecryptError:  # written under a key removed since: no longer told
+                return None
+        return SessionTombstone.from_json(session_id, payload)
 
     async def save(self, session: Session) -> None:
         session_id = session.session_id
@@ -318,13 +371,18 @@ class RedisSessionStore:
         if lease is None:
             raise SessionLockNotHeldError(session_id, "the caller does not hold its lock")
         outcome = await self._save(
-            keys=[*self._keys(session_id), self._lock_prefix + session_id],
+            keys=[
+                *self._keys(session_id),
+                self._lock_prefix + session_id,
+                self._tombstone_prefix + session_id,
+            ],
             args=[
                 session_id,
                 lease.token,
                 self._encode(session),
                 _ms(session.expires_at),
                 *self._info(session),
+                self._tombstone_expiry(session),
             ],
         )
         if outcome == -1:
@@ -335,7 +393,7 @@ class RedisSessionStore:
             raise SessionGoneError(session_id)
 
     async def delete(self, session_id: str) -> bool:
-        deleted = await self._delete(keys=self._keys(session_id), args=[session_id])
+        deleted = await self._delete(keys=self._keys_of(session_id), args=[session_id, "deleted"])
         return bool(deleted)
 
     # -- locking --------------------------------------------------------------------------
@@ -449,6 +507,20 @@ class RedisSessionStore:
 
     def _keys(self, session_id: str) -> list[str]:
         return [self._record_prefix + session_id, *self._index_keys]
+
+    def _keys_of(self, session_id: str) -> list[str]:
+        """``_keys`` and the session's tombstone key."""
+        return [*self._keys(session_id), self._tombstone_prefix + session_id]
+
+    def _tombstone_expiry(self, session: Session) -> int:
+        """When the tombstone of ``session`` expires, in ms (0: retention disabled)."""
+        return _ms(session.expires_at) + self._retention_ms if self._retention_ms > 0 else 0
+
+    def _tombstone(self, session: Session) -> tuple[bytes, int]:
+        payload = SessionTombstone.of(session).to_json()
+        if self._cipher is not None:
+            payload = self._cipher.encrypt(payload)
+        return payload, self._tombstone_expiry(session)
 
     @staticmethod
     def _info(session: Session) -> tuple[str, int]:

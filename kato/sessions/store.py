@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from kato.sessions.models import Session
+from kato.sessions.tombstones import SessionTombstone
 
 
 class SessionStore(Protocol):
@@ -39,6 +40,12 @@ class SessionStore(Protocol):
         ...
 
     async def delete(self, session_id: str) -> bool: ...
+
+    async def expired(self, session_id: str) -> SessionTombstone | None:
+        """The tombstone of a session that expired (was not deleted) less than the retention
+        window ago and has no live successor; else None. Consulted after ``get`` found
+        nothing."""
+        ...
 
     def lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
         """Exclusive per-session section; a dead holder blocks at most the lock expiry."""

@@ -65,11 +65,11 @@ async def test_ttl_expiry_and_extend(client: httpx.AsyncClient) -> None:
     extended = await client.post(f"/v2/sessions/{kept}/extend", params={"ttl_seconds": 60})
     assert extended.json()["status"] == "extended" and extended.json()["ttl_seconds"] == 60
     await asyncio.sleep(1.1)
-    assert_error(await client.get(f"/v2/sessions/{short}"), 404, "KATO_SESSION_NOT_FOUND")
+    assert_error(await client.get(f"/v2/sessions/{short}"), 404, "KATO_SESSION_EXPIRED")
     assert_error(
         await client.post(f"/v2/sessions/{short}/observe", json={"strings": ["a"]}),
         404,
-        "KATO_SESSION_NOT_FOUND",
+        "KATO_SESSION_EXPIRED",
     )
     assert (await client.get(f"/v2/sessions/{kept}")).status_code == 200
     missing = await client.post("/v2/sessions/nope/extend", params={"ttl_seconds": 5})

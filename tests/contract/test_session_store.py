@@ -35,6 +35,7 @@ from kato.sessions.memory_store import SHARED_FIELDS, MemorySessionStore, copy_s
 from kato.sessions.models import Session
 from kato.sessions.redis_store import RedisSessionStore
 from kato.sessions.store import SessionStore
+from kato.sessions.tombstones import SessionTombstone
 from tests.servers import RedisServer
 
 OpenStore = Callable[..., SessionStore]
@@ -52,19 +53,23 @@ async def open_store(backend: str, request: pytest.FixtureRequest) -> AsyncItera
     redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
 
     def open_store(
-        lock_timeout: float = 10.0, acquire_timeout: float = 30.0, keys: list[str] | None = None
+        lock_timeout: float = 10.0,
+        acquire_timeout: float = 30.0,
+        keys: list[str] | None = None,
+        retention: int = 3600,
     ) -> SessionStore:
         store: SessionStore
         if redis_url is None:
             if opened:
                 return opened[0]
-            store = MemorySessionStore(lock_timeout, acquire_timeout)
+            store = MemorySessionStore(lock_timeout, acquire_timeout, retention)
         else:
             store = redis_store(
                 redis_url,
                 lock_timeout_seconds=lock_timeout,
                 lock_acquire_timeout_seconds=acquire_timeout,
                 encryption_keys=keys or [],
+                expired_retention_seconds=retention,
             )
         opened.append(store)
         return store
@@ -286,6 +291,84 @@ async def test_count_and_cleanup_distinguish_live_from_expired(store: SessionSto
     assert await store.cleanup_expired() == 0
 
 
+# -- tombstones of expired sessions ------------------------------------------------------
+
+
+async def test_an_expired_session_leaves_a_tombstone_for_the_retention_window(
+    open_store: OpenStore,
+) -> None:
+    store = open_store(retention=1)
+    session = new_session("node-t", expires_at=time.time() + 0.3, owner="alice")
+    await store.create(session)
+    assert await store.expired(session.session_id) is None  # live
+
+    await asyncio.sleep(0.35)
+
+    assert await store.get(session.session_id) is None
+    tombstone = await store.expired(session.session_id)
+    assert tombstone == SessionTombstone(session.session_id, "node-t", "alice")
+    await asyncio.sleep(max(0.0, session.expires_at + 1.05 - time.time()))
+    assert await store.expired(session.session_id) is None
+
+
+async def test_cleanup_leaves_the_tombstone(store: SessionStore) -> None:
+    session = new_session(expires_at=time.time() + 0.2)
+    await store.create(session)
+    await asyncio.sleep(0.25)
+
+    assert await store.cleanup_expired() == 1
+    assert await store.expired(session.session_id) == SessionTombstone.of(session)
+
+
+async def test_a_deleted_session_leaves_no_tombstone(store: SessionStore) -> None:
+    session = new_session()
+    await store.create(session)
+    assert await store.delete(session.session_id)
+    assert await store.expired(session.session_id) is None
+    assert await store.expired("session-never-existed") is None
+
+
+async def test_a_new_session_under_an_expired_id_hides_and_then_drops_the_tombstone(
+    store: SessionStore,
+) -> None:
+    expired = new_session(expires_at=time.time() + 0.2)
+    await store.create(expired)
+    await asyncio.sleep(0.25)
+    assert await store.get(expired.session_id) is None
+    assert await store.expired(expired.session_id) is not None
+
+    fresh = new_session(session_id=expired.session_id)
+    await store.create(fresh)
+    assert await store.expired(fresh.session_id) is None  # live again
+    assert await store.delete(fresh.session_id)
+    assert await store.expired(fresh.session_id) is None  # deleted, not expired
+
+
+async def test_a_save_moves_the_tombstone_with_the_expiry(open_store: OpenStore) -> None:
+    store = open_store(retention=1)
+    session = new_session()
+    await store.create(session)
+
+    def expire_soon(s: Session) -> None:
+        s.expires_at = time.time() + 0.3
+
+    await update(store, session.session_id, expire_soon)
+    await asyncio.sleep(0.35)
+    assert await store.expired(session.session_id) is not None  # not an hour after the create
+    await asyncio.sleep(1.0)
+    assert await store.expired(session.session_id) is None
+
+
+async def test_retention_zero_keeps_no_tombstone(open_store: OpenStore) -> None:
+    store = open_store(retention=0)
+    session = new_session(expires_at=time.time() + 0.2)
+    await store.create(session)
+    await asyncio.sleep(0.25)
+
+    assert await store.get(session.session_id) is None
+    assert await store.expired(session.session_id) is None
+
+
 async def test_stats(store: SessionStore) -> None:
     a1 = new_session("node-a")
     a1.state.stm = [["x"], ["y"], ["z"]]
@@ -474,6 +557,19 @@ async def test_memory_lock_entries_and_heap_stay_bounded() -> None:
     assert len(store._locks) == 0
     assert len(store._expiry_heap) <= 2 * len(sessions) + 1024
     assert await store.count() == 10
+
+
+async def test_memory_tombstones_are_bounded_oldest_dropped_first() -> None:
+    store = MemorySessionStore(expired_retention_max_sessions=3)
+    sessions = [new_session(expires_at=time.time() + 0.2) for _ in range(5)]
+    for session in sessions:
+        await store.create(session)
+    await asyncio.sleep(0.25)
+    for session in sessions:  # found expired in this order
+        assert await store.get(session.session_id) is None
+
+    kept = [await store.expired(session.session_id) is not None for session in sessions]
+    assert kept == [False, False, True, True, True]
 
 
 def test_memory_copy_shares_only_replaced_fields() -> None:
@@ -666,6 +762,46 @@ async def test_a_lock_command_run_after_its_caller_gave_up_takes_no_lock() -> No
 
 
 # -- redis-only: key layout, encryption at rest ---------------------------------------------
+
+
+async def test_redis_tombstone_is_one_small_key_expiring_after_the_retention(
+    redis_url: str,
+) -> None:
+    store = redis_store(redis_url, expired_retention_seconds=600)
+    raw = aioredis.Redis.from_url(redis_url)
+    session = new_session(owner="alice")
+    session.expires_at = time.time() + 120
+    key = f"kato:session-end:{session.session_id}"
+    try:
+        await store.create(session)
+        expected = int(session.expires_at * 1000) + 600_000
+        assert await raw.pexpiretime(key) == expected  # type: ignore[attr-defined]
+        assert len(await raw.get(key)) < 100
+
+        def extend(s: Session) -> None:
+            s.expires_at += 60
+
+        await update(store, session.session_id, extend)
+        assert await raw.pexpiretime(key) == expected + 60_000  # type: ignore[attr-defined]
+        await store.delete(session.session_id)
+        assert await raw.exists(key) == 0
+    finally:
+        await raw.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
+        await store.close()
+
+
+async def test_redis_tombstones_are_encrypted_with_the_sessions(redis_url: str) -> None:
+    store = redis_store(redis_url, encryption_keys=[SessionCipher.generate_key()])
+    raw = aioredis.Redis.from_url(redis_url)
+    session = new_session("node-secret", expires_at=time.time() + 0.2, owner="alice")
+    try:
+        await store.create(session)
+        assert b"alice" not in await raw.get(f"kato:session-end:{session.session_id}")
+        await asyncio.sleep(0.25)
+        assert await store.expired(session.session_id) == SessionTombstone.of(session)
+    finally:
+        await raw.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
+        await store.close()
 
 
 async def test_redis_layout_uses_ttl_and_the_expiry_index(redis_url: str) -> None:
