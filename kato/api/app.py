@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from kato import __version__
 from kato.api.draining import install_draining
 from kato.api.errors import install_error_handlers
+from kato.api.openapi import install_openapi
 from kato.api.operations import install_operations
 from kato.api.routes_sessions import router as sessions_router
 from kato.api.routes_system import router as system_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system_router)
     app.include_router(v1_router)
     app.include_router(ws_router)
+    install_openapi(app, resolved.limits)  # the document declares the configured limits
     install_draining(app, resolved)  # SIGTERM: refuse new requests, then stop
     install_operations(app, resolved)  # outermost: logs, metrics, in-flight limit, probes
     return app

@@ -4,7 +4,8 @@ Write bodies forbid unknown fields and use strict types (a number where a string
 expected, or a string where a number is expected, is a 422). The *configurable* bounds of
 ``LimitsSettings`` (symbols per observation, symbol length, vectors, dimension, emotives,
 sequence length) are checked by ``kato.api.limits`` right after parsing, because they are
-per-deployment values, not constants of the schema.
+per-deployment values, not constants of the models; ``kato.api.openapi`` declares them in the
+OpenAPI document of each app.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from kato.core.genes import integral_float_to_int
 from kato.core.observation import EMOTIVE_MAGNITUDE_LIMIT
 
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -70,6 +72,11 @@ class CreateSessionRequest(_Write):
         None, description="Session lifetime; null or 0 means the configured default"
     )
     config: dict[str, Any] | None = Field(None, description="Per-session gene overrides")
+
+    @field_validator("ttl_seconds", mode="before")
+    @classmethod
+    def _integral_ttl(cls, ttl_seconds: Any) -> Any:
+        return integral_float_to_int(ttl_seconds)
 
     @field_validator("metadata")
     @classmethod

@@ -23,6 +23,16 @@ class STMMode(StrEnum):
 
 
 StrictInt = Annotated[int, Field(strict=True)]
+
+
+def integral_float_to_int(value: Any) -> Any:
+    """JSON (and JSON Schema's "integer") does not tell 5.0 from 5: read it as 5. 5.5, strings
+    and booleans are left for the strict integer check to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 StrictBool = Annotated[bool, Field(strict=True)]
 # Floats accept JSON integers too (strict float mode still takes ints) but never strings,
 # NaN or infinities.
@@ -67,6 +77,10 @@ class Genes(BaseModel):
         changes = {
             ("sort" if key == "sort_symbols" else key): value for key, value in changes.items()
         }
+        changes = {
+            key: integral_float_to_int(value) if key in _INTEGER_GENES else value
+            for key, value in changes.items()
+        }
         merged = {**self.model_dump(), **changes}
         try:
             genes = Genes.model_validate(merged)
@@ -79,6 +93,11 @@ class Genes(BaseModel):
     @classmethod
     def names(cls) -> list[str]:
         return list(cls.model_fields)
+
+
+_INTEGER_GENES = frozenset(
+    name for name, field in Genes.model_fields.items() if field.annotation is int
+)
 
 
 def _describe(error: Any) -> str:

@@ -53,6 +53,24 @@ async def test_observation_limits(start: ClientFactory) -> None:
         assert (await observe(client, session_id, "b"))["time"] == 2
 
 
+async def test_openapi_declares_the_configured_limits(start: ClientFactory) -> None:
+    async with start(limits=LIMITS) as client:
+        schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    observation = schemas["ObservationIn"]["properties"]
+    strings, vectors, emotives = (
+        observation[name]["anyOf"][0] for name in ("strings", "vectors", "emotives")
+    )
+    assert strings["maxItems"] == 3 and strings["items"]["maxLength"] == 5
+    assert vectors["maxItems"] == 1
+    assert vectors["items"]["minItems"] == 1 and vectors["items"]["maxItems"] == 2
+    assert emotives["maxProperties"] == 1
+    assert emotives["propertyNames"] == {"minLength": 1, "maxLength": 5}
+    assert emotives["additionalProperties"]["maximum"] == 1e300
+    sequence = schemas["ObserveSequenceRequest"]["properties"]["observations"]
+    assert sequence["maxItems"] == 2
+    assert schemas["GeneUpdates"]["properties"]["persistence"]["maximum"] == 100
+
+
 async def test_emotives_whose_mean_would_overflow_are_refused(start: ClientFactory) -> None:
     """1.7e308 twice: the naive mean is inf, answered as a JSON null. Each value beyond ±1e300
     is a 422 and nothing is stored, so no sum of emotives can leave the double range."""

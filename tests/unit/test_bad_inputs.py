@@ -199,6 +199,8 @@ def test_gene_boundaries_are_accepted() -> None:
     )
     assert genes.recall_threshold == 0.0
     assert Genes().replace({"persistence": 1, "recall_threshold": 1}).recall_threshold == 1.0
+    # JSON (and JSON Schema's "integer") does not tell 7.0 from 7.
+    assert Genes().replace({"persistence": 7.0, "max_predictions": 20.0}).persistence == 7
 
 
 # -- update pattern, learn ---------------------------------------------------------------------
