@@ -16,11 +16,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
+
+import httpx
 
 REDIS_PACKAGE_HINT = "install the Debian package `redis-server` (apt-get install redis-server)"
 # Seconds a server may take to become ready. Generous: on a busy 2-core machine importing
@@ -101,6 +105,42 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without KATO/store settings, plus ``extra``."""
+    prefixes = ("KATO_", "REDIS_", "MONGO", "QDRANT_", "OTEL_")
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return {**kept, **extra}
+
+
+@contextmanager
+def kato_serving(data_dir: Path, *options: str, **env: str) -> Iterator[str]:
+    """``kato serve`` on a free port until ``/health`` answers (its base URL); its output goes
+    to a log file beside the data directory; stopped with SIGTERM."""
+    port = free_port()
+    log_path = data_dir.parent / f"serve-{port}.log"
+    command = [sys.executable, "-m", "kato.cli", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), *options]
+    process = spawn_logged(command, log_path, env=clean_environment(**env))
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{base}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until_ready(process, healthy, log_path, "kato serve")
+    try:
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class RedisServer:

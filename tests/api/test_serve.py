@@ -5,7 +5,6 @@ owner-only data files."""
 from __future__ import annotations
 
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from kato.core.hashing import pattern_hash
-from tests.servers import free_port, spawn_logged, wait_until_ready
+from tests.servers import clean_environment, free_port, kato_serving
 from tests.spec_examples import production_yaml
 
 pytestmark = pytest.mark.slow
@@ -27,43 +26,9 @@ AB = "PTRN|" + pattern_hash([["a"], ["b"]])
 KATO = [sys.executable, "-m", "kato.cli"]
 
 
-def _environment(**extra: str) -> dict[str, str]:
-    prefixes = ("KATO_", "REDIS_", "MONGO", "QDRANT_", "OTEL_")
-    kept = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return {**kept, **extra}
-
-
-@contextmanager
-def serving(data_dir: Path, *options: str, **env: str) -> Iterator[str]:
-    """``kato serve`` on a free port until ``/health`` answers; its output goes to a log file
-    beside the data directory."""
-    port = free_port()
-    log_path = data_dir.parent / f"serve-{port}.log"
-    command = [*KATO, "serve", "--port", str(port), "--data-dir", str(data_dir), *options]
-    process = spawn_logged(command, log_path, env=_environment(**env))
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until_ready(process, healthy, log_path, "kato serve")
-    try:
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def test_knowledge_base_survives_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    with serving(data_dir) as base, httpx.Client(base_url=base) as client:
+    with kato_serving(data_dir) as base, httpx.Client(base_url=base) as client:
         session_id = client.post("/v2/sessions", json={"node_id": "durable"}).json()["session_id"]
         for symbol in ("a", "b"):
             client.post(f"/v2/sessions/{session_id}/observe", json={"strings": [symbol]})
@@ -71,7 +36,7 @@ def test_knowledge_base_survives_a_restart(tmp_path: Path) -> None:
         traced = client.get("/health", headers={"X-Trace-ID": "wire-trace"})
         assert traced.headers["X-Trace-ID"] == "wire-trace"
     assert (data_dir / "kato.sqlite3").exists()
-    with serving(data_dir) as base, httpx.Client(base_url=base) as client:
+    with kato_serving(data_dir) as base, httpx.Client(base_url=base) as client:
         session_id = client.post("/v2/sessions", json={"node_id": "durable"}).json()["session_id"]
         for symbol in ("a", "b"):
             client.post(f"/v2/sessions/{session_id}/observe", json={"strings": [symbol]})
@@ -84,7 +49,7 @@ def test_invalid_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
     config.write_text("session:\n  max_stm_size: -5\n", encoding="utf-8")
     result = subprocess.run(
         [*KATO, "serve", "--config", str(config), "--data-dir", str(tmp_path)],
-        env=_environment(),
+        env=clean_environment(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -92,13 +57,16 @@ def test_invalid_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "session.max_stm_size" in result.stderr and "Traceback" not in result.stderr
     bad_env = subprocess.run(
-        [*KATO, "serve"], env=_environment(RECALL_THRESHOLD="2"), capture_output=True, text=True
+        [*KATO, "serve"],
+        env=clean_environment(RECALL_THRESHOLD="2"),
+        capture_output=True,
+        text=True,
     )
     assert bad_env.returncode == 2 and "genes.recall_threshold" in bad_env.stderr
 
 
 def test_several_workers_need_a_shared_session_store(tmp_path: Path) -> None:
-    environment = _environment(KATO_DATABASE__QDRANT__LOCAL_STORE="sqlite")
+    environment = clean_environment(KATO_DATABASE__QDRANT__LOCAL_STORE="sqlite")
     result = subprocess.run(
         [*KATO, "serve", "--workers", "2", "--data-dir", str(tmp_path)],
         env=environment,
@@ -113,7 +81,7 @@ def _serve_refused(*options: str, cwd: Path | None = None, **env: str) -> str:
     """Run a ``kato serve`` expected to refuse its configuration; its stderr."""
     result = subprocess.run(
         [*KATO, "serve", "--port", str(free_port()), *options],
-        env=_environment(**env),
+        env=clean_environment(**env),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -168,7 +136,7 @@ def test_the_specs_production_config_serves_and_exports_traces(
             "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
             "KATO_SERVICE__SHUTDOWN_DRAIN_SECONDS": "0",
         }
-        with serving(tmp_path / "data", "--config", str(config), **environment) as base:
+        with kato_serving(tmp_path / "data", "--config", str(config), **environment) as base:
             created = httpx.post(f"{base}/v2/sessions", json={"node_id": "traced"}, timeout=10)
             assert created.status_code < 300
         # Shutdown flushes the pending spans to the collector.
@@ -217,12 +185,12 @@ def test_the_data_directory_and_its_files_are_owner_only(tmp_path: Path) -> None
         keys_dir = tmp_path / "keys-first"
         subprocess.run(
             [*KATO, "keys", "create", "--name", "etl", "--role", "writer"],
-            env=_environment(KATO_DATA_DIR=str(keys_dir)),
+            env=clean_environment(KATO_DATA_DIR=str(keys_dir)),
             capture_output=True,
             timeout=60,
             check=True,
         )
-        with serving(data_dir) as base, httpx.Client(base_url=base) as client:
+        with kato_serving(data_dir) as base, httpx.Client(base_url=base) as client:
             session_id = client.post("/v2/sessions", json={"node_id": "private"}).json()
             observe = f"/v2/sessions/{session_id['session_id']}/observe"
             client.post(observe, json={"strings": ["a"], "vectors": [[0.1, 0.2]]})

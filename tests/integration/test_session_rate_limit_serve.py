@@ -3,54 +3,16 @@ requests that passed authentication and ownership (issue 9 req 5)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from kato.security.api_keys import ApiKeyStore
-from tests.servers import free_port, spawn_logged, wait_until_ready
+from tests.servers import kato_serving
 
 pytestmark = pytest.mark.slow
 SESSION_LIMIT = 5
-
-
-@contextmanager
-def serving(data_dir: Path) -> Iterator[str]:
-    port = free_port()
-    log_path = data_dir.parent / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KATO_", "REDIS_"))}
-    env.update(
-        KATO_SECURITY__AUTH_MODE="api_key",
-        KATO_SECURITY__RATE_LIMIT_ENABLED="true",
-        KATO_SECURITY__RATE_LIMIT_SESSION=f"{SESSION_LIMIT}/minute",
-    )
-    command = [sys.executable, "-m", "kato.cli", "serve", "--port", str(port)]
-    process = spawn_logged([*command, "--data-dir", str(data_dir)], log_path, env=env)
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until_ready(process, healthy, log_path, "kato serve")
-    try:
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_a_strangers_404s_do_not_use_up_the_owners_session_quota(tmp_path: Path) -> None:
@@ -59,7 +21,15 @@ def test_a_strangers_404s_do_not_use_up_the_owners_session_quota(tmp_path: Path)
     keys = ApiKeyStore(data_dir / "api_keys.json")
     owner = {"X-API-Key": keys.create("alice", ["writer"])[0]}
     stranger = {"X-API-Key": keys.create("bob", ["writer"])[0]}
-    with serving(data_dir) as base, httpx.Client(base_url=base, timeout=30) as client:
+    limits = {
+        "KATO_SECURITY__AUTH_MODE": "api_key",
+        "KATO_SECURITY__RATE_LIMIT_ENABLED": "true",
+        "KATO_SECURITY__RATE_LIMIT_SESSION": f"{SESSION_LIMIT}/minute",
+    }
+    with (
+        kato_serving(data_dir, **limits) as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
         created = client.post("/v2/sessions", json={"node_id": "n1"}, headers=owner)
         session_id = created.json()["session_id"]
         path = f"/v2/sessions/{session_id}"
