@@ -32,11 +32,11 @@ _CLOSE = [(b"connection", b"close")]
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """The body grew past ``max_body_bytes`` while it was read."""
 
 
 class _ClientGone(Exception):
-    pass
+    """The client disconnected before its body arrived whole."""
 
 
 class ReadWholeBodyMiddleware:
