@@ -16,6 +16,9 @@ afterwards. Every loop is bounded in count and time; the script ends by itself.
   of 1–3 symbols over 1,000 symbols) learned through ``observe-sequence`` (one pattern per
   call, ``learn_at_end``, session ``stm_mode: CLEAR``), then per query: clear-stm, observe a
   3-event fragment of a learned pattern, GET predictions.
+* ``ceiling`` — observe with 1 worker and in-process sessions against ``minimal_app.py`` (a
+  minimal FastAPI app on the same uvicorn) under the same wrk script, twice each,
+  alternating; prints the ratio of the medians of server CPU per request.
 
 Python-client figures (``sessions``, ``predictions``) include ~0.1 ms of ``http.client``
 overhead per request; ``wrk`` figures include only the C client's. Every row also gives the
@@ -37,6 +40,7 @@ import random
 import re
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,7 +58,7 @@ from benchmarks.engine_bench import generate_patterns, generate_queries  # noqa:
 from tests.servers import RedisServer, free_port  # noqa: E402
 
 OBSERVE_LUA = REPOSITORY / "benchmarks" / "wrk" / "observe.lua"
-SCENARIOS = ("sessions", "latency", "throughput", "predictions")
+SCENARIOS = ("sessions", "latency", "throughput", "predictions", "ceiling")
 STARTUP_TIMEOUT = 60.0
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -171,12 +175,15 @@ class KatoServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> KatoServer:
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-m", "kato.cli", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", str(self.workers), "--data-dir", str(self.data_dir),
         ]  # fmt: skip
+
+    def start(self) -> KatoServer:
+        command = self.command()
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 command,
@@ -240,9 +247,23 @@ class KatoServer:
         self._directory.cleanup()
 
 
+class MinimalServer(KatoServer):
+    """The ceiling: ``benchmarks/minimal_app.py`` on uvicorn, 1 worker, with the options
+    ``kato serve`` gives uvicorn (uvloop and httptools via uvicorn[standard])."""
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "benchmarks.minimal_app:app",
+            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            "--no-access-log",
+        ]  # fmt: skip
+
+
 @contextmanager
-def serving(workers: int = 1, environment: dict[str, str] | None = None) -> Iterator[KatoServer]:
-    server = KatoServer(workers, environment).start()
+def serving(
+    workers: int = 1, environment: dict[str, str] | None = None, minimal: bool = False
+) -> Iterator[KatoServer]:
+    server = (MinimalServer() if minimal else KatoServer(workers, environment)).start()
     try:
         yield server
     finally:
@@ -474,6 +495,31 @@ def scenario_throughput(report: Report, seconds: float, clients: int) -> None:
         redis.stop()
 
 
+def scenario_ceiling(report: Report, seconds: float, clients: int) -> None:
+    """KATO's observe (1 worker, in-process sessions, default settings) against the minimal
+    app under the same wrk script, twice each, alternating; the ratio of the medians of
+    server CPU per request."""
+    print(f"ceiling: observe vs the minimal FastAPI app at {clients} clients", flush=True)
+    cpu: dict[str, list[float]] = {"kato": [], "minimal": []}
+    for _ in range(2):
+        for name in ("minimal", "kato"):
+            with serving(minimal=name == "minimal") as server:
+                if name == "kato":
+                    session_ids = create_sessions(Client(server.port), 8 * clients)
+                else:
+                    session_ids = [f"session-{index}" for index in range(8 * clients)]
+                run_wrk(server, session_ids, 2, clients, 2)
+                result = run_wrk(server, session_ids, 2, clients, seconds)
+                row = wrk_row(f"observe, {name}, 1 worker", result)
+                report.add(row)
+                cpu[name].append(row.cpu_ms)
+    kato, minimal = statistics.median(cpu["kato"]), statistics.median(cpu["minimal"])
+    report.notes.append(
+        f"ceiling: KATO observe {kato:.3f} ms CPU/request vs minimal app {minimal:.3f}: "
+        f"{kato / minimal:.2f}x (medians of 2 runs each)"
+    )
+
+
 def scenario_predictions(report: Report, patterns: int, queries: int, seed: int) -> None:
     print(f"predictions: {patterns} learned patterns, {queries} queries, 1 worker", flush=True)
     learned = generate_patterns(patterns, seed)
@@ -552,6 +598,8 @@ def main() -> None:
         scenario_throughput(report, args.duration, args.clients)
     if "predictions" in args.only:
         scenario_predictions(report, args.patterns, args.queries, args.seed)
+    if "ceiling" in args.only:
+        scenario_ceiling(report, args.duration, args.clients)
     report.notes.append(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     report.print(".venv/bin/python benchmarks/service_load.py " + " ".join(sys.argv[1:]))
 
