@@ -46,9 +46,8 @@ from kato.core.hashing import pattern_hash
 from kato.security.api_keys import ApiKeyStore
 from kato.security.authenticate import api_keys_path
 from tests.api.conftest import make_settings
-from tests.api.test_serve import serving
 from tests.security_helpers import AUDIENCE, HS_SECRET, ISSUER, hs256_token
-from tests.servers import free_port
+from tests.servers import free_port, kato_serving
 
 AB = pattern_hash([["a"], ["b"]])
 FAST_RETRY = RetryPolicy(max_retries=1, backoff=0.01, max_delay=2.0)
@@ -431,7 +430,7 @@ async def test_api_key_and_jwt_headers_async(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 async def test_both_clients_against_kato_serve(tmp_path: Path) -> None:
-    with serving(tmp_path) as base:
+    with kato_serving(tmp_path) as base:
         with KatoClient(base) as kato:
             session = kato.create_session("wire")
             session.observe(["a"])

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from kato.security.api_keys import ApiKeyStore
-from tests.api.test_serve import serving
+from tests.servers import kato_serving
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def test_trickling_connections_are_closed_and_do_not_starve_authenticated_client
         "KATO_LIMITS__HEADER_READ_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
         "KATO_LIMITS__BODY_READ_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
     }
-    with serving(data_dir, **environment) as base:
+    with kato_serving(data_dir, **environment) as base:
         port = int(base.rsplit(":", 1)[1])
         stop = threading.Event()
         results: dict[str, list[list[Closed]]] = {"body": [], "header": []}
