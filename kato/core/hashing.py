@@ -7,7 +7,8 @@ KATO knowledge bases and clients (decision D12).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -15,10 +16,25 @@ PATTERN_PREFIX = "PTRN|"
 VECTOR_PREFIX = "VCTR|"
 
 
-def pattern_hash(events: Sequence[Sequence[str]]) -> str:
+def pure_pattern_hash(events: Sequence[Sequence[str]]) -> str:
     """Bare 40-hex identity of an event sequence: sha1 of ``str(list of lists)``."""
     text = str([list(event) for event in events])
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _choose_pattern_hash() -> Callable[[Sequence[Sequence[str]]], str]:
+    """The compiled ``kato.core._hashcore`` (optional extension, same text and digest, about
+    3× faster) unless it was not built or ``KATO_PURE_PYTHON=1`` asks for the pure path."""
+    if os.environ.get("KATO_PURE_PYTHON", "").strip().lower() in {"1", "true", "yes"}:
+        return pure_pattern_hash
+    try:
+        from kato.core._hashcore import pattern_hash as compiled
+    except ImportError:  # installed without a C compiler
+        return pure_pattern_hash
+    return compiled
+
+
+pattern_hash = _choose_pattern_hash()
 
 
 def strip_pattern_prefix(name: str) -> str:

@@ -1,0 +1,3 @@
+from collections.abc import Sequence
+
+def pattern_hash(events: Sequence[Sequence[str]]) -> str: ...

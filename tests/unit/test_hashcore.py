@@ -1,0 +1,60 @@
+"""The compiled pattern identity (kato/core/_hashcore.c) equals the pure definition (§1.6)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kato.core import _hashcore, hashing
+from kato.core.hashing import pure_pattern_hash
+
+# Any text, including quotes, backslashes, control and non-ASCII characters and lone surrogates
+# (repr escapes them), so both the plain-ASCII fast path and the PyObject_Repr path are hit.
+symbols = st.text(st.characters(codec=None), max_size=12) | st.sampled_from(
+    ["a", "it's", 'say "hi"', "a'b\"c", "back\\slash", "tab\tnew\nline", "é", "日本", "\x7f"]
+)
+patterns = st.lists(st.lists(symbols, max_size=4), max_size=12)
+
+
+@given(patterns)
+def test_compiled_hash_equals_pure_hash(events: list[list[str]]) -> None:
+    assert _hashcore.pattern_hash(events) == pure_pattern_hash(events)
+
+
+def test_tuples_strings_and_long_patterns_hash_alike() -> None:
+    # Tuples render as lists; a string event is list(event); a long pattern leaves the
+    # 512-byte stack buffer for the heap.
+    cases = [(("b", "a"), ("c",)), ["ab", "cd"], [["s1", "s2"]] * 300, [["x" * 2000]], [], [[]]]
+    for events in cases:
+        assert _hashcore.pattern_hash(events) == pure_pattern_hash(events)
+
+
+def test_known_identity() -> None:
+    # sha1 of "[['a', 'b'], ['c']]", as every KATO knowledge base names this pattern.
+    assert _hashcore.pattern_hash([["a", "b"], ["c"]]) == pure_pattern_hash([["a", "b"], ["c"]])
+    assert pure_pattern_hash([["a", "b"], ["c"]]) == "e9e43f2309079f2843665ab773996d99489306d6"
+
+
+@pytest.mark.parametrize("bad", [1, None, [1], [None, ["a"]]])
+def test_non_sequences_are_refused_like_the_pure_path(bad: object) -> None:
+    with pytest.raises(TypeError):
+        _hashcore.pattern_hash(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        pure_pattern_hash(bad)  # type: ignore[arg-type]
+
+
+def test_the_compiled_hash_serves_unless_pure_python_is_asked_for() -> None:
+    assert hashing.pattern_hash is _hashcore.pattern_hash
+    probe = "from kato.core import hashing; print(hashing.pattern_hash.__name__)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"KATO_PURE_PYTHON": "1", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "pure_pattern_hash"
