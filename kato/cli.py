@@ -82,6 +82,7 @@ def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
     from limits.errors import ConfigurationError as RateLimitConfigurationError
 
+    from kato.core import matcher
     from kato.observability.metrics import prepare_multiprocess_dir
     from kato.resilience.slow_clients import HeaderTimeoutProtocol
     from kato.security.layer import SecurityLayer
@@ -117,6 +118,7 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     # Several workers share their metrics through files (docs/OBSERVABILITY.md).
     prepare_multiprocess_dir(service.workers)
+    print(f"kato: prediction core: {matcher.describe()}", file=sys.stderr)
     uvicorn.run(
         APP_FACTORY,
         factory=True,

@@ -13,6 +13,7 @@ from kato import __version__
 from kato.api.auth import ADMIN, PUBLIC
 from kato.api.deps import ServiceDep
 from kato.api.schemas import HealthResponse, ServiceStatusResponse
+from kato.core import matcher
 
 router = APIRouter(tags=["system"])
 logger = logging.getLogger("kato.api")
@@ -60,4 +61,5 @@ async def status(request: Request, service: ServiceDep) -> dict[str, Any]:
         },
         "backends": {"sessions": service.sessions.backend, **request.app.state.storage.describe()},
         "version": __version__,
+        "prediction_core": matcher.implementation(),  # "compiled" or its "python" fallback
     }

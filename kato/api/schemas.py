@@ -289,6 +289,7 @@ class ServiceStatusResponse(BaseModel):
     processors: dict[str, Any]
     backends: dict[str, Any]
     version: str
+    prediction_core: Literal["compiled", "python"]
 
 
 # -- error envelope (documentation of every error response) -------------------------------

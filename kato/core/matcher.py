@@ -1,24 +1,69 @@
-"""The symbol-level Ratcliff–Obershelp matcher (semantics §4.4, decision D3).
+"""The symbol-level Ratcliff–Obershelp matcher (semantics §4.4, decision D3) and the choice
+of prediction core.
 
-Exactly ``difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()``
-without the sentinel, computed by the compiled core ``kato.core._matchcore`` on int-coded
-sequences. Symbols are coded by first appearance, so equal symbols get equal codes and
-blocks are unchanged.
+Matching is exactly ``difflib.SequenceMatcher(None, a, b, autojunk=False)
+.get_matching_blocks()`` without the sentinel, on int-coded sequences. Symbols are coded by
+first appearance, so equal symbols get equal codes and blocks are unchanged.
+
+Two cores give identical results: the compiled ``kato.core._matchcore`` (an optional C
+extension, built when the install finds a compiler) and ``kato.core.pure_matchcore``. The
+compiled one is used when it was built, unless ``KATO_PURE_PYTHON=1`` asks for the
+fallback; ``implementation()`` says which one serves (``/status``, the start-up line).
 """
 
 from __future__ import annotations
 
+import os
 from array import array
 from collections.abc import Hashable, Sequence
+from types import ModuleType
+from typing import Any
 
-from kato.core import _matchcore
+from kato.core import pure_matchcore
+
+compiled: ModuleType | None
+try:
+    from kato.core import _matchcore as compiled
+except ImportError:  # installed without a C compiler: the optional extension is absent
+    compiled = None
+
+PURE_PYTHON_VARIABLE = "KATO_PURE_PYTHON"
 
 Block = tuple[int, int, int]
 
 
+def _choose() -> ModuleType:
+    forced = os.environ.get(PURE_PYTHON_VARIABLE, "").strip().lower() in {"1", "true", "yes"}
+    return pure_matchcore if forced or compiled is None else compiled
+
+
+core: ModuleType = _choose()
+
+
+def implementation() -> str:
+    """``"compiled"`` or ``"python"``: the core that serves predictions in this process."""
+    return "compiled" if core is compiled else "python"
+
+
+def describe() -> str:
+    """The core in use and why, for the start-up line."""
+    if core is compiled:
+        return "compiled (the C extension kato.core._matchcore)"
+    if compiled is None:
+        return "python (kato.core.pure_matchcore: the C extension is not built)"
+    return f"python (kato.core.pure_matchcore: {PURE_PYTHON_VARIABLE} is set)"
+
+
+def score(*arguments: Any) -> tuple[list[tuple[Any, ...]], int]:
+    """The selected core's ``score`` (contract: ``kato/core/_matchcore.c``)."""
+    result: tuple[list[tuple[Any, ...]], int] = core.score(*arguments)
+    return result
+
+
 def coded_blocks(a: array, b: array) -> list[Block]:
     """Matching blocks ``(i, j, k)`` with ``a[i:i+k] == b[j:j+k]`` of two int32 arrays."""
-    return _matchcore.matching_blocks(a, b)
+    blocks: list[Block] = core.matching_blocks(a, b)
+    return blocks
 
 
 def matching_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[Block]:

@@ -17,7 +17,7 @@ from itertools import accumulate, chain
 
 import numpy as np
 
-from kato.core import _matchcore
+from kato.core import matcher
 from kato.core.matcher import Block
 from kato.core.prediction import PatternView
 from kato.engine.ports import ChangeSet, PatternRecord, Totals
@@ -201,13 +201,13 @@ class PatternIndex:
     def score(
         self, state_ids: array, candidates: np.ndarray, threshold: float, keep: int
     ) -> tuple[list[Scored], int]:
-        """Match and rank ``candidates`` in the compiled core.
+        """Match and rank ``candidates`` in the prediction core (compiled, or its fallback).
 
         Returns the survivors (ratio ≥ ``threshold``) with the ``keep`` highest potentials,
         plus any tied with the last of them, and the number of survivors. Every returned
         survivor carries its blocks and information metrics too.
         """
-        best, survivors = _matchcore.score(
+        best, survivors = matcher.score(
             state_ids,
             self._flat,
             self._flat_offsets,

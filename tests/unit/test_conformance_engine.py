@@ -14,9 +14,12 @@ from kato.engine.node import Node
 from kato.engine.session_state import SessionState
 from tests.conformance_cases import GOLDEN, golden, prediction_mismatches, scenarios
 
-pytestmark = pytest.mark.skipif(
-    not GOLDEN.exists(), reason=f"conformance data not found at {GOLDEN} (../shared absent)"
-)
+pytestmark = [
+    pytest.mark.usefixtures("prediction_core"),  # the compiled core and its fallback
+    pytest.mark.skipif(
+        not GOLDEN.exists(), reason=f"conformance data not found at {GOLDEN} (../shared absent)"
+    ),
+]
 
 
 def replay(scenario: dict[str, Any]) -> list[str]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from array import array
 from difflib import SequenceMatcher
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kato.core.matcher import coded_blocks, matching_blocks
+
+# Each test runs against the compiled core and its pure-Python fallback.
+pytestmark = pytest.mark.usefixtures("prediction_core")
 
 
 def difflib_blocks(a: list, b: list) -> list[tuple[int, int, int]]:

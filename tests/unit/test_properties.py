@@ -10,10 +10,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.engine_helpers import Engine, engine
+
+# Each test runs against the compiled core and its pure-Python fallback.
+pytestmark = pytest.mark.usefixtures("prediction_core")
 
 SYMBOLS = st.sampled_from(["a", "b", "c", "d", "e", "f"])
 EVENTS = st.lists(st.lists(SYMBOLS, min_size=1, max_size=3), min_size=1, max_size=5)

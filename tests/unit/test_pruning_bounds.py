@@ -16,6 +16,7 @@ from difflib import SequenceMatcher
 from itertools import accumulate
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,9 @@ from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.node import Node
 from kato.engine.ports import PatternRecord
 from kato.engine.session_state import SessionState
+
+# Each test runs against the compiled core and its pure-Python fallback.
+pytestmark = pytest.mark.usefixtures("prediction_core")
 
 ALPHABET = "abcdefgh"
 event = st.lists(st.sampled_from(ALPHABET), min_size=1, max_size=3)
