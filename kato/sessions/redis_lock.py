@@ -1,5 +1,5 @@
-"""The per-session lock of the Redis session store: ``kato:session-lock:<id>`` holds the
-holder's random token.
+"""The per-session lock of the Redis session store: ``<group prefix>session-lock:<id>``
+(``redis_keys.py``) holds the holder's random token.
 
 Two rules keep a stalled or partitioned Redis from blocking sessions after it comes back
 (issue 9 req 3; docs/SESSIONS.md, "Locks"):
@@ -35,6 +35,7 @@ from redis.commands.core import AsyncScript
 
 from kato.sessions.errors import SessionLockTimeoutError
 from kato.sessions.leases import Lease
+from kato.sessions.redis_keys import KeySpace
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,18 @@ local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
 if now > tonumber(ARGV[1]) then return {-1, now} end
 """
 
-# KEYS[1] lock, KEYS[2] record. ARGV[2] token, ARGV[3] lease ms. Returns {1, now, record or
-# nil} when the caller holds the lock (finding its own token means a client retry of an
-# acquisition that already ran), else {0, now}. Reading the record here saves the critical
-# section's first round trip: the store's ``get`` under the lock uses it.
+# KEYS[1] lock, KEYS[2] record, KEYS[3] its fast-observe log. ARGV[2] token, ARGV[3] lease
+# ms. Returns {1, now, record or nil, log} when the caller holds the lock (finding its own
+# token means a client retry of an acquisition that already ran), else {0, now}. Reading the
+# record here saves the critical section's first round trip: the store's ``get`` under the
+# lock uses it.
 _ACQUIRE = (
     _FENCE
     + """
 if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3])
     or redis.call('GET', KEYS[1]) == ARGV[2] then
-  return {1, now, redis.call('GET', KEYS[2])}
+  -- false, not nil: a nil would end the reply's array
+  return {1, now, redis.call('GET', KEYS[2]) or false, redis.call('LRANGE', KEYS[3], 0, -1)}
 end
 return {0, now}
 """
@@ -97,16 +100,14 @@ class RedisSessionLocks:
 
     def __init__(
         self,
-        client: Redis,
+        client: Redis,  # or a RedisCluster
+        space: KeySpace,
         *,
-        lock_prefix: str,
-        record_prefix: str,
         lock_timeout_seconds: float,
         lock_acquire_timeout_seconds: float,
         command_timeout_seconds: float,
     ) -> None:
-        self._lock_prefix = lock_prefix
-        self._record_prefix = record_prefix
+        self._space = space
         self._hold_limit = lock_timeout_seconds
         self._lease = min(LEASE_SECONDS, lock_timeout_seconds)
         self._acquire_timeout = lock_acquire_timeout_seconds
@@ -118,12 +119,15 @@ class RedisSessionLocks:
         self._releasing: set[asyncio.Task[None]] = set()
 
     def key(self, session_id: str) -> str:
-        return self._lock_prefix + session_id
+        return self._space.session(session_id).lock
 
-    async def acquire(self, session_id: str, deadline: float) -> tuple[Lease, bytes | None]:
-        """The lease and the record read with it; waits for a busy session until
+    async def acquire(
+        self, session_id: str, deadline: float
+    ) -> tuple[Lease, bytes | None, list[bytes]]:
+        """The lease and the record and log read with it; waits for a busy session until
         ``deadline`` (``time.monotonic()``), then ``SessionLockTimeoutError``."""
-        keys = [self.key(session_id), self._record_prefix + session_id]
+        session_keys = self._space.session(session_id)
+        keys = [session_keys.lock, session_keys.record, session_keys.log]
         token = uuid.uuid4().hex  # one token for every attempt: a late success is ours
         pause = _POLL_FIRST
         try:
@@ -131,7 +135,7 @@ class RedisSessionLocks:
                 started = time.monotonic()
                 reply = await self._fenced(self._acquire_script, keys, token, _ms(self._lease))
                 if reply[0] == _HELD:
-                    return Lease(token, started + self._hold_limit), reply[2]
+                    return Lease(token, started + self._hold_limit), reply[2], reply[3]
                 if time.monotonic() >= deadline:
                     raise SessionLockTimeoutError(session_id, self._acquire_timeout)
                 if reply[0] == _STALE:
