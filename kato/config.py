@@ -54,6 +54,7 @@ class SQLiteSettings(_Section):
 
 class RedisSettings(_Section):
     url: str | None = None
+    cluster: bool = False  # url names one seed node of a Redis Cluster (docs/SESSIONS.md)
     pool_size: int = Field(30, ge=1, le=10000)
     socket_timeout: float = Field(5.0, gt=0)
     socket_connect_timeout: float = Field(2.0, gt=0)
