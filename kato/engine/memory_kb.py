@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kato.engine.ports import (
     ChangeSet,
     Events,
+    LearnItem,
+    Metadata,
+    PatternOrder,
     PatternRecord,
     SymbolStats,
     Totals,
-    symbol_counts,
 )
-from kato.engine.records import learned_record
+from kato.engine.records import add_totals, learned_many, stats_increments
 
 
 class InMemoryKnowledgeBase:
@@ -49,29 +51,37 @@ class InMemoryKnowledgeBase:
         self._changed[(kind, key)] = self._revision
 
     def learn(
-        self, name: str, events: Events, emotives: Mapping[str, float] | None, persistence: int
+        self,
+        name: str,
+        events: Events,
+        emotives: Mapping[str, float] | None,
+        persistence: int,
+        metadata: Metadata | None = None,
     ) -> PatternRecord:
-        counts = symbol_counts(events)
+        window = () if emotives is None else (emotives,)
+        item = LearnItem(name, events, window, metadata or {})
+        return self.learn_many([item], persistence)[0]
+
+    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
         with self._lock:
-            self._revision += 1
-            record = learned_record(self._patterns.get(name), name, events, emotives, persistence)
-            self._patterns[name] = record
-            self._touch("p", name)
-            for symbol, count in counts.items():
-                old = self._symbols.get(symbol)
-                self._symbols[symbol] = SymbolStats(
-                    symbol,
-                    (old.frequency if old else 0) + count,
-                    (old.pattern_member_frequency if old else 0) + 1,
-                )
-                self._touch("s", symbol)
-            totals = self._totals
-            self._totals = Totals(
-                totals.pattern_frequencies + 1,
-                totals.symbol_frequencies + sum(counts.values()),
-                totals.symbols_in_patterns + len(counts),
+            return [self._learn(item, persistence) for item in items]
+
+    def _learn(self, item: LearnItem, persistence: int) -> PatternRecord:
+        self._revision += 1
+        record = learned_many(self._patterns.get(item.name), item, persistence)
+        self._patterns[item.name] = record
+        self._touch("p", item.name)
+        increments, more = stats_increments(item)
+        for symbol, count in increments.items():
+            old = self._symbols.get(symbol)
+            self._symbols[symbol] = SymbolStats(
+                symbol,
+                (old.frequency if old else 0) + count,
+                (old.pattern_member_frequency if old else 0) + item.times,
             )
-            return record
+            self._touch("s", symbol)
+        self._totals = add_totals(self._totals, more)
+        return record
 
     def get_pattern(self, name: str) -> PatternRecord | None:
         return self._patterns.get(name)
@@ -85,27 +95,85 @@ class InMemoryKnowledgeBase:
             return True
 
     def update_pattern(
-        self, name: str, frequency: int, emotives: Sequence[Mapping[str, float]]
+        self,
+        name: str,
+        frequency: int,
+        emotives: Sequence[Mapping[str, float]],
+        metadata: Metadata | None = None,
     ) -> PatternRecord | None:
         with self._lock:
             old = self._patterns.get(name)
             if old is None:
                 return None
             self._revision += 1
-            record = PatternRecord(name, old.events, frequency, tuple(dict(e) for e in emotives))
+            record = PatternRecord(
+                name,
+                old.events,
+                frequency,
+                tuple(dict(e) for e in emotives),
+                old.metadata if metadata is None else metadata,
+            )
             self._patterns[name] = record
             self._touch("p", name)
             return record
 
     def clear(self) -> None:
+        self.replace((), (), Totals())
+
+    def replace(
+        self,
+        patterns: Iterable[PatternRecord],
+        symbols: Iterable[SymbolStats],
+        totals: Totals,
+        revision: int = 0,
+    ) -> int:
+        # Built aside, then swapped in under the lock: a failing iterable changes nothing.
+        new_patterns = {record.name: record for record in patterns}
+        new_symbols = {stats.name: stats for stats in symbols}
         with self._lock:
-            self._patterns.clear()
-            self._symbols.clear()
+            self._patterns = new_patterns
+            self._symbols = new_symbols
             self._archive.clear()
             self._changed.clear()
-            self._totals = Totals()
+            self._totals = totals
             self._revision += 1
             self._reset_revision = self._revision
+            self._revision = max(self._revision, revision)
+            return len(new_patterns)
+
+    def iter_patterns(
+        self,
+        order: PatternOrder = "name",
+        after: tuple[int, str] | None = None,
+        min_frequency: int = 0,
+    ) -> Iterator[PatternRecord]:
+        with self._lock:
+            records = [r for r in self._patterns.values() if r.frequency >= min_frequency]
+        if order == "name":
+            records.sort(key=lambda r: r.name)
+            start = after[1] if after else None
+            return (r for r in records if start is None or r.name > start)
+        records.sort(key=lambda r: (-r.frequency, r.name))
+        key = None if after is None else (-after[0], after[1])
+        return (r for r in records if key is None or (-r.frequency, r.name) > key)
+
+    def iter_symbols(
+        self, order: PatternOrder = "name", after: tuple[int, str] | None = None
+    ) -> Iterator[SymbolStats]:
+        with self._lock:
+            stats = list(self._symbols.values())
+        if order == "name":
+            stats.sort(key=lambda s: s.name)
+            return (s for s in stats if after is None or s.name > after[1])
+        stats.sort(key=lambda s: (-s.frequency, s.name))
+        key = None if after is None else (-after[0], after[1])
+        return (s for s in stats if key is None or (-s.frequency, s.name) > key)
+
+    def get_symbol(self, name: str) -> SymbolStats | None:
+        return self._symbols.get(name)
+
+    def symbol_count(self) -> int:
+        return len(self._symbols)
 
     def totals(self) -> Totals:
         return self._totals

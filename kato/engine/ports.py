@@ -8,11 +8,14 @@ processes without a full reload).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Events = tuple[tuple[str, ...], ...]
+# Pattern metadata (semantics §12.5): key -> sorted distinct string values.
+Metadata = Mapping[str, tuple[str, ...]]
+PatternOrder = Literal["name", "frequency"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,8 @@ class PatternRecord:
     events: Events
     frequency: int
     emotives: tuple[Mapping[str, float], ...] = ()
+    # Never part of the hash or of matching; ``{}`` for a pattern learned without metadata.
+    metadata: Metadata = field(default_factory=dict)
 
     @property
     def length(self) -> int:
@@ -37,6 +42,31 @@ class PatternRecord:
             "frequency": self.frequency,
             "emotives": [dict(item) for item in self.emotives],
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """The node routes' shape (``/v2/nodes/...``): the v1 shape plus ``metadata``."""
+        return {**self.to_dict(), "metadata": metadata_lists(self.metadata)}
+
+
+def metadata_lists(metadata: Metadata) -> dict[str, list[str]]:
+    """Metadata as JSON: keys sorted, each key's values as a (sorted) list."""
+    return {key: list(metadata[key]) for key in sorted(metadata)}
+
+
+@dataclass(frozen=True, slots=True)
+class LearnItem:
+    """One learn of a batch (``KnowledgeBase.learn_many``).
+
+    ``times`` learns of the same pattern at once (an imported pattern of frequency ``times``):
+    frequency, statistics and totals grow as that many learns would; ``emotives`` are the
+    window entries appended (each learn's zero-filtered average), ``metadata`` unioned in.
+    """
+
+    name: str
+    events: Events
+    emotives: tuple[Mapping[str, float], ...] = ()
+    metadata: Metadata = field(default_factory=dict)
+    times: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +108,23 @@ class KnowledgeBase(Protocol):
         ...
 
     def learn(
-        self, name: str, events: Events, emotives: Mapping[str, float] | None, persistence: int
+        self,
+        name: str,
+        events: Events,
+        emotives: Mapping[str, float] | None,
+        persistence: int,
+        metadata: Metadata | None = None,
     ) -> PatternRecord:
         """Store or re-learn one pattern atomically (§3.3): frequency, emotive window,
         symbol statistics and totals. ``emotives`` is the zero-filtered average, or None
-        when the learn carried no emotives. Returns the record as stored."""
+        when the learn carried no emotives; ``metadata`` is unioned into the stored metadata
+        (§12.5). Returns the record as stored."""
+        ...
+
+    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
+        """Apply ``items`` in order, as one transaction where the store has them (SQLite,
+        memory; MongoDB: in order, without one). Equal to calling ``learn`` for each learn
+        of each item; returns each item's record as stored after it."""
         ...
 
     def get_pattern(self, name: str) -> PatternRecord | None: ...
@@ -92,8 +134,52 @@ class KnowledgeBase(Protocol):
         ...
 
     def update_pattern(
-        self, name: str, frequency: int, emotives: Sequence[Mapping[str, float]]
-    ) -> PatternRecord | None: ...
+        self,
+        name: str,
+        frequency: int,
+        emotives: Sequence[Mapping[str, float]],
+        metadata: Metadata | None = None,
+    ) -> PatternRecord | None:
+        """Overwrite frequency and emotives (and metadata, unless None); statistics and
+        totals are not changed (§5)."""
+        ...
+
+    def iter_patterns(
+        self,
+        order: PatternOrder = "name",
+        after: tuple[int, str] | None = None,
+        min_frequency: int = 0,
+    ) -> Iterator[PatternRecord]:
+        """Patterns by ``name``, or by ``frequency`` descending then name, starting after the
+        key ``after`` = (frequency, name) (frequency ignored when ordered by name); read in
+        chunks, so memory stays bounded however many patterns there are."""
+        ...
+
+    def iter_symbols(
+        self, order: PatternOrder = "name", after: tuple[int, str] | None = None
+    ) -> Iterator[SymbolStats]:
+        """Symbol statistics (§1.9) by name, or by frequency descending then name."""
+        ...
+
+    def get_symbol(self, name: str) -> SymbolStats | None: ...
+
+    def symbol_count(self) -> int:
+        """Distinct symbols with statistics (``T_sym``)."""
+        ...
+
+    def replace(
+        self,
+        patterns: Iterable[PatternRecord],
+        symbols: Iterable[SymbolStats],
+        totals: Totals,
+        revision: int = 0,
+    ) -> int:
+        """Swap the whole knowledge base for these patterns, symbol statistics and totals
+        (the prediction archive is emptied). SQLite and memory swap atomically; an exception
+        raised by the iterables leaves the knowledge base as it was there. The revision
+        afterwards is at least ``revision`` (a restore keeps its source's revision when it
+        can: revisions only grow). Returns the number of patterns stored."""
+        ...
 
     def clear(self) -> None:
         """Delete every pattern, statistic, total and archived prediction."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from kato.core.errors import ValidationError
 from kato.core.observation import EMOTIVE_MAGNITUDE_LIMIT, is_emotive_value
-from kato.engine.ports import Events, PatternRecord
+from kato.engine.ports import Events, LearnItem, Metadata, PatternRecord, Totals, symbol_counts
 
 
 def learned_record(
@@ -15,13 +17,106 @@ def learned_record(
     events: Events,
     emotives: Mapping[str, float] | None,
     persistence: int,
+    metadata: Metadata | None = None,
 ) -> PatternRecord:
     """The pattern record after one learn: frequency + 1 and the emotive window rolled."""
+    return learned_many(
+        existing,
+        LearnItem(name, events, () if emotives is None else (emotives,), metadata or {}),
+        persistence,
+    )
+
+
+def learned_many(
+    existing: PatternRecord | None, item: LearnItem, persistence: int
+) -> PatternRecord:
+    """The pattern record after ``item.times`` learns: frequency grows by that, the window
+    gains the item's entries (the last ``persistence`` kept), metadata is unioned."""
     window: tuple[Mapping[str, float], ...] = existing.emotives if existing else ()
-    if emotives is not None:
-        window = (*window, dict(emotives))[-persistence:]
-    frequency = existing.frequency + 1 if existing else 1
-    return PatternRecord(name=name, events=events, frequency=frequency, emotives=window)
+    if item.emotives:
+        window = (*window, *(dict(entry) for entry in item.emotives))[-persistence:]
+    frequency = (existing.frequency if existing else 0) + item.times
+    metadata = union_metadata(existing.metadata if existing else {}, item.metadata)
+    return PatternRecord(item.name, item.events, frequency, window, metadata)
+
+
+def union_metadata(stored: Metadata, new: Metadata) -> Metadata:
+    """§12.5: per key, the sorted distinct union of the stored and the new values."""
+    if not new:
+        return stored
+    merged = {key: set(values) for key, values in stored.items()}
+    for key, values in new.items():
+        merged.setdefault(key, set()).update(values)
+    return {key: tuple(sorted(merged[key])) for key in sorted(merged)}
+
+
+def metadata_values(metadata: Mapping[str, Any]) -> Metadata:
+    """Client metadata ``{key: value}`` as pattern metadata ``{key: sorted distinct strings}``
+    (§12.5). A string is kept as it is, a list contributes each element, any other JSON value
+    its compact JSON text (``true``, ``1.5``), so the stored text does not depend on Python."""
+    result: dict[str, tuple[str, ...]] = {}
+    for key in sorted(metadata):
+        value = metadata[key]
+        items = value if isinstance(value, list) else [value]
+        result[key] = tuple(sorted({_text(item) for item in items}))
+    return result
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def check_metadata(metadata: object) -> Metadata:
+    """Validate stored-shape metadata (PATCH, import): ``{str: [str, ...]}``; answers it
+    normalised (keys and values sorted, values distinct)."""
+    if not isinstance(metadata, Mapping) or not all(
+        isinstance(key, str)
+        and isinstance(values, list | tuple)
+        and all(isinstance(value, str) for value in values)
+        for key, values in metadata.items()
+    ):
+        raise ValidationError("metadata must map names to lists of strings", field="metadata")
+    return {key: tuple(sorted(set(metadata[key]))) for key in sorted(metadata)}
+
+
+def stats_increments(
+    item: LearnItem,
+) -> tuple[dict[str, int], Totals]:
+    """Symbol-frequency increments and totals increments of ``item.times`` learns (§3.3):
+    per symbol ``times × count``; totals ``T_pf += times``, ``+ times × length``,
+    ``T_sip += times × distinct``. Pattern-member frequencies grow by ``times`` per symbol."""
+    counts = symbol_counts(item.events)
+    times = item.times
+    return (
+        {symbol: count * times for symbol, count in counts.items()},
+        Totals(times, times * sum(counts.values()), times * len(counts)),
+    )
+
+
+def add_totals(totals: Totals, more: Totals) -> Totals:
+    return Totals(
+        totals.pattern_frequencies + more.pattern_frequencies,
+        totals.symbol_frequencies + more.symbol_frequencies,
+        totals.symbols_in_patterns + more.symbols_in_patterns,
+    )
+
+
+def derived_statistics(
+    patterns: Iterable[PatternRecord],
+) -> tuple[dict[str, tuple[int, int]], Totals]:
+    """Symbol statistics and totals as learning each pattern ``frequency`` times gives."""
+    symbols: dict[str, tuple[int, int]] = {}
+    totals = Totals()
+    for record in patterns:
+        item = LearnItem(record.name, record.events, times=record.frequency)
+        increments, more = stats_increments(item)
+        for symbol, frequency in increments.items():
+            old = symbols.get(symbol, (0, 0))
+            symbols[symbol] = (old[0] + frequency, old[1] + item.times)
+        totals = add_totals(totals, more)
+    return symbols, totals
 
 
 def check_update(

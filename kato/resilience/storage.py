@@ -26,14 +26,18 @@ STM, string observations that do not auto-learn) keeps answering.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from kato.engine.ports import (
     ChangeSet,
     Events,
     KnowledgeBase,
+    LearnItem,
+    Metadata,
+    PatternOrder,
     PatternRecord,
+    SymbolStats,
     Totals,
     VectorStore,
 )
@@ -88,9 +92,52 @@ class BreakerGuardedKnowledgeBase:
         return self._call(lambda kb: kb.claim_owner(node_id))
 
     def learn(
-        self, name: str, events: Events, emotives: Mapping[str, float] | None, persistence: int
+        self,
+        name: str,
+        events: Events,
+        emotives: Mapping[str, float] | None,
+        persistence: int,
+        metadata: Metadata | None = None,
     ) -> PatternRecord:
-        return self._call(lambda kb: kb.learn(name, events, emotives, persistence))
+        return self._call(lambda kb: kb.learn(name, events, emotives, persistence, metadata))
+
+    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
+        return self._call(lambda kb: kb.learn_many(items, persistence))
+
+    def _iterate(self, open_iterator: Callable[[KnowledgeBase], Iterator[T]]) -> Iterator[T]:
+        """Each step of a store iterator (one chunk query, or none) passes the breaker."""
+        iterator = self._call(open_iterator)
+        done = object()
+        while (item := self._call(lambda _: next(iterator, done))) is not done:
+            yield item  # type: ignore[misc]
+
+    def iter_patterns(
+        self,
+        order: PatternOrder = "name",
+        after: tuple[int, str] | None = None,
+        min_frequency: int = 0,
+    ) -> Iterator[PatternRecord]:
+        return self._iterate(lambda kb: kb.iter_patterns(order, after, min_frequency))
+
+    def iter_symbols(
+        self, order: PatternOrder = "name", after: tuple[int, str] | None = None
+    ) -> Iterator[SymbolStats]:
+        return self._iterate(lambda kb: kb.iter_symbols(order, after))
+
+    def get_symbol(self, name: str) -> SymbolStats | None:
+        return self._call(lambda kb: kb.get_symbol(name))
+
+    def symbol_count(self) -> int:
+        return self._call(lambda kb: kb.symbol_count())
+
+    def replace(
+        self,
+        patterns: Iterable[PatternRecord],
+        symbols: Iterable[SymbolStats],
+        totals: Totals,
+        revision: int = 0,
+    ) -> int:
+        return self._call(lambda kb: kb.replace(patterns, symbols, totals, revision))
 
     def get_pattern(self, name: str) -> PatternRecord | None:
         return self._call(lambda kb: kb.get_pattern(name))
@@ -99,9 +146,13 @@ class BreakerGuardedKnowledgeBase:
         return self._call(lambda kb: kb.delete_pattern(name))
 
     def update_pattern(
-        self, name: str, frequency: int, emotives: Sequence[Mapping[str, float]]
+        self,
+        name: str,
+        frequency: int,
+        emotives: Sequence[Mapping[str, float]],
+        metadata: Metadata | None = None,
     ) -> PatternRecord | None:
-        return self._call(lambda kb: kb.update_pattern(name, frequency, emotives))
+        return self._call(lambda kb: kb.update_pattern(name, frequency, emotives, metadata))
 
     def clear(self) -> None:
         self._call(lambda kb: kb.clear())

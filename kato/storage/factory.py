@@ -28,10 +28,15 @@ from kato.config import Settings
 from kato.core.errors import NodeIdConflictError
 from kato.core.node_ids import knowledge_base_id
 from kato.engine.ports import KnowledgeBase, VectorStore
-from kato.storage.mongo_kb import MongoKnowledgeBase, open_mongo_client
+from kato.storage.mongo_kb import (
+    MongoKnowledgeBase,
+    mongo_has_node,
+    mongo_node_ids,
+    open_mongo_client,
+)
 from kato.storage.qdrant_vectors import QdrantVectorStore, open_local_client, open_server_client
 from kato.storage.sqlite_db import FILE_NAME, SQLiteDatabase
-from kato.storage.sqlite_kb import SQLiteKnowledgeBase
+from kato.storage.sqlite_kb import SQLiteKnowledgeBase, sqlite_has_node, sqlite_node_ids
 from kato.storage.sqlite_vectors import SQLiteVectorStore
 
 
@@ -133,6 +138,20 @@ class StorageBackends:
             return _claimed(MongoKnowledgeBase(self._mongo, self._kb_id(node_id)), node_id)
         assert self._sqlite is not None
         return _claimed(SQLiteKnowledgeBase(self._sqlite, self._kb_id(node_id)), node_id)
+
+    def node_ids(self) -> list[str]:
+        """Every node id with a knowledge base in the store, sorted (``GET /v2/nodes``)."""
+        if self._mongo is not None:
+            return mongo_node_ids(self._mongo)
+        assert self._sqlite is not None
+        return sqlite_node_ids(self._sqlite)
+
+    def has_node(self, node_id: str) -> bool:
+        """Whether ``node_id`` has a knowledge base, without creating one."""
+        if self._mongo is not None:
+            return mongo_has_node(self._mongo, self._kb_id(node_id), node_id)
+        assert self._sqlite is not None
+        return sqlite_has_node(self._sqlite, node_id)
 
     def vector_store(self, node_id: str) -> VectorStore:
         if self._qdrant is not None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, MongoClient, ReturnDocument
@@ -24,7 +26,17 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from kato.config import MongoSettings
-from kato.engine.ports import ChangeSet, Events, PatternRecord, SymbolStats, Totals, symbol_counts
+from kato.engine.ports import (
+    ChangeSet,
+    Events,
+    LearnItem,
+    Metadata,
+    PatternOrder,
+    PatternRecord,
+    SymbolStats,
+    Totals,
+)
+from kato.engine.records import stats_increments
 
 _PATTERN_NAME = re.compile(r"[0-9a-f]{40}")
 _REVISION = "revision"
@@ -33,6 +45,7 @@ _TOTALS = "totals"
 _TOTAL_FIELDS = ("pattern_frequencies", "symbol_frequencies", "symbols_in_patterns")
 _HIDDEN = {"_id": False, "rev": False, "pending": False}
 _DUPLICATE_KEY = 11000
+_CHUNK = 1000  # documents per query of the iterators and per insert_many of replace
 T = TypeVar("T")
 
 
@@ -79,13 +92,59 @@ def _pairs(emotives: Mapping[str, float]) -> list[list[Any]]:
     return [[key, value] for key, value in emotives.items()]
 
 
+def _metadata_pairs(metadata: Metadata) -> list[list[str]]:
+    # Flat [key, value] pairs, for the same reason as emotives, and so ``$addToSet`` unions
+    # them on re-learn in one atomic update.
+    return [[key, value] for key, values in metadata.items() for value in values]
+
+
+def _metadata(pairs: Iterable[Sequence[str]]) -> Metadata:
+    grouped: dict[str, set[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, set()).add(value)
+    return {key: tuple(sorted(grouped[key])) for key in sorted(grouped)}
+
+
 def _pattern(document: Mapping[str, Any]) -> PatternRecord:
     return PatternRecord(
         name=document["name"],
         events=tuple(tuple(event) for event in document["events"]),
         frequency=document["frequency"],
         emotives=tuple(dict(pairs) for pairs in document["emotives"]),
+        metadata=_metadata(document.get("metadata", ())),  # absent in older documents
     )
+
+
+def _pattern_document(record: PatternRecord, revision: int) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "events": [list(event) for event in record.events],
+        "frequency": record.frequency,
+        "emotives": [_pairs(entry) for entry in record.emotives],
+        "metadata": _metadata_pairs(record.metadata),
+        "rev": revision,
+        "pending": 0,
+    }
+
+
+def _after_filter(order: PatternOrder, after: tuple[int, str] | None) -> dict[str, Any]:
+    if after is None:
+        return {}
+    if order == "name":
+        return {"name": {"$gt": after[1]}}
+    frequency, name = after
+    return {
+        "$or": [
+            {"frequency": {"$lt": frequency}},
+            {"frequency": frequency, "name": {"$gt": name}},
+        ]
+    }
+
+
+_SORT: dict[str, list[tuple[str, int]]] = {
+    "name": [("name", ASCENDING)],
+    "frequency": [("frequency", -1), ("name", ASCENDING)],
+}
 
 
 def _symbol(document: Mapping[str, Any]) -> SymbolStats:
@@ -172,17 +231,35 @@ class MongoKnowledgeBase:
     # -- writes ------------------------------------------------------------------------------
 
     def learn(
-        self, name: str, events: Events, emotives: Mapping[str, float] | None, persistence: int
+        self,
+        name: str,
+        events: Events,
+        emotives: Mapping[str, float] | None,
+        persistence: int,
+        metadata: Metadata | None = None,
     ) -> PatternRecord:
+        window = () if emotives is None else (emotives,)
+        return self._learn(LearnItem(name, events, window, metadata or {}), persistence)
+
+    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
+        """In order, one ``learn`` of ``times`` each: MongoDB has no transaction here (the
+        counters are ``$inc`` so concurrent writers still add up)."""
+        return [self._learn(item, persistence) for item in items]
+
+    def _learn(self, item: LearnItem, persistence: int) -> PatternRecord:
+        name = item.name
         if not _valid_name(name):
             raise ValueError(f"pattern name must be 40 lowercase hex digits, got {name!r}")
-        counts = symbol_counts(events)
-        on_insert: dict[str, Any] = {"events": [list(event) for event in events], "rev": 0}
-        update: dict[str, Any] = {"$inc": {"frequency": 1, "pending": 1}}
-        if emotives is None:
+        increments, totals = stats_increments(item)
+        on_insert: dict[str, Any] = {"events": [list(event) for event in item.events], "rev": 0}
+        update: dict[str, Any] = {"$inc": {"frequency": item.times, "pending": 1}}
+        if not item.emotives:
             on_insert["emotives"] = []
         else:
-            update["$push"] = {"emotives": {"$each": [_pairs(emotives)], "$slice": -persistence}}
+            entries = [_pairs(entry) for entry in item.emotives]
+            update["$push"] = {"emotives": {"$each": entries, "$slice": -persistence}}
+        if item.metadata:
+            update["$addToSet"] = {"metadata": {"$each": _metadata_pairs(item.metadata)}}
         update["$setOnInsert"] = on_insert
         document = _retry_duplicate(
             lambda: self._patterns.find_one_and_update(
@@ -193,25 +270,25 @@ class MongoKnowledgeBase:
                 return_document=ReturnDocument.AFTER,
             )
         )
-        self._count_symbols(counts)
+        self._count_symbols(increments, item.times)
         self._metadata.update_one(
             {"_id": _TOTALS},
             {
                 "$inc": {
-                    "pattern_frequencies": 1,
-                    "symbol_frequencies": sum(counts.values()),
-                    "symbols_in_patterns": len(counts),
+                    "pattern_frequencies": totals.pattern_frequencies,
+                    "symbol_frequencies": totals.symbol_frequencies,
+                    "symbols_in_patterns": totals.symbols_in_patterns,
                 }
             },
             upsert=True,
         )
         revision = self._next_revision()
         self._stamp(self._patterns, [name], revision)
-        self._stamp(self._symbols, list(counts), revision)
+        self._stamp(self._symbols, list(increments), revision)
         assert document is not None  # an upsert returning the document after never misses
         return _pattern(document)
 
-    def _count_symbols(self, counts: Mapping[str, int]) -> None:
+    def _count_symbols(self, counts: Mapping[str, int], times: int = 1) -> None:
         """``$inc`` every symbol's statistics: one insert for the new ones, then one update
         per distinct count (usually one or two round trips, and no upsert races)."""
         try:
@@ -238,7 +315,7 @@ class MongoKnowledgeBase:
         for count, symbols in by_count.items():
             self._symbols.update_many(
                 {"name": {"$in": symbols}},
-                {"$inc": {"frequency": count, "pattern_member_frequency": 1, "pending": 1}},
+                {"$inc": {"frequency": count, "pattern_member_frequency": times, "pending": 1}},
             )
 
     def delete_pattern(self, name: str) -> bool:
@@ -253,16 +330,23 @@ class MongoKnowledgeBase:
         return True
 
     def update_pattern(
-        self, name: str, frequency: int, emotives: Sequence[Mapping[str, float]]
+        self,
+        name: str,
+        frequency: int,
+        emotives: Sequence[Mapping[str, float]],
+        metadata: Metadata | None = None,
     ) -> PatternRecord | None:
         if not _valid_name(name):
             return None
+        changes: dict[str, Any] = {
+            "frequency": frequency,
+            "emotives": [_pairs(e) for e in emotives],
+        }
+        if metadata is not None:
+            changes["metadata"] = _metadata_pairs(metadata)
         document = self._patterns.find_one_and_update(
             {"name": name},
-            {
-                "$set": {"frequency": frequency, "emotives": [_pairs(e) for e in emotives]},
-                "$inc": {"pending": 1},
-            },
+            {"$set": changes, "$inc": {"pending": 1}},
             projection=_HIDDEN,
             return_document=ReturnDocument.AFTER,
         )
@@ -284,7 +368,110 @@ class MongoKnowledgeBase:
         )
         self._next_revision()
 
+    def replace(
+        self,
+        patterns: Iterable[PatternRecord],
+        symbols: Iterable[SymbolStats],
+        totals: Totals,
+        revision: int = 0,
+    ) -> int:
+        """Filled into staging collections, then renamed over ``patterns`` and ``symbols``
+        (each rename is atomic): an exception from the iterables drops the staging copies
+        and changes nothing. Between the two renames a reader may see the new patterns with
+        the old statistics; the reset revision then makes every reader reload both."""
+        suffix = uuid.uuid4().hex[:12]
+        staged_patterns = self._patterns.database[f"patterns_import_{suffix}"]
+        staged_symbols = self._symbols.database[f"symbols_import_{suffix}"]
+        try:
+            stamp = self._next_revision()
+            stored = 0
+            pending = iter(patterns)
+            while chunk := list(islice(pending, _CHUNK)):
+                staged_patterns.insert_many([_pattern_document(r, stamp) for r in chunk])
+                stored += len(chunk)
+            rows = iter(symbols)
+            while chunk_symbols := list(islice(rows, _CHUNK)):
+                staged_symbols.insert_many(
+                    [
+                        {
+                            "name": s.name,
+                            "frequency": s.frequency,
+                            "pattern_member_frequency": s.pattern_member_frequency,
+                            "rev": stamp,
+                            "pending": 0,
+                        }
+                        for s in chunk_symbols
+                    ]
+                )
+        except BaseException:
+            staged_patterns.drop()
+            staged_symbols.drop()
+            raise
+        self._metadata.update_one({"_id": _REVISION}, {"$max": {"reset": stamp + 1}})
+        for staged, target in ((staged_patterns, self._patterns), (staged_symbols, self._symbols)):
+            if staged.estimated_document_count():
+                staged.rename(target.name, dropTarget=True)
+            else:  # MongoDB cannot rename a collection that was never created
+                target.delete_many({})
+            for field in ("name", "rev", "pending"):
+                target.create_index([(field, ASCENDING)], unique=field == "name")
+        self._deleted.delete_many({})
+        self._archive.delete_many({})
+        self._metadata.update_one(
+            {"_id": _TOTALS},
+            {
+                "$set": {
+                    "pattern_frequencies": totals.pattern_frequencies,
+                    "symbol_frequencies": totals.symbol_frequencies,
+                    "symbols_in_patterns": totals.symbols_in_patterns,
+                }
+            },
+            upsert=True,
+        )
+        # Readers reload once the value reaches the reset; a restore keeps a higher revision.
+        self._metadata.update_one({"_id": _REVISION}, {"$max": {"value": max(stamp + 1, revision)}})
+        return stored
+
     # -- reads -------------------------------------------------------------------------------
+
+    def iter_patterns(
+        self,
+        order: PatternOrder = "name",
+        after: tuple[int, str] | None = None,
+        min_frequency: int = 0,
+    ) -> Iterator[PatternRecord]:
+        while True:
+            query = {"frequency": {"$gte": min_frequency}, **_after_filter(order, after)}
+            documents = list(self._patterns.find(query, _HIDDEN).sort(_SORT[order]).limit(_CHUNK))
+            for document in documents:
+                yield _pattern(document)
+            if len(documents) < _CHUNK:
+                return
+            after = (documents[-1]["frequency"], documents[-1]["name"])
+
+    def iter_symbols(
+        self, order: PatternOrder = "name", after: tuple[int, str] | None = None
+    ) -> Iterator[SymbolStats]:
+        while True:
+            # A symbol row left at zero by a learn that failed before counting it is skipped.
+            query = {"pattern_member_frequency": {"$gt": 0}, **_after_filter(order, after)}
+            documents = list(self._symbols.find(query, _HIDDEN).sort(_SORT[order]).limit(_CHUNK))
+            for document in documents:
+                yield _symbol(document)
+            if len(documents) < _CHUNK:
+                return
+            after = (documents[-1]["frequency"], documents[-1]["name"])
+
+    def get_symbol(self, name: str) -> SymbolStats | None:
+        if not isinstance(name, str):
+            return None
+        document = self._symbols.find_one(
+            {"name": name, "pattern_member_frequency": {"$gt": 0}}, _HIDDEN
+        )
+        return _symbol(document) if document else None
+
+    def symbol_count(self) -> int:
+        return self._symbols.count_documents({"pattern_member_frequency": {"$gt": 0}})
 
     def get_pattern(self, name: str) -> PatternRecord | None:
         if not _valid_name(name):
@@ -347,3 +534,20 @@ class MongoKnowledgeBase:
         """Close the client if this knowledge base created it; a shared one stays open."""
         if self._owns_client:
             self._client.close()
+
+
+def mongo_node_ids(client: MongoClient[dict[str, Any]]) -> list[str]:
+    """Every node id that claimed a knowledge base (database) of this server, sorted."""
+    found = []
+    for name in client.list_database_names():
+        if name in ("admin", "config", "local"):
+            continue
+        document = client[name]["metadata"].find_one({"_id": _OWNER})
+        if document is not None:
+            found.append(str(document["node_id"]))
+    return sorted(found)
+
+
+def mongo_has_node(client: MongoClient[dict[str, Any]], kb_id: str, node_id: str) -> bool:
+    document = client[kb_id]["metadata"].find_one({"_id": _OWNER})
+    return document is not None and document.get("node_id") == node_id

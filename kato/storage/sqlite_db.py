@@ -18,7 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 FILE_NAME = "kato.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Steps that bring an older file up to SCHEMA_VERSION (user_version -> statements). Version 2:
+# pattern metadata (semantics §12.5); rows of version 1 read as ``{}``.
+_MIGRATIONS = {
+    1: "ALTER TABLE kb_patterns ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kb_nodes (
@@ -37,6 +43,7 @@ CREATE TABLE IF NOT EXISTS kb_patterns (
     frequency INTEGER NOT NULL,
     emotives TEXT NOT NULL,
     rev INTEGER NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (kb, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kb_patterns_rev ON kb_patterns (kb, rev);
@@ -93,9 +100,30 @@ class SQLiteDatabase:
         self._all_lock = threading.Lock()
         self._closed = False
         # Idempotent, and under the write lock, so sibling processes may start together.
-        self.connection().executescript(
-            f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        )
+        connection = self.connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            self._migrate(connection)
+            # Statement by statement: executescript would commit the transaction first.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    @staticmethod
+    def _migrate(connection: sqlite3.Connection) -> None:
+        """Upgrade a file written by an older version (a new file has user_version 0 and no
+        tables: the schema creates them at the current version)."""
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        while 0 < version < SCHEMA_VERSION:
+            for statement in _MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            version += 1
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""

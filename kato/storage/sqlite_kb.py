@@ -10,32 +10,61 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
-from kato.engine.ports import ChangeSet, Events, PatternRecord, SymbolStats, Totals, symbol_counts
-from kato.engine.records import learned_record
+from kato.engine.ports import (
+    ChangeSet,
+    Events,
+    LearnItem,
+    Metadata,
+    PatternOrder,
+    PatternRecord,
+    SymbolStats,
+    Totals,
+)
+from kato.engine.records import add_totals, learned_many, stats_increments
 from kato.storage.sqlite_db import SQLiteDatabase
 
-_PATTERN_COLUMNS = "name, events, frequency, emotives"
+_PATTERN_COLUMNS = "name, events, frequency, emotives, metadata"
+_CHUNK = 1000  # rows per query of the iterators (bounded memory) and per executemany
+_PATTERN_ORDER = {"name": "name", "frequency": "frequency DESC, name"}
+_AFTER = {
+    "name": "AND name > ?",
+    "frequency": "AND (frequency < ? OR (frequency = ? AND name > ?))",
+}
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _pattern(row: tuple[str, str, int, str]) -> PatternRecord:
-    name, events, frequency, emotives = row
+def _pattern(row: tuple[str, str, int, str, str]) -> PatternRecord:
+    name, events, frequency, emotives, metadata = row
     return PatternRecord(
         name=name,
         events=tuple(tuple(event) for event in json.loads(events)),
         frequency=frequency,
         emotives=tuple(json.loads(emotives)),
+        metadata={key: tuple(values) for key, values in json.loads(metadata).items()},
     )
+
+
+def _after_params(order: PatternOrder, after: tuple[int, str] | None) -> tuple[str, list[Any]]:
+    if after is None:
+        return "", []
+    if order == "name":
+        return _AFTER["name"], [after[1]]
+    return _AFTER["frequency"], [after[0], after[0], after[1]]
 
 
 def _totals(row: tuple[int, int, int]) -> Totals:
     return Totals(*row)
+
+
+def _total_values(totals: Totals) -> tuple[int, int, int]:
+    return totals.pattern_frequencies, totals.symbol_frequencies, totals.symbols_in_patterns
 
 
 class SQLiteKnowledgeBase:
@@ -79,6 +108,12 @@ class SQLiteKnowledgeBase:
         )
         return int(row[0])
 
+    def revision_in(self, connection: sqlite3.Connection) -> int:
+        row = connection.execute(
+            "SELECT revision FROM kb_nodes WHERE kb = ?", (self.kb_id,)
+        ).fetchone()
+        return int(row[0])
+
     def _bump(self, connection: sqlite3.Connection, patterns: int = 0) -> int:
         """The next revision of this node (inside the caller's write transaction)."""
         row = connection.execute(
@@ -89,46 +124,92 @@ class SQLiteKnowledgeBase:
         return int(row[0])
 
     def learn(
-        self, name: str, events: Events, emotives: Mapping[str, float] | None, persistence: int
+        self,
+        name: str,
+        events: Events,
+        emotives: Mapping[str, float] | None,
+        persistence: int,
+        metadata: Metadata | None = None,
     ) -> PatternRecord:
-        counts = symbol_counts(events)
+        window = () if emotives is None else (emotives,)
+        return self.learn_many([LearnItem(name, events, window, metadata or {})], persistence)[0]
+
+    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
+        """One write transaction and one revision for the batch: the stored records are read
+        once, the batch is applied in memory (in order, so a name learned twice counts twice),
+        then written with one ``executemany`` per table."""
+        if not items:
+            return []
         with self._db.write() as connection:
-            row = connection.execute(
-                f"SELECT {_PATTERN_COLUMNS} FROM kb_patterns WHERE kb = ? AND name = ?",
-                (self.kb_id, name),
-            ).fetchone()
-            existing = _pattern(row) if row else None
-            record = learned_record(existing, name, events, emotives, persistence)
-            revision = self._bump(connection, patterns=0 if existing else 1)
-            connection.execute(
-                "INSERT OR REPLACE INTO kb_patterns (kb, name, events, frequency, emotives, rev)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    self.kb_id,
-                    name,
-                    _dumps(record.events),
-                    record.frequency,
-                    _dumps(record.emotives),
-                    revision,
-                ),
+            stored = self._records(connection, {item.name for item in items})
+            records: dict[str, PatternRecord] = {}
+            results: list[PatternRecord] = []
+            symbols: dict[str, list[int]] = {}
+            totals = Totals()
+            for item in items:
+                record = learned_many(
+                    records.get(item.name) or stored.get(item.name), item, persistence
+                )
+                records[item.name] = record
+                results.append(record)
+                increments, more = stats_increments(item)
+                for symbol, count in increments.items():
+                    entry = symbols.setdefault(symbol, [0, 0])
+                    entry[0] += count
+                    entry[1] += item.times
+                totals = add_totals(totals, more)
+            revision = self._bump(connection, patterns=len(records.keys() - stored.keys()))
+            kb = self.kb_id
+            connection.executemany(
+                "INSERT OR REPLACE INTO kb_patterns"
+                " (kb, name, events, frequency, emotives, metadata, rev)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        kb,
+                        record.name,
+                        _dumps(record.events),
+                        record.frequency,
+                        _dumps(record.emotives),
+                        _dumps(record.metadata),
+                        revision,
+                    )
+                    for record in records.values()
+                ],
             )
-            connection.execute(
-                "DELETE FROM kb_deleted WHERE kb = ? AND name = ?", (self.kb_id, name)
+            connection.executemany(
+                "DELETE FROM kb_deleted WHERE kb = ? AND name = ?",
+                [(kb, name) for name in records],
             )
             connection.executemany(
                 "INSERT INTO kb_symbols (kb, name, frequency, pattern_member_frequency, rev)"
-                " VALUES (?, ?, ?, 1, ?) ON CONFLICT (kb, name) DO UPDATE SET"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kb, name) DO UPDATE SET"
                 " frequency = frequency + excluded.frequency,"
-                " pattern_member_frequency = pattern_member_frequency + 1, rev = excluded.rev",
-                [(self.kb_id, symbol, count, revision) for symbol, count in counts.items()],
+                " pattern_member_frequency = pattern_member_frequency"
+                " + excluded.pattern_member_frequency, rev = excluded.rev",
+                [(kb, symbol, f, m, revision) for symbol, (f, m) in symbols.items()],
             )
             connection.execute(
-                "UPDATE kb_nodes SET pattern_frequencies = pattern_frequencies + 1,"
+                "UPDATE kb_nodes SET pattern_frequencies = pattern_frequencies + ?,"
                 " symbol_frequencies = symbol_frequencies + ?,"
                 " symbols_in_patterns = symbols_in_patterns + ? WHERE kb = ?",
-                (sum(counts.values()), len(counts), self.kb_id),
+                (*_total_values(totals), kb),
             )
-        return record
+        return results
+
+    def _records(self, connection: sqlite3.Connection, names: set[str]) -> dict[str, PatternRecord]:
+        """The stored records among ``names`` (queried in chunks: SQLite bounds parameters)."""
+        found: dict[str, PatternRecord] = {}
+        pending = iter(sorted(names))
+        while chunk := list(islice(pending, 500)):
+            marks = ",".join("?" * len(chunk))
+            for row in connection.execute(
+                f"SELECT {_PATTERN_COLUMNS} FROM kb_patterns WHERE kb = ? AND name IN ({marks})",
+                (self.kb_id, *chunk),
+            ):
+                record = _pattern(row)
+                found[record.name] = record
+        return found
 
     def get_pattern(self, name: str) -> PatternRecord | None:
         row = (
@@ -156,34 +237,165 @@ class SQLiteKnowledgeBase:
             return True
 
     def update_pattern(
-        self, name: str, frequency: int, emotives: Sequence[Mapping[str, float]]
+        self,
+        name: str,
+        frequency: int,
+        emotives: Sequence[Mapping[str, float]],
+        metadata: Metadata | None = None,
     ) -> PatternRecord | None:
         window = tuple(dict(item) for item in emotives)
         with self._db.write() as connection:
             row = connection.execute(
-                "SELECT events FROM kb_patterns WHERE kb = ? AND name = ?", (self.kb_id, name)
+                f"SELECT {_PATTERN_COLUMNS} FROM kb_patterns WHERE kb = ? AND name = ?",
+                (self.kb_id, name),
             ).fetchone()
             if row is None:
                 return None
+            old = _pattern(row)
+            record = PatternRecord(
+                name, old.events, frequency, window, old.metadata if metadata is None else metadata
+            )
             revision = self._bump(connection)
             connection.execute(
-                "UPDATE kb_patterns SET frequency = ?, emotives = ?, rev = ?"
+                "UPDATE kb_patterns SET frequency = ?, emotives = ?, metadata = ?, rev = ?"
                 " WHERE kb = ? AND name = ?",
-                (frequency, _dumps(window), revision, self.kb_id, name),
+                (frequency, _dumps(window), _dumps(record.metadata), revision, self.kb_id, name),
             )
-        events = tuple(tuple(event) for event in json.loads(row[0]))
-        return PatternRecord(name, events, frequency, window)
+        return record
 
     def clear(self) -> None:
         with self._db.write() as connection:
-            for table in ("kb_patterns", "kb_symbols", "kb_deleted", "kb_archive"):
-                connection.execute(f"DELETE FROM {table} WHERE kb = ?", (self.kb_id,))
+            self._clear(connection)
+
+    def _clear(self, connection: sqlite3.Connection) -> None:
+        for table in ("kb_patterns", "kb_symbols", "kb_deleted", "kb_archive"):
+            connection.execute(f"DELETE FROM {table} WHERE kb = ?", (self.kb_id,))
+        connection.execute(
+            "UPDATE kb_nodes SET revision = revision + 1, reset_revision = revision + 1,"
+            " pattern_count = 0, pattern_frequencies = 0, symbol_frequencies = 0,"
+            " symbols_in_patterns = 0 WHERE kb = ?",
+            (self.kb_id,),
+        )
+
+    def replace(
+        self,
+        patterns: Iterable[PatternRecord],
+        symbols: Iterable[SymbolStats],
+        totals: Totals,
+        revision: int = 0,
+    ) -> int:
+        """One write transaction: cleared, refilled in chunks, committed; an exception from
+        the iterables rolls everything back (other writers wait for the file's write lock)."""
+        kb = self.kb_id
+        stored = 0
+        with self._db.write() as connection:
+            self._clear(connection)  # one revision bump, the reset readers reload at
+            stamp = self.revision_in(connection)
+            pending = iter(patterns)
+            while chunk := list(islice(pending, _CHUNK)):
+                connection.executemany(
+                    "INSERT OR REPLACE INTO kb_patterns"
+                    " (kb, name, events, frequency, emotives, metadata, rev)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            kb,
+                            r.name,
+                            _dumps(r.events),
+                            r.frequency,
+                            _dumps(r.emotives),
+                            _dumps(r.metadata),
+                            stamp,
+                        )
+                        for r in chunk
+                    ],
+                )
+            stored = connection.execute(
+                "SELECT count(*) FROM kb_patterns WHERE kb = ?", (kb,)
+            ).fetchone()[0]
+            rows = iter(symbols)
+            while chunk_symbols := list(islice(rows, _CHUNK)):
+                connection.executemany(
+                    "INSERT OR REPLACE INTO kb_symbols"
+                    " (kb, name, frequency, pattern_member_frequency, rev) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (kb, s.name, s.frequency, s.pattern_member_frequency, stamp)
+                        for s in chunk_symbols
+                    ],
+                )
             connection.execute(
-                "UPDATE kb_nodes SET revision = revision + 1, reset_revision = revision + 1,"
-                " pattern_count = 0, pattern_frequencies = 0, symbol_frequencies = 0,"
-                " symbols_in_patterns = 0 WHERE kb = ?",
-                (self.kb_id,),
+                "UPDATE kb_nodes SET pattern_count = ?, pattern_frequencies = ?,"
+                " symbol_frequencies = ?, symbols_in_patterns = ?, revision = max(revision, ?)"
+                " WHERE kb = ?",
+                (stored, *_total_values(totals), revision, kb),
             )
+        return int(stored)
+
+    def iter_patterns(
+        self,
+        order: PatternOrder = "name",
+        after: tuple[int, str] | None = None,
+        min_frequency: int = 0,
+    ) -> Iterator[PatternRecord]:
+        # One short query per chunk (keyset pagination), each on the calling thread's
+        # connection: a consumer may resume the iterator on another thread.
+        while True:
+            clause, params = _after_params(order, after)
+            rows = (
+                self._db.connection()
+                .execute(
+                    f"SELECT {_PATTERN_COLUMNS} FROM kb_patterns WHERE kb = ? AND frequency >= ?"
+                    f" {clause} ORDER BY {_PATTERN_ORDER[order]} LIMIT {_CHUNK}",
+                    (self.kb_id, min_frequency, *params),
+                )
+                .fetchall()
+            )
+            for row in rows:
+                yield _pattern(row)
+            if len(rows) < _CHUNK:
+                return
+            last = rows[-1]
+            after = (last[2], last[0])
+
+    def iter_symbols(
+        self, order: PatternOrder = "name", after: tuple[int, str] | None = None
+    ) -> Iterator[SymbolStats]:
+        while True:
+            clause, params = _after_params(order, after)
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT name, frequency, pattern_member_frequency FROM kb_symbols"
+                    f" WHERE kb = ? {clause} ORDER BY {_PATTERN_ORDER[order]} LIMIT {_CHUNK}",
+                    (self.kb_id, *params),
+                )
+                .fetchall()
+            )
+            for row in rows:
+                yield SymbolStats(*row)
+            if len(rows) < _CHUNK:
+                return
+            after = (rows[-1][1], rows[-1][0])
+
+    def get_symbol(self, name: str) -> SymbolStats | None:
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT name, frequency, pattern_member_frequency FROM kb_symbols"
+                " WHERE kb = ? AND name = ?",
+                (self.kb_id, name),
+            )
+            .fetchone()
+        )
+        return SymbolStats(*row) if row else None
+
+    def symbol_count(self) -> int:
+        row = (
+            self._db.connection()
+            .execute("SELECT count(*) FROM kb_symbols WHERE kb = ?", (self.kb_id,))
+            .fetchone()
+        )
+        return int(row[0])
 
     def totals(self) -> Totals:
         row = (
@@ -258,3 +470,18 @@ class SQLiteKnowledgeBase:
         """Close the file if this knowledge base opened it; a shared one stays open."""
         if self._owns_database:
             self._db.close()
+
+
+def sqlite_node_ids(database: SQLiteDatabase) -> list[str]:
+    """Every node id that claimed a knowledge base in this file, sorted."""
+    rows = database.connection().execute("SELECT node_id FROM kb_owners ORDER BY node_id")
+    return [row[0] for row in rows]
+
+
+def sqlite_has_node(database: SQLiteDatabase, node_id: str) -> bool:
+    row = (
+        database.connection()
+        .execute("SELECT 1 FROM kb_owners WHERE node_id = ? LIMIT 1", (node_id,))
+        .fetchone()
+    )
+    return row is not None
