@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml $(wildcard setup.py kato/core/*.c)
 install: $(STAMP)
 
 # Servers the tests start themselves (on free loopback ports): redis-server and nginx;
-# wrk drives benchmarks/service_load.py.
+# wrk drives benchmarks/service_load.py; Debian's chromium runs the Explorer's browser tests (tests/ui).
 system-deps:
-	@command -v redis-server >/dev/null && command -v nginx >/dev/null && command -v wrk >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx wrk >/dev/null; }
+	@command -v redis-server >/dev/null && command -v nginx >/dev/null && command -v wrk >/dev/null && test -x /usr/bin/chromium || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx wrk chromium >/dev/null; }
 
 serve: $(STAMP)
 	$(VENV)/bin/kato serve
