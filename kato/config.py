@@ -98,6 +98,9 @@ class LimitsSettings(_Section):
     max_emotives_per_observation: int = Field(64, ge=0)
     max_emotive_name_length: int = Field(1024, ge=1)  # as max_symbol_length
     max_observations_per_sequence: int = Field(1000, ge=1)
+    # Issue 11: sequences of one learn-batch, contexts of one batch predict.
+    max_sequences_per_batch: int = Field(1000, ge=1)
+    max_contexts_per_batch: int = Field(1000, ge=1)
     max_metadata_bytes: int = Field(16 * 1024, ge=0)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # Slow clients: a connection whose request headers (kato serve's protocol) or body (the

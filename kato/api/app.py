@@ -22,6 +22,7 @@ from kato.api.draining import install_draining
 from kato.api.errors import install_error_handlers
 from kato.api.openapi import install_openapi
 from kato.api.operations import install_operations
+from kato.api.routes_nodes import router as nodes_router
 from kato.api.routes_sessions import router as sessions_router
 from kato.api.routes_system import router as system_router
 from kato.api.routes_v1 import router as v1_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TraceIdMiddleware)
     # Session routes first: the data-plane requests are matched without trying the others.
     app.include_router(sessions_router)
+    app.include_router(nodes_router)  # /v2/nodes/...: knowledge bases as data (issue 11)
     app.include_router(system_router)
     app.include_router(v1_router)
     app.include_router(ws_router)
