@@ -1,4 +1,8 @@
-"""Build of the compiled prediction core; all other metadata lives in pyproject.toml."""
+"""Build of the optional compiled cores; all other metadata lives in pyproject.toml.
+
+Both extensions are optional: a machine without a C compiler still installs (setuptools
+warns and skips them) and KATO runs on the pure-Python paths with identical results.
+"""
 
 from setuptools import Extension, setup
 
@@ -9,6 +13,9 @@ setup(
             ["kato/core/_matchcore.c"],
             # No fused multiply-add: the core must round exactly like the Python definitions.
             extra_compile_args=["-O2", "-ffp-contract=off", "-std=c11", "-Wall", "-Wextra"],
+            # Optional: without a compiler the install goes on and kato.core.matcher serves
+            # with kato.core.pure_matchcore (same results, slower).
+            optional=True,
         ),
         # Pattern identities; optional: kato.core.hashing falls back to the pure path.
         Extension(
