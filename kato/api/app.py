@@ -26,6 +26,7 @@ from kato.api.routes_nodes import router as nodes_router
 from kato.api.routes_sessions import router as sessions_router
 from kato.api.routes_system import router as system_router
 from kato.api.routes_v1 import router as v1_router
+from kato.api.routes_v3 import router as v3_router
 from kato.api.routes_ws import router as ws_router
 from kato.api.trace import TraceIdMiddleware, trace_id_var
 from kato.config import Settings
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Session routes first: the data-plane requests are matched without trying the others.
     app.include_router(sessions_router)
     app.include_router(nodes_router)  # /v2/nodes/...: knowledge bases as data (issue 11)
+    app.include_router(v3_router)  # KATO 3.x clients: /sessions/... (issue 12)
     app.include_router(system_router)
     app.include_router(v1_router)
     app.include_router(ws_router)

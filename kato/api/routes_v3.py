@@ -1,0 +1,317 @@
+"""The KATO 3.x session surface: ``/sessions/...`` (semantics §12.1, §12.3, §12.4).
+
+Same service, same session store and same knowledge bases as ``/v2/sessions``: a session
+created on either surface is usable on both. The surface decides the shapes (3.x's:
+``"status": "okay"``, ``ttl_seconds``, ``session_config``, learn's ``"status": "learned"``);
+the session's configuration decides the semantics. Sessions created here start from the 3.x
+defaults (``kato.service.v3_config``). Errors use the service's envelope, like every route.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+
+from kato.api.auth import (
+    READER,
+    WRITER,
+    CurrentPrincipal,
+    SessionAdmin,
+    SessionReader,
+    SessionReaderCheck,
+    SessionWriter,
+    SessionWriterCheck,
+)
+from kato.api.deps import LimitsDep, ServiceDep, service_of
+from kato.api.idempotency import IdempotencyKey
+from kato.api.limits import check_metadata, check_observation, check_sequence
+from kato.api.routes_sessions import session_exists
+from kato.api.schemas import (
+    ConfigResponse,
+    SessionCountResponse,
+    SessionExistsResponse,
+    STMResponse,
+    error_responses,
+)
+from kato.api.schemas_v3 import (
+    V3ClearedAllResponse,
+    V3CognitionDataResponse,
+    V3ConfigUpdateResponse,
+    V3CreateSessionRequest,
+    V3DeletedResponse,
+    V3ExtendedResponse,
+    V3LearnResponse,
+    V3Observation,
+    V3ObserveResponse,
+    V3ObserveSequenceRequest,
+    V3PerceptDataResponse,
+    V3PredictionsResponse,
+    V3SequenceResponse,
+    V3SessionResponse,
+)
+from kato.security.layer import annotate_audit
+from kato.security.ownership import check_may_create_on_node, session_owner_for
+from kato.service.v3_config import from_v3, to_v3, v3_defaults
+from kato.sessions.models import Session
+
+router = APIRouter(
+    prefix="/sessions", tags=["sessions (3.x)"], responses=error_responses(404, 422, 500, 503)
+)
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """3.x timestamps: ISO-8601 UTC with a ``Z`` (how its models render aware datetimes)."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _session_response(session: Session, config: dict[str, Any], ttl_seconds: int) -> Any:
+    return V3SessionResponse(
+        session_id=session.session_id,
+        node_id=session.node_id,
+        created_at=iso_utc(session.created_at),
+        expires_at=iso_utc(session.expires_at),
+        ttl_seconds=ttl_seconds,
+        metadata=session.metadata,
+        session_config=config,
+    )
+
+
+@router.post(
+    "/{session_id}/observe",
+    response_model=V3ObserveResponse,
+    responses=error_responses(400, 409, 413),
+)
+async def observe(
+    session_id: str, body: V3Observation, request: Request, visible: SessionWriterCheck
+) -> V3ObserveResponse:
+    service = service_of(request)
+    observation = check_observation(body, service.settings.limits)
+    unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
+    session, outcome = await service.observe(
+        session_id,
+        observation,
+        unique_id,
+        check=visible,
+        named_by_client=body.unique_id is not None,
+    )
+    return V3ObserveResponse(
+        status="okay",
+        session_id=session_id,
+        processor_id=session.node_id,
+        stm_length=outcome.stm_length,
+        time=outcome.time,
+        unique_id=unique_id,
+        auto_learned_pattern=outcome.auto_learned_pattern,
+    )
+
+
+@router.post(
+    "", response_model=V3SessionResponse, responses=error_responses(400, 409), dependencies=[WRITER]
+)
+async def create_session(
+    body: V3CreateSessionRequest,
+    service: ServiceDep,
+    limits: LimitsDep,
+    principal: CurrentPrincipal,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> V3SessionResponse:
+    check_metadata(body.metadata, limits)
+    check_may_create_on_node(principal, body.node_id)
+    config = {**v3_defaults(service.settings.genes), **from_v3(body.config or {})}
+    session = await service.create_session(
+        body.node_id,
+        body.metadata,
+        body.ttl_seconds or None,
+        config,
+        owner=session_owner_for(principal),
+        idempotency_key=idempotency_key,
+    )
+    annotate_audit(request, session_id=session.session_id, node_id=session.node_id)
+    return _session_response(session, to_v3(service.genes_for(session)), session.ttl_seconds)
+
+
+@router.get("/count", response_model=SessionCountResponse, dependencies=[READER])
+async def count_sessions(service: ServiceDep) -> SessionCountResponse:
+    return SessionCountResponse(active_session_count=await service.sessions.count())
+
+
+@router.get("/{session_id}", response_model=V3SessionResponse, dependencies=[SessionReader])
+async def get_session(session_id: str, service: ServiceDep) -> V3SessionResponse:
+    session = await service.get_session(session_id)
+    remaining = max(0, int(session.expires_at - time.time()))  # 3.x: the time left
+    return _session_response(session, to_v3(service.genes_for(session)), remaining)
+
+
+@router.delete("/{session_id}", response_model=V3DeletedResponse, dependencies=[SessionWriter])
+async def delete_session(session_id: str, service: ServiceDep) -> V3DeletedResponse:
+    await service.delete_session(session_id)
+    return V3DeletedResponse(status="deleted", session_id=session_id)
+
+
+# Same rule and shape as v2 (ownership-aware, does not touch the session's expiry).
+router.add_api_route(
+    "/{session_id}/exists",
+    session_exists,
+    methods=["GET"],
+    response_model=SessionExistsResponse,
+    dependencies=[READER],
+)
+
+
+@router.post(
+    "/{session_id}/extend", response_model=V3ExtendedResponse, dependencies=[SessionWriter]
+)
+async def extend_session(
+    session_id: str,
+    service: ServiceDep,
+    ttl_seconds: Annotated[int, Query(ge=1, le=30 * 86400)] = 3600,
+) -> V3ExtendedResponse:
+    await service.extend_session(session_id, ttl_seconds)
+    return V3ExtendedResponse(status="extended", session_id=session_id, ttl_seconds=ttl_seconds)
+
+
+@router.get("/{session_id}/stm", response_model=STMResponse, dependencies=[SessionReader])
+async def get_stm(session_id: str, service: ServiceDep) -> STMResponse:
+    stm = (await service.get_session(session_id)).state.stm
+    return STMResponse(stm=stm, session_id=session_id, length=len(stm))
+
+
+@router.post(
+    "/{session_id}/learn",
+    response_model=V3LearnResponse,
+    responses=error_responses(400, 409),
+    dependencies=[SessionWriter],
+)
+async def learn(
+    session_id: str, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> V3LearnResponse:
+    session, name = await service.learn(session_id, idempotency_key)
+    return V3LearnResponse(
+        status="learned",
+        pattern_name=name,
+        session_id=session_id,
+        processor_id=session.node_id,
+        message=f"Learned pattern {name} from {len(session.state.stm)} events",
+    )
+
+
+@router.post(
+    "/{session_id}/clear-stm",
+    response_model=V3DeletedResponse,
+    responses=error_responses(409),
+    dependencies=[SessionWriter],
+)
+async def clear_stm(
+    session_id: str, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> V3DeletedResponse:
+    await service.clear_stm(session_id, idempotency_key)
+    return V3DeletedResponse(status="cleared", session_id=session_id)
+
+
+@router.post(
+    "/{session_id}/clear-all",
+    response_model=V3ClearedAllResponse,
+    responses=error_responses(409),
+    dependencies=[SessionAdmin],
+)
+async def clear_all(
+    session_id: str, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> V3ClearedAllResponse:
+    await service.clear_all(session_id, idempotency_key)
+    return V3ClearedAllResponse(status="cleared", session_id=session_id, scope="all")
+
+
+@router.get("/{session_id}/predictions", response_model=V3PredictionsResponse)
+async def predictions(
+    session_id: str, service: ServiceDep, visible: SessionReaderCheck
+) -> V3PredictionsResponse:
+    session, ranked = await service.predictions(session_id, check=visible)
+    return V3PredictionsResponse(
+        predictions=ranked,
+        future_potentials=None,
+        session_id=session_id,
+        processor_id=session.node_id,
+        count=len(ranked),
+        time=session.state.time,
+        unique_id=None,
+    )
+
+
+@router.post(
+    "/{session_id}/observe-sequence",
+    response_model=V3SequenceResponse,
+    responses=error_responses(400, 409, 413),
+    dependencies=[SessionWriter],
+)
+async def observe_sequence(
+    session_id: str, body: V3ObserveSequenceRequest, service: ServiceDep, limits: LimitsDep
+) -> V3SequenceResponse:
+    observations = check_sequence(body.observations, limits)
+    summary = await service.observe_sequence(
+        session_id,
+        observations,
+        [sent.unique_id or f"seq-obs-{uuid.uuid4().hex}" for sent in body.observations],
+        learn_after_each=body.learn_after_each,
+        learn_at_end=body.learn_at_end,
+        clear_stm_between=body.clear_stm_between,
+        named_by_client=[sent.unique_id is not None for sent in body.observations],
+    )
+    return V3SequenceResponse(**summary)
+
+
+@router.get(
+    "/{session_id}/percept-data",
+    response_model=V3PerceptDataResponse,
+    dependencies=[SessionReader],
+)
+async def percept_data(session_id: str, service: ServiceDep) -> V3PerceptDataResponse:
+    session = await service.get_session(session_id)
+    return V3PerceptDataResponse(
+        percept_data=session.state.percept_data, session_id=session_id, node_id=session.node_id
+    )
+
+
+@router.get(
+    "/{session_id}/cognition-data",
+    response_model=V3CognitionDataResponse,
+    dependencies=[SessionReader],
+)
+async def cognition_data(session_id: str, service: ServiceDep) -> V3CognitionDataResponse:
+    session = await service.get_session(session_id)
+    data = await service.cognition_data(session_id)
+    return V3CognitionDataResponse(
+        cognition_data=data, session_id=session_id, node_id=session.node_id
+    )
+
+
+@router.get("/{session_id}/config", response_model=ConfigResponse, dependencies=[SessionReader])
+async def get_config(session_id: str, service: ServiceDep) -> ConfigResponse:
+    genes = service.genes_for(await service.get_session(session_id))
+    return ConfigResponse(session_id=session_id, config=to_v3(genes))
+
+
+@router.post(
+    "/{session_id}/config",
+    response_model=V3ConfigUpdateResponse,
+    responses=error_responses(400),
+    dependencies=[SessionWriter],
+)
+async def update_config(
+    session_id: str,
+    service: ServiceDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(description='{"config": {key: value}} or the bare {key: value} map'),
+    ],
+) -> V3ConfigUpdateResponse:
+    # 3.x reads body.get("config", body): a "config" object wins over the bare map.
+    changes = body["config"] if isinstance(body.get("config"), dict) else body
+    await service.update_config(session_id, from_v3(changes))
+    return V3ConfigUpdateResponse(
+        status="okay", message="Configuration updated", session_id=session_id
+    )
