@@ -12,7 +12,7 @@
 """
 
 from kato.client._async import AsyncKatoClient, AsyncSession
-from kato.client._shared import RetryPolicy, SessionInfo, observation
+from kato.client._shared import RetryPolicy, SessionInfo, observation, sequence
 from kato.client._sync import KatoClient, Session
 from kato.client.errors import (
     BadRequest,
@@ -63,4 +63,5 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "observation",
+    "sequence",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -11,6 +11,7 @@ import httpx
 
 from kato.client import _shared as api
 from kato.client._shared import DEFAULT_TIMEOUT, Json, RetryPolicy, SessionInfo, Sleep
+from kato.client.errors import error_from_response
 
 T = TypeVar("T")
 
@@ -113,6 +114,92 @@ class AsyncKatoClient:
 
     async def status(self) -> Json:
         return await self._run(api.status())
+
+    # -- nodes: a knowledge base as data -------------------------------------------------
+
+    async def list_nodes(self) -> list[Json]:
+        return await self._run(api.list_nodes())
+
+    async def node(self, node_id: str) -> Json:
+        return await self._run(api.node_summary(node_id))
+
+    async def patterns(self, node_id: str, **params: Any) -> Json:
+        return await self._run(api.patterns_page(node_id, params))
+
+    async def iter_patterns(self, node_id: str, **params: Any) -> AsyncIterator[Json]:
+        cursor = params.pop("cursor", None)
+        while True:
+            page = await self.patterns(node_id, cursor=cursor, **params)
+            for record in page["patterns"]:
+                yield record
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    async def node_pattern(self, node_id: str, name: str) -> Json:
+        return await self._run(api.node_pattern(node_id, name))
+
+    async def update_pattern(
+        self,
+        node_id: str,
+        name: str,
+        frequency: int | None = None,
+        emotives: Sequence[Mapping[str, float]] | None = None,
+        metadata: Mapping[str, Sequence[str]] | None = None,
+    ) -> Json:
+        changes = {"frequency": frequency, "emotives": emotives, "metadata": metadata}
+        return await self._run(api.update_pattern(node_id, name, changes))
+
+    async def delete_pattern(self, node_id: str, name: str) -> None:
+        await self._run(api.delete_pattern(node_id, name))
+
+    async def symbols(self, node_id: str, **params: Any) -> Json:
+        return await self._run(api.symbols_page(node_id, params))
+
+    async def symbol(self, node_id: str, symbol: str) -> Json:
+        return await self._run(api.node_symbol(node_id, symbol))
+
+    async def learn_batch(self, node_id: str, sequences: Sequence[Any]) -> Json:
+        return await self._run(api.learn_batch(node_id, sequences))
+
+    async def predict_batch(
+        self,
+        node_id: str,
+        contexts: Sequence[Sequence[Sequence[str]]],
+        config: Mapping[str, Any] | None = None,
+    ) -> list[list[Json]]:
+        return await self._run(api.predict_batch(node_id, contexts, config))
+
+    async def export(self, node_id: str) -> AsyncIterator[str]:
+        """The knowledge base as JSON Lines, streamed (see ``KatoClient.export``)."""
+        async with self._http.stream("GET", api.export_path(node_id)) as response:
+            if not response.is_success:
+                await response.aread()
+                raise error_from_response(response)
+            async for line in response.aiter_lines():
+                yield line
+
+    async def import_lines(
+        self, node_id: str, lines: Iterable[Any] | AsyncIterable[Any], mode: str = "merge"
+    ) -> Json:
+        """Import JSON Lines streamed from ``lines`` (sync or async iterable)."""
+
+        async def body() -> AsyncIterator[bytes]:
+            if isinstance(lines, AsyncIterable):
+                async for line in lines:
+                    for chunk in api.ndjson_bytes([line]):
+                        yield chunk
+            else:
+                for chunk in api.ndjson_bytes(lines):
+                    yield chunk
+
+        response = await self._http.post(
+            api.import_path(node_id),
+            params=api.import_params(mode),
+            content=body(),
+            headers={"Content-Type": api.NDJSON},
+        )
+        return api.imported(response)
 
 
 class AsyncSession:

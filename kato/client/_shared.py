@@ -12,6 +12,7 @@ decoded value or raises the typed error. ``KatoClient`` drives it with ``httpx.C
 from __future__ import annotations
 
 import enum
+import json
 import random
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -355,3 +356,126 @@ def health() -> Call[Json]:
 
 def status() -> Call[Json]:
     return Call("GET", "/status", _body, Repeat.IDEMPOTENT)
+
+
+# -- nodes: a knowledge base as data (/v2/nodes) ------------------------------------------
+
+NDJSON = "application/x-ndjson"
+
+
+def _node_path(node_id: str, tail: str = "") -> str:
+    return f"/v2/nodes/{quote(node_id, safe='')}{tail}"
+
+
+def _pattern_path(node_id: str, name: str) -> str:
+    return _node_path(node_id, f"/patterns/{quote(name, safe='')}")
+
+
+def _present(**params: Any) -> dict[str, Any]:
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def list_nodes() -> Call[list[Json]]:
+    return Call("GET", "/v2/nodes", _key("nodes"), Repeat.IDEMPOTENT)
+
+
+def node_summary(node_id: str) -> Call[Json]:
+    return Call("GET", _node_path(node_id), _body, Repeat.IDEMPOTENT)
+
+
+def patterns_page(node_id: str, params: Mapping[str, Any]) -> Call[Json]:
+    """One page ``{"patterns": [...], "next_cursor"}``; ``params``: limit, cursor, sort,
+    symbol, min_frequency, min_length, max_length (None ones left out)."""
+    path = _node_path(node_id, "/patterns")
+    return Call("GET", path, _body, Repeat.IDEMPOTENT, params=_present(**params))
+
+
+def node_pattern(node_id: str, name: str) -> Call[Json]:
+    return Call("GET", _pattern_path(node_id, name), _body, Repeat.IDEMPOTENT)
+
+
+def update_pattern(node_id: str, name: str, changes: Mapping[str, Any]) -> Call[Json]:
+    # Setting fields to given values: repeating it gives the same record.
+    body = _present(**changes)
+    return Call("PATCH", _pattern_path(node_id, name), _body, Repeat.IDEMPOTENT, json=body)
+
+
+def delete_pattern(node_id: str, name: str) -> Call[None]:
+    return Call("DELETE", _pattern_path(node_id, name), _nothing, Repeat.IF_NOT_APPLIED)
+
+
+def symbols_page(node_id: str, params: Mapping[str, Any]) -> Call[Json]:
+    path = _node_path(node_id, "/symbols")
+    return Call("GET", path, _body, Repeat.IDEMPOTENT, params=_present(**params))
+
+
+def node_symbol(node_id: str, symbol: str) -> Call[Json]:
+    path = _node_path(node_id, f"/symbols/{quote(symbol, safe='')}")
+    return Call("GET", path, _body, Repeat.IDEMPOTENT)
+
+
+def sequence(
+    events: Sequence[Sequence[str]],
+    emotives: Sequence[Mapping[str, float]] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Json:
+    """One learn-batch sequence body; ``None`` fields are left out."""
+    body: Json = {"events": [list(event) for event in events]}
+    if emotives is not None:
+        body["emotives"] = [dict(item) for item in emotives]
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    return body
+
+
+def learn_batch(node_id: str, sequences: Sequence[Json | Sequence[Sequence[str]]]) -> Call[Json]:
+    """``sequences``: bodies built by ``sequence()``, or bare lists of events. Not repeated
+    after an ambiguous failure: learning twice counts twice."""
+    body = {"sequences": [s if isinstance(s, Mapping) else sequence(s) for s in sequences]}
+    path = _node_path(node_id, "/learn-batch")
+    return Call("POST", path, _body, Repeat.IF_NOT_APPLIED, json=body)
+
+
+def predict_batch(
+    node_id: str, contexts: Sequence[Sequence[Sequence[str]]], config: Mapping[str, Any] | None
+) -> Call[list[list[Json]]]:
+    body: Json = {"contexts": [[list(event) for event in context] for context in contexts]}
+    if config is not None:
+        body["config"] = dict(config)
+
+    def read(answer: Any) -> list[list[Json]]:
+        return [result["predictions"] for result in answer["results"]]
+
+    return Call("POST", _node_path(node_id, "/predict"), read, Repeat.IDEMPOTENT, json=body)
+
+
+def export_path(node_id: str) -> str:
+    return _node_path(node_id, "/export")
+
+
+def import_path(node_id: str) -> str:
+    return _node_path(node_id, "/import")
+
+
+def import_params(mode: str) -> dict[str, str]:
+    if mode not in ("merge", "replace"):
+        raise ValueError("mode must be 'merge' or 'replace'")
+    return {"mode": mode}
+
+
+def ndjson_bytes(lines: Any) -> Any:
+    """Import body chunks from lines: ``str``/``bytes`` lines (newline added when missing)
+    or JSON objects (encoded compactly), one at a time so nothing is held whole."""
+    for line in lines:
+        if isinstance(line, Mapping):
+            data = json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode()
+        else:
+            data = line.encode() if isinstance(line, str) else bytes(line)
+        yield data if data.endswith(b"\n") else data + b"\n"
+
+
+def imported(response: httpx.Response) -> Json:
+    """The import's answer, or its typed error."""
+    if not response.is_success:
+        raise error_from_response(response)
+    return dict(response.json())

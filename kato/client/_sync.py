@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -11,6 +11,7 @@ import httpx
 
 from kato.client import _shared as api
 from kato.client._shared import DEFAULT_TIMEOUT, Json, RetryPolicy, SessionInfo, Sleep
+from kato.client.errors import error_from_response
 
 T = TypeVar("T")
 
@@ -113,6 +114,90 @@ class KatoClient:
 
     def status(self) -> Json:
         return self._run(api.status())
+
+    # -- nodes: a knowledge base as data -------------------------------------------------
+
+    def list_nodes(self) -> list[Json]:
+        """Nodes with pattern count and totals (admin; a scoped key sees its nodes)."""
+        return self._run(api.list_nodes())
+
+    def node(self, node_id: str) -> Json:
+        """Summary: pattern and symbol counts, totals, revision, storage backend."""
+        return self._run(api.node_summary(node_id))
+
+    def patterns(self, node_id: str, **params: Any) -> Json:
+        """One page ``{"patterns", "next_cursor"}``; params: limit (≤ 1000), cursor, sort
+        ("name" | "frequency"), symbol, min_frequency, min_length, max_length."""
+        return self._run(api.patterns_page(node_id, params))
+
+    def iter_patterns(self, node_id: str, **params: Any) -> Iterator[Json]:
+        """Every pattern matching ``params`` (as ``patterns``), following the cursors."""
+        cursor = params.pop("cursor", None)
+        while True:
+            page = self.patterns(node_id, cursor=cursor, **params)
+            yield from page["patterns"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    def node_pattern(self, node_id: str, name: str) -> Json:
+        return self._run(api.node_pattern(node_id, name))
+
+    def update_pattern(
+        self,
+        node_id: str,
+        name: str,
+        frequency: int | None = None,
+        emotives: Sequence[Mapping[str, float]] | None = None,
+        metadata: Mapping[str, Sequence[str]] | None = None,
+    ) -> Json:
+        """Change what is given (admin); returns the updated record."""
+        changes = {"frequency": frequency, "emotives": emotives, "metadata": metadata}
+        return self._run(api.update_pattern(node_id, name, changes))
+
+    def delete_pattern(self, node_id: str, name: str) -> None:
+        self._run(api.delete_pattern(node_id, name))
+
+    def symbols(self, node_id: str, **params: Any) -> Json:
+        """One page ``{"symbols", "next_cursor"}``; params: limit, cursor, sort."""
+        return self._run(api.symbols_page(node_id, params))
+
+    def symbol(self, node_id: str, symbol: str) -> Json:
+        return self._run(api.node_symbol(node_id, symbol))
+
+    def learn_batch(self, node_id: str, sequences: Sequence[Any]) -> Json:
+        """Learn many sequences (``sequence()`` bodies or lists of events) in one request;
+        returns ``{"learned", "patterns"}``."""
+        return self._run(api.learn_batch(node_id, sequences))
+
+    def predict_batch(
+        self,
+        node_id: str,
+        contexts: Sequence[Sequence[Sequence[str]]],
+        config: Mapping[str, Any] | None = None,
+    ) -> list[list[Json]]:
+        """Each context's predictions, as a fresh session holding it would give."""
+        return self._run(api.predict_batch(node_id, contexts, config))
+
+    def export(self, node_id: str) -> Iterator[str]:
+        """The knowledge base as JSON Lines, streamed (each line without its newline).
+        Not retried: a failure part-way raises, and the export is started again."""
+        with self._http.stream("GET", api.export_path(node_id)) as response:
+            if not response.is_success:
+                response.read()
+                raise error_from_response(response)
+            yield from response.iter_lines()
+
+    def import_lines(self, node_id: str, lines: Iterable[Any], mode: str = "merge") -> Json:
+        """Import JSON Lines (str/bytes lines, or dicts) streamed from ``lines``; ``mode``
+        "merge" (writer) or "replace" (admin). Returns ``{"imported", "mode"}``."""
+        response = self._http.post(
+            api.import_path(node_id),
+            params=api.import_params(mode),
+            content=api.ndjson_bytes(lines),
+            headers={"Content-Type": api.NDJSON},
+        )
+        return api.imported(response)
 
 
 class Session:
