@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.redis_cluster import redis_cluster, redis_cluster_url  # noqa: F401  (fixtures)
 from tests.servers import RedisServer
 
 

@@ -353,11 +353,15 @@ class RedisSessionStore:
 
     @classmethod
     def from_settings(
-        cls, redis: RedisSettings, session: SessionSettings, prefix: str = "kato:"
+        cls,
+        redis: RedisSettings,
+        session: SessionSettings,
+        prefix: str = "kato:",
+        client: Redis | None = None,  # default: redis_client(redis)
     ) -> RedisSessionStore:
         keys = session.encryption_keys
         return cls(
-            redis_client(redis),
+            redis_client(redis) if client is None else client,
             lock_timeout_seconds=session.lock_timeout_seconds,
             lock_acquire_timeout_seconds=session.lock_acquire_timeout_seconds,
             # What redis_client waits for a reply: a send and one resend on a new connection.
@@ -442,6 +446,10 @@ class RedisSessionStore:
         earlier = await self._redis.get(key)
         if earlier is not None:
             return self._earlier(earlier, record)
+        # ``create`` takes finding its own payload for a resend of itself; here that is an
+        # existing session (a concurrent create of the id writes another payload: refused).
+        if await self._redis.exists(self._space.session(session.session_id).record):
+            raise SessionExistsError(session.session_id)
         await self.create(session)
         claimed = await self._claim_request_key(
             keys=[key], args=[record, max(1, int(ttl_seconds * 1000))]

@@ -33,7 +33,7 @@ from kato.sessions.errors import (
 from kato.sessions.factory import open_session_store
 from kato.sessions.memory_store import SHARED_FIELDS, MemorySessionStore, copy_session
 from kato.sessions.models import Session
-from kato.sessions.redis_store import RedisSessionStore
+from kato.sessions.redis_store import RedisSessionStore, redis_client
 from kato.sessions.store import SessionStore
 from kato.sessions.tombstones import SessionTombstone
 from tests.servers import RedisServer
@@ -41,16 +41,25 @@ from tests.servers import RedisServer
 OpenStore = Callable[..., SessionStore]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
 async def open_store(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[OpenStore]:
-    """``open_store(**options)``: a store instance on the shared backend of this test."""
+    """``open_store(**options)``: a store instance on the shared backend of this test
+    (``redis-cluster``: 3 primaries and 3 replicas, tests/redis_cluster.py)."""
     opened: list[SessionStore] = []
-    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    redis_url = {
+        "memory": lambda: None,
+        "redis": lambda: request.getfixturevalue("redis_url"),
+        "redis-cluster": lambda: request.getfixturevalue("redis_cluster_url"),
+    }[backend]()
+    cluster = backend == "redis-cluster"
+    # A cluster client's first command reads the cluster's command table (~0.4 s): clients
+    # are made ready before the test, whose sessions may expire within that time.
+    ready_clients = [await ready_cluster_client(redis_url) for _ in range(2)] if cluster else []
 
     def open_store(
         lock_timeout: float = 10.0,
@@ -66,6 +75,8 @@ async def open_store(backend: str, request: pytest.FixtureRequest) -> AsyncItera
         else:
             store = redis_store(
                 redis_url,
+                cluster=cluster,
+                client=ready_clients.pop() if ready_clients else None,
                 lock_timeout_seconds=lock_timeout,
                 lock_acquire_timeout_seconds=acquire_timeout,
                 encryption_keys=keys or [],
@@ -77,6 +88,8 @@ async def open_store(backend: str, request: pytest.FixtureRequest) -> AsyncItera
     yield open_store
     for store in opened:
         await store.close()
+    for client in ready_clients:
+        await client.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
 
 
 @pytest.fixture
@@ -84,11 +97,19 @@ def store(open_store: OpenStore) -> SessionStore:
     return open_store()
 
 
-def redis_store(url: str, **session_settings: Any) -> RedisSessionStore:
+def redis_store(
+    url: str, cluster: bool = False, client: aioredis.Redis | None = None, **session_settings: Any
+) -> RedisSessionStore:
     """A Redis store wired exactly as the service wires it (pool, retries, timeouts)."""
     return RedisSessionStore.from_settings(
-        RedisSettings(url=url), SessionSettings(**session_settings)
+        RedisSettings(url=url, cluster=cluster), SessionSettings(**session_settings), client=client
     )
+
+
+async def ready_cluster_client(url: str) -> aioredis.Redis:
+    client = redis_client(RedisSettings(url=url, cluster=True))
+    await client.ping()
+    return client
 
 
 def new_session(node_id: str = "node-a", ttl_seconds: int = 3600, **changes: Any) -> Session:
@@ -639,7 +660,7 @@ async def test_expired_lock_is_taken_over_and_the_stale_holder_is_fenced(
 _DYING_HOLDER = """
 import asyncio, os, sys
 from kato.config import RedisSettings, SessionSettings
-from kato.sessions.redis_store import RedisSessionStore
+from kato.sessions.redis_store import RedisSessionStore, redis_client
 
 async def main():
     store = RedisSessionStore.from_settings(
