@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from kato.api.auth import (
     READER,
@@ -18,6 +18,7 @@ from kato.api.auth import (
     SessionWriterCheck,
 )
 from kato.api.deps import LimitsDep, ServiceDep, iso, service_of
+from kato.api.encoding import encoded
 from kato.api.idempotency import IdempotencyKey
 from kato.api.limits import check_metadata, check_observation, check_sequence
 from kato.api.schemas import (
@@ -219,10 +220,12 @@ async def clear_all(
 @router.get("/{session_id}/predictions", response_model=PredictionsResponse)
 async def predictions(
     session_id: str, service: ServiceDep, visible: SessionReaderCheck
-) -> PredictionsResponse:
-    # The ownership check runs on the session the service loads (one load, not two).
+) -> Response:
+    # The ownership check runs on the session the service loads (one load, not two). The
+    # engine's objects are encoded as they are, in PredictionsResponse's field order
+    # (kato/api/encoding.py): no model validation of ~78 KB of our own output.
     _, ranked = await service.predictions(session_id, check=visible)
-    return PredictionsResponse(predictions=ranked, session_id=session_id, count=len(ranked))
+    return encoded({"predictions": ranked, "session_id": session_id, "count": len(ranked)})
 
 
 @router.post(

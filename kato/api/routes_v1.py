@@ -11,10 +11,11 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from kato.api.auth import ADMIN, READER, WRITER
 from kato.api.deps import LimitsDep, ServiceDep, V1SessionDep
+from kato.api.encoding import encoded
 from kato.api.errors import GeneNotFoundError
 from kato.api.idempotency import IdempotencyKey
 from kato.api.limits import check_observation, check_sequence
@@ -158,18 +159,24 @@ async def clear_all(
 @router.get("/predictions", response_model=V1PredictionsResponse, dependencies=[READER])
 @router.post("/predictions", response_model=V1PredictionsResponse, dependencies=[READER])
 async def predictions(
-    session_id: V1SessionDep, service: ServiceDep, unique_id: str | None = None
-) -> Body:
+    session_id: V1SessionDep,
+    service: ServiceDep,
+    response: Response,
+    unique_id: str | None = None,
+) -> Body | Response:
     if unique_id:
         archived = await service.archived_predictions(session_id, unique_id)
         node_id = await _node_id(service, session_id)
         return {"predictions": archived, "processor_id": node_id, "session_id": session_id}
     session, ranked = await service.predictions(session_id)
-    return {
-        "predictions": with_pattern_prefix(ranked),
+    # Encoded once, in V1PredictionsResponse's field order (kato/api/encoding.py); the
+    # X-Session-ID header the session dependency set on ``response`` goes with it.
+    body = {
         "processor_id": session.node_id,
         "session_id": session_id,
+        "predictions": with_pattern_prefix(ranked),
     }
+    return encoded(body, response)
 
 
 @router.get("/pattern/{pattern_id}", response_model=V1PatternResponse, dependencies=[READER])
