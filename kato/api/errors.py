@@ -13,6 +13,7 @@ and carries the ``X-Trace-ID`` header. Status codes come from one table keyed by
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +23,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from kato.api.trace import TRACE_HEADER, current_trace_id
 from kato.core.errors import KatoError
+from kato.observability.logging import current_trace_id
 from kato.security.roles import effective_routes
 
 logger = logging.getLogger("kato.api")
+
+TRACE_HEADER = "X-Trace-ID"
 
 # Semantic validation (a well-formed request the engine refuses, e.g. vectors of unequal
 # length or an out-of-range gene) is 400; a request that does not match the schema is 422.
@@ -86,12 +89,16 @@ def status_for(error: KatoError) -> int:
 def error_body(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The envelope as a dict (also used for WebSocket ``error`` replies)."""
+    """The envelope as a dict (also used for WebSocket ``error`` replies): the only builder.
+
+    The timestamp always has six fraction digits (semantics §7.1, "microsecond precision")
+    and ends in ``Z`` (docs/DECISIONS.md)."""
     return {
         "error": {
             "code": code,
             "message": message,
-            "details": {**(details or {}), "trace_id": current_trace_id()},
+            # Every request has a trace id (kato.api.pipeline); a fresh one outside a request.
+            "details": {**(details or {}), "trace_id": current_trace_id() or uuid.uuid4().hex},
             "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         },
         "status": status,
@@ -105,7 +112,7 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """An enveloped error response; middlewares that reject a request use this too."""
+    """An enveloped error response; the request pipeline's refusals use this too."""
     body = error_body(status, code, message, details)
     response = JSONResponse(body, status_code=status, headers=headers)
     response.headers[TRACE_HEADER] = body["error"]["details"]["trace_id"]

@@ -1,12 +1,8 @@
-"""Operations surface: health probes, /metrics, and the resilience + observability layers.
+"""Operations surface: health probes, /metrics and its gauges, the 503 for driver outages.
 
-``install_operations(app, settings)`` is the one call ``create_app`` makes. It adds, from the
-outside in: the JSON request log (trace id, ``X-Trace-ID``), request metrics, the whole-body
-read (size cap and read deadline) and the in-flight limit — so refused requests are still
-logged and counted — plus the health and metrics routes and a 503 answer for driver outages.
-Around the app's own lifespan it puts the Redis session store behind its breaker, registers
-the readiness probes of the configured dependencies, and marks startup finished / shutdown
-begun.
+``create_app`` (``kato.api.app``) wires these: the probe router, the ``/metrics`` route, the
+readiness probes of the storage dependencies, the configured pool sizes and the handlers that
+answer a driver error no breaker translated.
 
 Probes and /metrics never raise because a dependency is down: an operator must be able to see
 an outage. Their gauges are refreshed at scrape time, each read bounded by the dependency
@@ -17,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -30,25 +25,17 @@ from fastapi.responses import JSONResponse, Response
 
 from kato.api.auth import ADMIN, PUBLIC
 from kato.api.errors import kato_error_response
+from kato.api.routes_v3_monitoring import metrics_document, wants_json
 from kato.config import Settings
-from kato.observability import (
-    RequestLogMiddleware,
-    RequestMetricsMiddleware,
-    configure_logging,
-    record_breaker_state,
-    render_metrics,
-    setup_tracing,
-    shutdown_tracing,
-)
+from kato.observability import render_metrics
 from kato.observability.metrics import (
     ACTIVE_SESSIONS,
     CACHED_NODES,
     DATABASE_CONNECTIONS,
     PATTERNS,
 )
-from kato.resilience import DependencyError, InFlightLimitMiddleware, Resilience
-from kato.resilience.session_store import BreakerGuardedSessionStore
-from kato.resilience.slow_clients import ReadWholeBodyMiddleware
+from kato.resilience import DependencyError, Resilience
+from kato.storage.factory import StorageBackends
 
 logger = logging.getLogger("kato.api")
 
@@ -82,6 +69,8 @@ async def ready(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
+    if wants_json(request):  # KATO 3.x clients: the JSON summary document (issue 12)
+        return JSONResponse(await metrics_document(request))
     await _refresh_gauges(request.app, _resilience(request).settings.dependency_timeout)
     body, content_type = render_metrics()
     return Response(body, headers={"Content-Type": content_type})
@@ -114,7 +103,7 @@ async def _refresh_gauges(app: FastAPI, timeout: float) -> None:
         PATTERNS.set(patterns)
 
 
-def _record_pool_sizes(settings: Settings) -> None:
+def record_pool_sizes(settings: Settings) -> None:
     databases = settings.database
     configured = {
         "redis": (databases.redis.url, databases.redis.pool_size),
@@ -136,46 +125,15 @@ def _record_embedded_connections(app: FastAPI, session_backend: str) -> None:
         DATABASE_CONNECTIONS.labels(database=database).set(connections)
 
 
-def _register_storage_probes(app: FastAPI, resilience: Resilience) -> None:
+def register_storage_probes(resilience: Resilience, storage: StorageBackends) -> None:
     """MongoDB and a Qdrant server, when configured, are readiness dependencies too."""
-    storage = getattr(app.state, "storage", None)
-    if storage is None:
-        return
     for name, check in storage.probes().items():
         # The drivers are blocking: probe in a thread (its own timeouts end it).
         resilience.health.register(name, partial(asyncio.to_thread, check))
 
 
-def _guard_session_store(app: FastAPI, resilience: Resilience) -> None:
-    """Put the Redis session store behind the ``redis`` breaker and probe it for readiness."""
-    service = getattr(app.state, "service", None)
-    if service is not None and service.sessions.backend == "redis":
-        resilience.health.register("redis", service.sessions.ping)
-        service.sessions = BreakerGuardedSessionStore(service.sessions, resilience)
-
-
-def _wrap_lifespan(app: FastAPI, resilience: Resilience) -> None:
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
-        async with inner(app_) as state:
-            _guard_session_store(app_, resilience)
-            _register_storage_probes(app_, resilience)
-            resilience.health.mark_started()
-            try:
-                yield state
-            finally:
-                resilience.health.mark_shutting_down()
-                provider = getattr(app_.state, "tracer_provider", None)
-                if provider is not None:
-                    shutdown_tracing(app_, provider)
-
-    app.router.lifespan_context = lifespan
-
-
 # Driver errors that mean "the dependency is unreachable", by the dependency they belong to.
-_DRIVER_OUTAGES: dict[type[Exception], str] = {
+DRIVER_OUTAGES: dict[type[Exception], str] = {
     redis.exceptions.ConnectionError: "redis",
     redis.exceptions.TimeoutError: "redis",
     pymongo.errors.ConnectionFailure: "mongodb",
@@ -186,39 +144,21 @@ _DRIVER_OUTAGES: dict[type[Exception], str] = {
 async def _on_driver_outage(_: Request, exc: Exception) -> JSONResponse:
     """A transient driver error that no breaker translated: 503, never a 500."""
     service = next(
-        (name for kind, name in _DRIVER_OUTAGES.items() if isinstance(exc, kind)), "dependency"
+        (name for kind, name in DRIVER_OUTAGES.items() if isinstance(exc, kind)), "dependency"
     )
     logger.warning("%s unavailable: %s: %s", service, type(exc).__name__, exc)
     error = DependencyError(service, type(exc).__name__)
     return kato_error_response(error, error.headers)
 
 
-def install_operations(app: FastAPI, settings: Settings) -> Resilience:
-    """Install resilience and observability on ``app``; call after the app's own middlewares."""
-    configure_logging(settings.monitoring.log_level)
-    resilience = Resilience(settings.resilience, on_breaker_change=record_breaker_state)
-    app.state.resilience = resilience
-    _record_pool_sizes(settings)
-    for driver_error in _DRIVER_OUTAGES:
+def install_driver_outage_handlers(app: FastAPI) -> None:
+    for driver_error in DRIVER_OUTAGES:
         app.add_exception_handler(driver_error, _on_driver_outage)
 
-    # add_middleware wraps the current stack: the last one added runs first.
-    app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.resilience.max_in_flight)
-    # Outside the in-flight limit: a slot is taken only by a request read whole.
-    app.add_middleware(
-        ReadWholeBodyMiddleware,
-        max_body_bytes=settings.limits.max_body_bytes,
-        body_read_timeout=settings.limits.body_read_timeout_seconds,
+
+def add_metrics_route(app: FastAPI) -> None:
+    # Open like the probes: no secrets, and scrapers rarely hold API keys; restrict it at
+    # the network edge when the port is reachable from outside.
+    app.add_api_route(
+        "/metrics", metrics, methods=["GET"], include_in_schema=False, dependencies=[ADMIN]
     )
-    if settings.monitoring.metrics_enabled:
-        app.add_middleware(RequestMetricsMiddleware)
-        # Open like the probes: no secrets, and scrapers rarely hold API keys; restrict it at
-        # the network edge when the port is reachable from outside.
-        app.add_api_route(
-            "/metrics", metrics, methods=["GET"], include_in_schema=False, dependencies=[ADMIN]
-        )
-    app.add_middleware(RequestLogMiddleware)
-    app.include_router(router)
-    app.state.tracer_provider = setup_tracing(app, settings.monitoring)
-    _wrap_lifespan(app, resilience)
-    return resilience

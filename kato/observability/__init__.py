@@ -1,16 +1,18 @@
 """Observability: Prometheus metrics, structured JSON request logs, optional tracing."""
 
 from kato.observability.logging import (
-    RequestLogMiddleware,
+    RequestLog,
+    begin_request,
     bind_request_fields,
     configure_logging,
     current_trace_id,
+    end_request,
     extract_trace_id,
     parse_traceparent,
 )
 from kato.observability.metrics import (
     EXPORTED_METRIC_NAMES,
-    RequestMetricsMiddleware,
+    RequestMetrics,
     prepare_multiprocess_dir,
     record_breaker_state,
     record_prediction,
@@ -21,11 +23,13 @@ from kato.observability.tracing import setup_tracing, shutdown_tracing
 
 __all__ = [
     "EXPORTED_METRIC_NAMES",
-    "RequestLogMiddleware",
-    "RequestMetricsMiddleware",
+    "RequestLog",
+    "RequestMetrics",
+    "begin_request",
     "bind_request_fields",
     "configure_logging",
     "current_trace_id",
+    "end_request",
     "extract_trace_id",
     "parse_traceparent",
     "prepare_multiprocess_dir",

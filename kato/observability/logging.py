@@ -8,9 +8,11 @@ Every request gets a trace id, chosen in this order:
 3. the current OpenTelemetry span's trace id, when tracing is on;
 4. a freshly generated 32-hex id (the W3C trace-id format).
 
-The id lives in a contextvar for the whole request (error bodies read it through
-:func:`current_trace_id`), is returned as ``X-Trace-ID``, and is a field of the one JSON log
-line written per request by :class:`RequestLogMiddleware`.
+The id lives in one contextvar for the whole request, HTTP or WebSocket (error bodies, log
+lines and audit records read it through :func:`current_trace_id`), is returned as
+``X-Trace-ID``, and is a field of the one JSON log line written per HTTP request by
+:class:`RequestLog`. The request pipeline (``kato.api.pipeline``) calls :func:`begin_request`
+and :class:`RequestLog`.
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable, MutableMapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from kato.observability.metrics import route_template
+from starlette.types import Scope
 
 # The ``tracing`` extra: imported once here rather than on every request.
 try:
@@ -158,54 +159,56 @@ def _session_id_from(scope: Scope) -> str | None:
     return None
 
 
-class RequestLogMiddleware:
-    """Pure ASGI middleware: trace id, ``X-Trace-ID`` header, one JSON log line per request."""
+@dataclass(slots=True)
+class RequestContext:
+    """What ``begin_request`` set for one request, for ``end_request`` to undo."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    trace_id: str
+    fields: dict[str, Any]
+    _trace_token: Token[str | None]
+    _fields_token: Token[dict[str, Any] | None]
+
+
+def begin_request(scope: Scope) -> RequestContext:
+    """Choose the request's trace id (module docstring) and open its log-field context.
+
+    This is the one trace-id context: the error envelope, every log line and the audit
+    record read it through :func:`current_trace_id`."""
+    trace_id = extract_trace_id(scope.get("headers", ()))
+    fields: dict[str, Any] = {}
+    context = RequestContext(trace_id, fields, _trace_id.set(trace_id), _request_fields.set(fields))
+    _tag_otel_span(trace_id)
+    return context
+
+
+def end_request(context: RequestContext) -> None:
+    _request_fields.reset(context._fields_token)
+    _trace_id.reset(context._trace_token)
+
+
+class RequestLog:
+    """The one JSON line per HTTP request (logger ``kato.request``)."""
+
+    def __init__(self) -> None:
         self.log = structlog.get_logger(REQUEST_LOGGER)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        trace_id = extract_trace_id(scope.get("headers", ()))
-        fields: dict[str, Any] = {}
-        trace_token = _trace_id.set(trace_id)
-        fields_token = _request_fields.set(fields)
-        _tag_otel_span(trace_id)
-        status = 500
-        started = time.perf_counter()
-
-        async def send_with_trace_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                # An inner layer may have set it already (to the same id): never send two.
-                if not any(name.lower() == b"x-trace-id" for name, _ in headers):
-                    headers.append((b"x-trace-id", trace_id.encode("latin-1")))
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_trace_id)
-        finally:
-            duration_ms = (time.perf_counter() - started) * 1000.0
-            event = {
-                "method": scope["method"],
-                "path": route_template(scope),
-                "status": status,
-                "duration_ms": round(duration_ms, 3),
-                "session_id": fields.get("session_id", _session_id_from(scope)),
-                "node_id": fields.get("node_id"),
-            }
-            if status >= 500:
-                self.log.warning("request", **event)
-            else:
-                self.log.info("request", **event)
-            _request_fields.reset(fields_token)
-            _trace_id.reset(trace_token)
+    def write(
+        self, scope: Scope, endpoint: str, status: int, started: float, fields: dict[str, Any]
+    ) -> None:
+        """``started``: ``time.perf_counter()`` when the request arrived."""
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        event = {
+            "method": scope["method"],
+            "path": endpoint,
+            "status": status,
+            "duration_ms": round(duration_ms, 3),
+            "session_id": fields.get("session_id", _session_id_from(scope)),
+            "node_id": fields.get("node_id"),
+        }
+        if status >= 500:
+            self.log.warning("request", **event)
+        else:
+            self.log.info("request", **event)
 
 
 def _tag_otel_span(trace_id: str) -> None:

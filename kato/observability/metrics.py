@@ -1,4 +1,4 @@
-"""Prometheus metrics: definitions, the request-metrics ASGI middleware and /metrics rendering.
+"""Prometheus metrics: definitions, the request metrics and /metrics rendering.
 
 Several worker processes: prometheus-client's multiprocess mode is used when the environment
 variable ``PROMETHEUS_MULTIPROC_DIR`` names an (empty, writable) directory *before* this module
@@ -31,7 +31,7 @@ from prometheus_client import (
     multiprocess,
 )
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 UNMATCHED_ENDPOINT = "<unmatched>"
 
@@ -194,42 +194,25 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED_ENDPOINT
 
 
-class RequestMetricsMiddleware:
-    """Pure ASGI middleware recording ``kato_requests_total`` and the request duration."""
+class RequestMetrics:
+    """Records ``kato_requests_total`` and the request duration (the request pipeline)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         # Labelled children by label values: ``labels()`` validates and locks on every call.
         # Bounded like the labels themselves (route templates x methods x status codes).
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._durations: dict[tuple[str, str], Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500  # an exception escaping the app is answered 500 by the server
-        started = time.perf_counter()
-
-        async def send_capturing_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_capturing_status)
-        finally:
-            elapsed = time.perf_counter() - started
-            method = scope["method"]
-            endpoint = route_template(scope)
-            counter = self._counters.get((method, endpoint, status))
-            if counter is None:
-                counter = REQUESTS.labels(method=method, endpoint=endpoint, status=str(status))
-                self._counters[method, endpoint, status] = counter
-            counter.inc()
-            duration = self._durations.get((method, endpoint))
-            if duration is None:
-                duration = REQUEST_DURATION.labels(method=method, endpoint=endpoint)
-                self._durations[method, endpoint] = duration
-            duration.observe(elapsed)
+    def record(self, method: str, endpoint: str, status: int, started: float) -> None:
+        """``started``: ``time.perf_counter()`` when the request arrived."""
+        elapsed = time.perf_counter() - started
+        counter = self._counters.get((method, endpoint, status))
+        if counter is None:
+            counter = REQUESTS.labels(method=method, endpoint=endpoint, status=str(status))
+            self._counters[method, endpoint, status] = counter
+        counter.inc()
+        duration = self._durations.get((method, endpoint))
+        if duration is None:
+            duration = REQUEST_DURATION.labels(method=method, endpoint=endpoint)
+            self._durations[method, endpoint] = duration
+        duration.observe(elapsed)

@@ -20,10 +20,9 @@ from kato.resilience.errors import (
     DependencyError,
     OverloadedError,
     ServiceUnavailableError,
-    error_envelope,
 )
 from kato.resilience.health import DependencyStatus, HealthChecker, ReadinessReport
-from kato.resilience.overload import ConcurrencyLimiter, InFlightLimitMiddleware
+from kato.resilience.overload import ConcurrencyLimiter
 from kato.resilience.retry import (
     async_redis_driver_retry,
     async_retrying,
@@ -41,14 +40,12 @@ __all__ = [
     "DependencyError",
     "DependencyStatus",
     "HealthChecker",
-    "InFlightLimitMiddleware",
     "OverloadedError",
     "ReadinessReport",
     "Resilience",
     "ServiceUnavailableError",
     "async_redis_driver_retry",
     "async_retrying",
-    "error_envelope",
     "is_transient",
     "redis_driver_retry",
     "retrying",

@@ -7,15 +7,9 @@ dependency that is down or a worker that is full.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable
-from datetime import UTC, datetime
-
-from starlette.types import Send
 
 from kato.core.errors import KatoError
-from kato.observability.logging import current_trace_id
 
 
 class ServiceUnavailableError(KatoError):
@@ -63,43 +57,3 @@ class OverloadedError(ServiceUnavailableError):
     """This worker is at its configured concurrency bound; the request was not queued."""
 
     code = "KATO_OVERLOADED"
-
-
-def error_envelope(
-    code: str, message: str, status: int, trace_id: str | None, **details: object
-) -> dict[str, object]:
-    """The error envelope of DESIGN D10, for responses built below the FastAPI layer."""
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": {**details, "trace_id": trace_id},
-            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        },
-        "status": status,
-    }
-
-
-async def send_error_envelope(
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-    **details: object,
-) -> None:
-    """Answer with the envelope from a pure ASGI middleware, outside FastAPI's handlers."""
-    body = json.dumps(error_envelope(code, message, status, current_trace_id(), **details))
-    encoded = body.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(encoded)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": encoded})

@@ -1,30 +1,26 @@
-"""The security layer as installed on an app: authentication, rate limits, audit, headers.
+"""The security layer of a running app: authentication, rate limits, audit, headers.
 
-``install(app, settings)`` puts one ``SecurityLayer`` on ``app.state.kato_security`` (where the
-``requires(role)`` dependencies find it) and adds:
+``create_app`` builds one ``SecurityLayer`` and keeps it on ``app.state.kato_security``, where
+the ``requires(role)`` dependencies find it. The request pipeline (``kato.api.pipeline``) calls
+it around every HTTP request the app answers:
 
-* ``SecurityMiddleware`` (pure ASGI): ``X-Content-Type-Options: nosniff`` and the
-  ``RateLimit-*`` headers on every HTTP response, an audit record for every state-changing
-  request (POST/PUT/PATCH/DELETE) that got past authentication — every authenticated request
-  with ``security.audit_reads`` — and the request's latency and outcome fed to the adaptive
-  rate-limit controller;
-* CORS from ``security.cors_origins`` (credentials only with explicit origins, never ``*``).
+* ``add_response_headers``: ``X-Content-Type-Options: nosniff`` and the ``RateLimit-*``
+  headers;
+* ``after_request``: an audit record for every state-changing request (POST/PUT/PATCH/DELETE)
+  that got past authentication — every authenticated request with ``security.audit_reads`` —
+  and the request's latency and outcome fed to the adaptive rate-limit controller.
 
 Denials (401, 403, 429, ownership 404) are audited where they are decided.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI
-from starlette.datastructures import MutableHeaders
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from kato.config import Settings
 from kato.security import RateLimitedError, UnauthorizedError
@@ -78,6 +74,18 @@ def _rate_limited(decision: RateLimitDecision) -> RateLimitedError:
         limit=decision.limit,
         retry_after=int(headers["Retry-After"]),
     )
+
+
+def _set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
+    """Set ``name`` (lower case) to ``value``, dropping duplicates: ``MutableHeaders``
+    semantics, on the raw list the request pipeline already holds."""
+    found = [index for index, (existing, _) in enumerate(headers) if existing == name]
+    for index in reversed(found[1:]):
+        del headers[index]
+    if found:
+        headers[found[0]] = (name, value)
+    else:
+        headers.append((name, value))
 
 
 class SecurityLayer:
@@ -252,7 +260,16 @@ class SecurityLayer:
             **counts,
         )
 
-    # -- used by the middleware -----------------------------------------------------------
+    # -- used by the request pipeline (kato.api.pipeline) -----------------------------------
+
+    def add_response_headers(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
+        """``X-Content-Type-Options: nosniff`` and the tightest ``RateLimit-*`` decision,
+        replacing a value the app set (a 429 carries the same headers)."""
+        _set_header(headers, b"x-content-type-options", b"nosniff")
+        decision: RateLimitDecision | None = _state(scope).get(_RATE_LIMIT)
+        if decision is not None:
+            for name, value in decision.headers().items():
+                _set_header(headers, name.lower().encode("latin-1"), value.encode("latin-1"))
 
     def after_request(self, scope: Scope, status: int, latency_seconds: float) -> None:
         if self.adaptive is not None:
@@ -266,70 +283,3 @@ class SecurityLayer:
         outcome: Outcome = "allowed" if status < 400 else "failed"
         self._audit(scope, principal, outcome, status)
         state[_AUDITED] = True
-
-
-class SecurityMiddleware:
-    """Pure ASGI: response headers, post-request audit and adaptive-controller feed."""
-
-    def __init__(self, app: ASGIApp, layer: SecurityLayer) -> None:
-        self.app = app
-        self.layer = layer
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                decision: RateLimitDecision | None = _state(scope).get(_RATE_LIMIT)
-                if decision is not None:
-                    for name, value in decision.headers().items():
-                        headers[name] = value
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        finally:
-            self.layer.after_request(scope, status, time.perf_counter() - started)
-
-
-def install(
-    app: FastAPI, settings: Settings, trace_id: Callable[[], str | None] = lambda: None
-) -> SecurityLayer:
-    """Attach the security layer to ``app`` (call before the app starts serving)."""
-    layer = SecurityLayer(settings, trace_id=trace_id)
-    app.state.kato_security = layer
-    app.add_middleware(SecurityMiddleware, layer=layer)
-    origins = settings.security.cors_origins
-    if origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=origins,
-            allow_credentials="*" not in origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=[
-                "Authorization",
-                "X-API-Key",
-                "X-Session-ID",
-                "X-Trace-ID",
-                "Content-Type",
-                "Idempotency-Key",  # makes a write safe to retry (docs/API.md "Retries")
-            ],
-            expose_headers=[
-                "X-Trace-ID",
-                "X-Session-ID",
-                "Retry-After",
-                "X-Kato-Not-Processed",  # tells a 503 that applied nothing from one that may have
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
-        )
-    return layer

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from kato.api.draining import NOT_PROCESSED_HEADER, DrainingMiddleware
+from kato.api.draining import NOT_PROCESSED_HEADER
 from kato.config import DatabaseSettings, RedisSettings, ServiceSettings, Settings
-from kato.resilience import InFlightLimitMiddleware
 from kato.service.shutdown import Drain, drain_seconds, sigterm_drains
+from tests.pipeline_support import add_pipeline
 
 
 def test_drain_lasts_only_where_a_balancer_may_be_waiting() -> None:
@@ -96,7 +96,7 @@ def app_and_drain() -> tuple[FastAPI, Drain, list[str]]:
         return {"status": "alive"}
 
     drain = Drain(1.0)
-    app.add_middleware(DrainingMiddleware, drain=drain)
+    add_pipeline(app, drain=drain)
     return app, drain, handled
 
 
@@ -132,7 +132,7 @@ async def test_the_in_flight_limit_refusal_also_promises_not_processed() -> None
         await release.wait()
         return {"status": "ok"}
 
-    app.add_middleware(InFlightLimitMiddleware, max_in_flight=1)
+    add_pipeline(app, max_in_flight=1)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://kato") as client:
         first = asyncio.create_task(client.post("/slow"))

@@ -24,8 +24,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from kato.config import MonitoringSettings
 from kato.observability import (
     EXPORTED_METRIC_NAMES,
-    RequestLogMiddleware,
-    RequestMetricsMiddleware,
     bind_request_fields,
     configure_logging,
     current_trace_id,
@@ -39,6 +37,7 @@ from kato.observability import (
     shutdown_tracing,
 )
 from kato.resilience import BreakerState, async_redis_driver_retry
+from tests.pipeline_support import add_pipeline
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
@@ -61,8 +60,7 @@ def demo_app() -> FastAPI:
     async def boom() -> None:
         raise RuntimeError("unhandled")
 
-    app.add_middleware(RequestMetricsMiddleware)
-    app.add_middleware(RequestLogMiddleware)
+    add_pipeline(app)
     return app
 
 
@@ -163,7 +161,7 @@ async def test_standard_library_logs_are_json_with_the_trace_id() -> None:
             logging.getLogger("kato.api").exception("unhandled error")
         logging.getLogger("kato.api").debug("below the level")
 
-    app.add_middleware(RequestLogMiddleware)
+    add_pipeline(app, metrics=False)
     async with client_for(app) as client:
         await client.get("/fails", headers={"X-Request-ID": "req-77"})
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -340,7 +338,7 @@ async def test_tracing_exports_request_and_redis_spans() -> None:
         await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
         return {"trace_id": current_trace_id() or ""}
 
-    app.add_middleware(RequestLogMiddleware)
+    add_pipeline(app, metrics=False)
     provider = setup_tracing(app, MonitoringSettings(tracing_enabled=True), exporter=exporter)
     assert provider is not None
     try:

@@ -21,7 +21,6 @@ from kato.resilience import (
     ConcurrencyLimiter,
     DependencyError,
     HealthChecker,
-    InFlightLimitMiddleware,
     OverloadedError,
     Resilience,
     async_redis_driver_retry,
@@ -30,6 +29,7 @@ from kato.resilience import (
     redis_driver_retry,
     retrying,
 )
+from tests.pipeline_support import add_pipeline
 
 
 class FakeClock:
@@ -438,7 +438,7 @@ async def test_in_flight_middleware_refuses_beyond_the_bound_and_exempts_probes(
     async def live() -> dict[str, str]:
         return {"status": "alive"}
 
-    app.add_middleware(InFlightLimitMiddleware, max_in_flight=2, retry_after=3)
+    add_pipeline(app, max_in_flight=2, retry_after=3)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://kato") as client:
         busy = [asyncio.create_task(client.get("/work")) for _ in range(2)]
