@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 
+from kato.cli_data import add_data_commands
 from kato.config import Settings
 from kato.security import InsecureBindError
 from kato.security.bind_guard import check_bind
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _serve_parser(subparsers)
     add_key_commands(subparsers, load_settings=settings_from_args)
+    add_data_commands(subparsers, load_settings=settings_from_args)
     return parser
 
 

@@ -1,0 +1,356 @@
+"""``kato learn | export | import | evaluate`` — a node's knowledge base as data (issue 11).
+
+Each command works on the local data directory (the embedded store ``kato serve`` opens, see
+``kato.data_targets``) or, with ``--url``, on a server through the SDK (``--api-key`` or
+``KATO_API_KEY``). Progress bars go to stderr (rich; hidden with ``--quiet`` and when stderr
+is not a terminal), results to stdout, errors to stderr with exit status 2.
+
+- ``learn NODE FILE``: JSON Lines of ``{"events", "emotives"?, "metadata"?}`` or CSV
+  ``sequence_id,step,symbol`` (``kato.sequence_files``). The whole file is checked first, so
+  a bad line (reported with its number) stores nothing; then it is learned in batches of
+  ``--batch`` sequences, each one storage transaction.
+- ``export NODE [--out FILE]``: the export JSON Lines (``kato.service.knowledge_base``).
+- ``import NODE FILE [--replace]``: merge (learning adds) or replace the knowledge base.
+- ``evaluate NODE FILE``: next-event prediction on held-out sequences (``kato.core.evaluation``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from kato.config import Settings
+from kato.core.errors import KatoError
+from kato.core.evaluation import SCORINGS, Scorer, prefixes
+from kato.core.genes import Genes
+from kato.sequence_files import SequenceFileError, read_sequences
+
+if TYPE_CHECKING:
+    from kato.data_targets import DataTarget
+
+SettingsLoader = Callable[[argparse.Namespace], Settings]
+DEFAULT_BATCH = 1000
+
+
+class CommandError(Exception):
+    """A problem the user can fix, printed as one line (exit status 2)."""
+
+
+def add_data_commands(subparsers: Any, load_settings: SettingsLoader) -> None:
+    def target_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("node", help="node id")
+        parser.add_argument("--data-dir", help="data directory (default ./kato-data)")
+        parser.add_argument("--config", help="YAML configuration file (KATO_CONFIG_FILE)")
+        parser.add_argument("--url", help="a KATO server instead of the local data directory")
+        parser.add_argument("--api-key", help="API key for --url (default: KATO_API_KEY)")
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    learn = subparsers.add_parser("learn", help="learn the sequences of a JSONL or CSV file")
+    target_options(learn)
+    learn.add_argument("file", type=Path, help=".jsonl (or any other name) or .csv")
+    learn.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"sequences a batch (default {DEFAULT_BATCH})",
+    )
+    learn.set_defaults(func=lambda args: _run(learn_command, args, load_settings))
+
+    export = subparsers.add_parser("export", help="export the knowledge base as JSON Lines")
+    target_options(export)
+    export.add_argument("--out", type=Path, help="file to write (default stdout)")
+    export.set_defaults(func=lambda args: _run(export_command, args, load_settings))
+
+    imports = subparsers.add_parser("import", help="import a JSON Lines export")
+    target_options(imports)
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--replace", action="store_true", help="replace the whole knowledge base")
+    imports.set_defaults(func=lambda args: _run(import_command, args, load_settings))
+
+    evaluate = subparsers.add_parser("evaluate", help="score next-event prediction on a file")
+    target_options(evaluate)
+    evaluate.add_argument("file", type=Path, help="held-out sequences (.jsonl or .csv)")
+    evaluate.add_argument("--k", type=int, default=3, help="accuracy@k (default 3)")
+    evaluate.add_argument(
+        "--genes",
+        type=json.loads,
+        default={},
+        help="gene values as JSON, e.g. '{\"recall_threshold\": 0.3}'",
+    )
+    evaluate.add_argument("--json", action="store_true", help="figures as JSON")
+    evaluate.add_argument(
+        "--batch", type=int, default=100, help="contexts a request with --url (default 100)"
+    )
+    evaluate.set_defaults(func=lambda args: _run(evaluate_command, args, load_settings))
+
+
+Command = Callable[["DataTarget", argparse.Namespace, Console], int]
+
+
+def _run(command: Command, args: argparse.Namespace, load_settings: SettingsLoader) -> int:
+    console = Console(stderr=True, quiet=args.quiet)
+    try:
+        target = _open_target(args, load_settings)
+    except (ValueError, OSError, KatoError, CommandError) as exc:
+        print(f"kato: {_message(exc)}", file=sys.stderr)
+        return 2
+    try:
+        return command(target, args, console)
+    except (CommandError, SequenceFileError, KatoError, OSError) as exc:
+        print(f"kato: {_message(exc)}", file=sys.stderr)
+        return 2
+    finally:
+        target.close()
+
+
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, KatoError) else str(exc)
+
+
+def _open_target(args: argparse.Namespace, load_settings: SettingsLoader) -> DataTarget:
+    # Imported here: the storage adapters take seconds to import, which the other kato
+    # commands (serve, keys) should not pay at start-up.
+    from kato.data_targets import EmbeddedTarget
+
+    if args.url:
+        raise CommandError("--url: the SDK has no node routes yet; use the local data directory")
+    return EmbeddedTarget(load_settings(args), args.node)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@contextmanager
+def _timed() -> Iterator[Callable[[], float]]:
+    started = time.perf_counter()
+    yield lambda: time.perf_counter() - started
+
+
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f}/s" if seconds > 0 else "-"
+
+
+# -- learn ------------------------------------------------------------------------------------
+
+
+def learn_command(target: DataTarget, args: argparse.Namespace, console: Console) -> int:
+    if args.batch < 1:
+        raise CommandError("--batch must be at least 1")
+    with _progress(console) as progress:
+        checking = progress.add_task("checking", total=None)
+        count = 0
+        for count, _ in enumerate(read_sequences(args.file), start=1):
+            if count % 1000 == 0:
+                progress.update(checking, completed=count)
+        progress.remove_task(checking)
+        before = target.pattern_count()
+        learned = skipped = 0
+        task = progress.add_task("learning", total=count)
+        with _timed() as elapsed:
+            sequences = (item.to_json() for item in read_sequences(args.file))
+            while batch := list(islice(sequences, args.batch)):
+                names = target.learn(batch)
+                learned += sum(1 for name in names if name)
+                skipped += sum(1 for name in names if not name)
+                progress.advance(task, len(batch))
+            seconds = elapsed()
+    after = target.pattern_count()
+    print(
+        f"learned {learned:,} of {count:,} sequences from {args.file} into node {args.node} "
+        f"in {seconds:.2f} s ({_rate(learned, seconds)}); "
+        f"{skipped:,} below the 2-symbol minimum not learned; "
+        f"patterns in the node: {before:,} -> {after:,}"
+    )
+    return 0
+
+
+# -- export / import --------------------------------------------------------------------------
+
+
+def export_command(target: DataTarget, args: argparse.Namespace, console: Console) -> int:
+    out: TextIO
+    with _timed() as elapsed, _progress(console) as progress:
+        lines = target.export_lines()
+        header = next(lines)
+        total = json.loads(header).get("pattern_count")
+        task = progress.add_task("exporting", total=total)
+        out = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
+        patterns = 0
+        try:
+            out.write(header)
+            for line in lines:
+                out.write(line)
+                if not line.startswith('{"symbol"'):
+                    patterns += 1
+                    if patterns % 1000 == 0:
+                        progress.update(task, completed=patterns)
+        finally:
+            if args.out:
+                out.close()
+        seconds = elapsed()
+    where = args.out or "stdout"
+    print(
+        f"exported {patterns:,} patterns of node {args.node} to {where} in {seconds:.2f} s "
+        f"({_rate(patterns, seconds)})",
+        file=sys.stderr if args.out is None else sys.stdout,
+    )
+    return 0
+
+
+def _read_with_progress(path: Path, progress: Progress) -> Iterator[bytes]:
+    task = progress.add_task("reading", total=path.stat().st_size)
+    with path.open("rb") as handle:
+        for line in handle:
+            progress.advance(task, len(line))
+            yield line
+
+
+def import_command(target: DataTarget, args: argparse.Namespace, console: Console) -> int:
+    mode = "replace" if args.replace else "merge"
+    with _timed() as elapsed, _progress(console) as progress:
+        try:
+            imported = target.import_lines(_read_with_progress(args.file, progress), args.replace)
+        except KatoError as exc:
+            raise CommandError(f"{args.file}: {exc.message}; nothing was imported") from None
+        seconds = elapsed()
+    print(
+        f"imported {imported:,} patterns from {args.file} into node {args.node} ({mode}) in "
+        f"{seconds:.2f} s ({_rate(imported, seconds)}); "
+        f"patterns in the node: {target.pattern_count():,}"
+    )
+    return 0
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+    if len(seconds) == 1:
+        cuts = [seconds[0]] * 99
+    else:
+        cuts = statistics.quantiles(seconds, n=100, method="inclusive")
+    return {
+        "p50": cuts[49] * 1000,
+        "p90": cuts[89] * 1000,
+        "p99": cuts[98] * 1000,
+        "max": max(seconds) * 1000,
+    }
+
+
+def evaluate_command(target: DataTarget, args: argparse.Namespace, console: Console) -> int:
+    if args.k < 1:
+        raise CommandError("--k must be at least 1")
+    if args.batch < 1:
+        raise CommandError("--batch must be at least 1")
+    if not isinstance(args.genes, dict):
+        raise CommandError('--genes must be a JSON object, e.g. {"recall_threshold": 0.3}')
+    genes = Genes.from_mapping(args.genes)
+    # Embedded, one prediction a call (its latency); remote, --batch contexts a request.
+    per_call = args.batch if target.remote else 1
+    scorer = Scorer(args.k)
+    latencies: list[float] = []
+    sequences = 0
+    with _progress(console) as progress:
+        total = sum(max(len(s.events) - 1, 0) for s in read_sequences(args.file))
+        task = progress.add_task("predicting", total=total)
+        with _timed() as elapsed:
+            pending: list[tuple[list[list[str]], list[str]]] = []
+            for sequence in read_sequences(args.file):
+                sequences += 1
+                pending.extend(prefixes(sequence.events))
+                while len(pending) >= per_call:
+                    _score(target, pending[:per_call], genes, scorer, latencies)
+                    del pending[:per_call]
+                    progress.advance(task, per_call)
+            if pending:
+                _score(target, pending, genes, scorer, latencies)
+                progress.advance(task, len(pending))
+            seconds = elapsed()
+    report = {
+        "node_id": args.node,
+        "file": str(args.file),
+        "sequences": sequences,
+        "prefixes": scorer.prefixes,
+        "k": args.k,
+        "scores": scorer.figures(),
+        "latency_ms": _percentiles(latencies),
+        "contexts_per_request": per_call,
+        "seconds": seconds,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    return 0
+
+
+def _score(
+    target: DataTarget,
+    pending: list[tuple[list[list[str]], list[str]]],
+    genes: Genes,
+    scorer: Scorer,
+    latencies: list[float],
+) -> None:
+    started = time.perf_counter()
+    results = target.predict([context for context, _ in pending], genes)
+    latencies.append(time.perf_counter() - started)
+    for (_, truth), predictions in zip(pending, results, strict=True):
+        scorer.add(predictions, truth)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    k = report["k"]
+    console = Console(highlight=False)
+    console.print(
+        f"node {report['node_id']}: {report['prefixes']:,} next events of "
+        f"{report['sequences']:,} sequences in {report['file']}, {report['seconds']:.2f} s"
+    )
+    table = Table("metric", "top prediction", "aggregate (future vote)")
+    labels = {
+        "accuracy_at_1": "accuracy@1",
+        f"accuracy_at_{k}": f"accuracy@{k}",
+        "mrr": "MRR",
+        "coverage": "coverage",
+    }
+    scores = report["scores"]
+    for key, label in labels.items():
+        table.add_row(label, *(f"{scores[name][key]:.4f}" for name in SCORINGS))
+    console.print(table)
+    latency = report["latency_ms"]
+    unit = "prediction" if report["contexts_per_request"] == 1 else "request"
+    console.print(
+        f"latency per {unit} (ms): "
+        + "  ".join(f"{name} {value:.3f}" for name, value in latency.items())
+    )

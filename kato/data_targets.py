@@ -1,0 +1,95 @@
+"""Where the data commands (``kato learn / export / import / evaluate``) act: the embedded
+store of the local data directory, or a server through the Python SDK (``--url``).
+
+Both targets offer the same four operations and call the same service functions in the end
+(``kato.service.knowledge_base``): embedded, in this process on the knowledge base that
+``kato serve`` would open for the node; remote, through the server's node routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+from kato.config import Settings
+from kato.core.genes import Genes
+from kato.engine.node import Node
+from kato.service import knowledge_base as kb_service
+from kato.storage.factory import open_knowledge_base, prepare_data_dir
+
+Predictions = list[dict[str, Any]]
+
+
+class DataTarget(Protocol):
+    remote: bool  # a server (requests carry several contexts) or this process
+
+    def learn(self, sequences: Sequence[dict[str, Any]]) -> list[str]:
+        """Learn a batch of ``learn-batch`` items; each one's ``PTRN|`` name or ``""``."""
+        ...
+
+    def predict(self, contexts: Sequence[list[list[str]]], genes: Genes) -> list[Predictions]:
+        """For each context (events), the predictions of a session holding it in its STM."""
+        ...
+
+    def export_lines(self) -> Iterator[str]: ...
+
+    def import_lines(self, lines: Iterable[bytes], replace: bool) -> int: ...
+
+    def pattern_count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class EmbeddedTarget:
+    """The node's knowledge base in the local data directory (SQLite, or MongoDB when
+    ``database.mongodb.url`` is set), opened as ``kato serve`` opens it."""
+
+    remote = False
+
+    def __init__(self, settings: Settings, node_id: str) -> None:
+        prepare_data_dir(settings)
+        self._settings = settings
+        self.node = Node(node_id, open_knowledge_base(settings, node_id))
+        self._genes = Genes()
+
+    def learn(self, sequences: Sequence[dict[str, Any]]) -> list[str]:
+        batch = [batch_sequence(item) for item in sequences]
+        return kb_service.learn_batch(self.node, batch, self._genes)
+
+    def predict(self, contexts: Sequence[list[list[str]]], genes: Genes) -> list[Predictions]:
+        parsed = [kb_service.parse_observations(context) for context in contexts]
+        return kb_service.predict_many(self.node, parsed, genes)
+
+    def export_lines(self) -> Iterator[str]:
+        return kb_service.export_lines(self.node)
+
+    def import_lines(self, lines: Iterable[bytes], replace: bool) -> int:
+        return kb_service.import_lines(
+            self.node,
+            lines,
+            "replace" if replace else "merge",
+            self._genes.persistence,
+            self._settings.limits.max_symbol_length,
+        )
+
+    def pattern_count(self) -> int:
+        return self.node.pattern_count
+
+    def close(self) -> None:
+        self.node.knowledge_base.close()
+
+
+def batch_sequence(item: dict[str, Any]) -> kb_service.BatchSequence:
+    """A ``learn-batch`` item as the service's sequence: one observation per event; the
+    emotive objects, in order, ride on the first observations (learning averages them all,
+    so where they ride does not change the pattern)."""
+    events = item["events"]
+    emotives = item.get("emotives", [])
+    observations = [
+        kb_service.Observation.parse(
+            strings=event, emotives=emotives[position] if position < len(emotives) else None
+        )
+        for position, event in enumerate(events)
+    ]
+    extra = [kb_service.Observation.parse(emotives=entry) for entry in emotives[len(events) :]]
+    return kb_service.BatchSequence(tuple(observations + extra), item.get("metadata") or {})
