@@ -17,7 +17,6 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from kato.api.auth import PUBLIC, security_layer
-from kato.security.roles import effective_routes
 from kato.ui import STATIC_DIR
 
 router = APIRouter(tags=["explorer"])
@@ -52,9 +51,6 @@ ASSETS = {
     for path in sorted(STATIC_DIR.iterdir())
     if path.is_file() and path.suffix in _MEDIA_TYPES
 }
-# The node routes of the knowledge-base API; the page falls back to read-only lookups
-# through ``/pattern/{id}`` on a server without them.
-NODE_PATTERNS_PATH = "/v2/nodes/{node_id}/patterns"
 
 
 def _asset(name: str) -> FileResponse:
@@ -88,14 +84,6 @@ class WhoAmIResponse(BaseModel):
     role: str | None = Field(None, description="The highest held role")
     nodes: list[str] | None = Field(None, description="Node scope; null means every node")
     auth_method: str | None = None
-    node_routes: bool = Field(description="Whether this server has the /v2/nodes routes")
-
-
-def _has_node_routes(request: Request) -> bool:
-    return any(
-        getattr(route, "path", None) == NODE_PATTERNS_PATH
-        for route in effective_routes(request.app.routes)
-    )
 
 
 @router.get("/v2/whoami", response_model=WhoAmIResponse, dependencies=[PUBLIC])
@@ -108,7 +96,7 @@ async def whoami(request: Request) -> dict[str, Any]:
     """
     layer = security_layer(request)
     mode = request.app.state.settings.security.auth_mode
-    answer: dict[str, Any] = {"auth_mode": mode, "node_routes": _has_node_routes(request)}
+    answer: dict[str, Any] = {"auth_mode": mode}
     sent = "authorization" in request.headers or "x-api-key" in request.headers
     if mode != "none" and not sent:
         return {**answer, "authenticated": False}

@@ -8,7 +8,7 @@ import { initPatterns } from "./patterns.js";
 import { initPlayground } from "./playground.js";
 
 const RANK = { reader: 1, writer: 2, admin: 3 };
-let me = { authenticated: false, node_routes: false, role: null };
+let me = { authenticated: false, role: null };
 
 const principal = () => ({
   ...me,
@@ -21,14 +21,13 @@ const playground = initPlayground();
 const patterns = initPatterns();
 const operations = initOperations(principal);
 
-// Hide what the role cannot do, and the pattern tools this server's routes do not support.
+// Hide what the role cannot do. Listing nodes takes the admin role or a node scope.
 function applyVisibility() {
   const who = principal();
   const rules = [
     [".needs-writer", who.writer],
     [".needs-admin", who.admin],
-    [".node-routes", me.node_routes],
-    [".fallback-routes", !me.node_routes],
+    [".needs-node-list", who.admin || (who.reader && Boolean(me.nodes))],
   ];
   const hide = new Set();
   for (const [selector, allowed] of rules) {
@@ -51,7 +50,7 @@ async function whoAmI() {
     me = await get("/v2/whoami");
   } catch (error) {
     setCredential("");
-    me = { authenticated: false, node_routes: false, role: null, auth_mode: "?" };
+    me = { authenticated: false, role: null, auth_mode: "?" };
     notify(`Sign-in failed: ${error.message}`);
   }
   $("principal").textContent = describe();
@@ -60,7 +59,7 @@ async function whoAmI() {
   applyVisibility();
   if (me.authenticated) {
     await playground.refresh();
-    if (me.node_routes && principal().admin) await patterns.listNodes();
+    if (!$("refresh-nodes").hidden) await patterns.listNodes();
   }
 }
 

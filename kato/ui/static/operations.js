@@ -46,13 +46,15 @@ function renderDependencies(report, breakers) {
   const names = new Set([...Object.keys(report.dependencies || {}), ...Object.keys(breakers)]);
   for (const name of [...names].sort()) {
     const probe = (report.dependencies || {})[name] || {};
-    const breaker = probe.breaker ?? (name in breakers ? BREAKER_STATES[breakers[name]] : "—");
+    const reported = probe.breaker ? probe.breaker.replace("_", "-") : null;
+    const breaker = reported ?? (name in breakers ? BREAKER_STATES[breakers[name]] : "—");
     body.append(
       el(
         "tr",
         { "data-dependency": name },
         el("th", { scope: "row" }, name),
-        el("td", { class: `state-${probe.status || "unknown"}` }, probe.status || "—"),
+        // A breaker without a probe: the dependency is not configured (nothing to reach).
+        el("td", { class: `state-${probe.status || "unknown"}` }, probe.status || "not configured"),
         el("td", { class: "num" }, probe.latency_ms ?? "—"),
         el("td", { class: `breaker-${breaker}` }, breaker),
         el("td", {}, probe.error || ""),

@@ -1,12 +1,10 @@
-// Nodes and the pattern browser. With the node routes (/v2/nodes…): list nodes, a node's
-// summary, patterns searched by symbol and sorted by frequency or name, a pattern's events,
-// frequency, emotives and metadata; edit and delete for admins. Without them (an older
-// server): a read-only lookup of one pattern through /pattern/{id} and the playground
-// session's node.
+// Nodes and the pattern browser on the node routes (/v2/nodes…): the nodes (admin, or a
+// principal scoped to some nodes), a node's summary (patterns, totals, revision), its patterns
+// searched by symbol and sorted by frequency or name, a pattern's events, frequency, emotives
+// and metadata; edit (PATCH) and delete for admins.
 
 import { del, enc, get, patch } from "./api.js";
 import { $, clear, el, eventList, notify, shortName, summary } from "./dom.js";
-import { currentSession } from "./playground.js";
 
 const PAGE = 25;
 let node = null; // the open node id
@@ -146,21 +144,6 @@ async function deletePattern() {
   }
 }
 
-async function lookupPattern(event) {
-  event.preventDefault();
-  let name = $("pattern-name").value.trim();
-  if (!name) return;
-  if (!name.startsWith("PTRN|")) name = `PTRN|${name}`;
-  const session = currentSession();
-  const headers = session ? { "X-Session-ID": session.id } : {};
-  try {
-    const answer = await get(`/pattern/${enc(name)}`, { headers });
-    showPattern(answer.pattern);
-  } catch (error) {
-    notify(error.message);
-  }
-}
-
 export function initPatterns() {
   $("node-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -177,6 +160,5 @@ export function initPatterns() {
   $("pattern-delete").addEventListener("click", () => confirming(true));
   $("pattern-delete-cancel").addEventListener("click", () => confirming(false));
   $("pattern-delete-confirm").addEventListener("click", deletePattern);
-  $("pattern-lookup").addEventListener("submit", lookupPattern);
   return { listNodes, openNode };
 }
