@@ -165,6 +165,8 @@ class MonitoringSettings(_Section):
     metrics_enabled: bool = True
     tracing_enabled: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # KATO 3.x time series (/stats, /metrics/{name}): one sample of every series per interval.
+    history_interval_seconds: float = Field(10.0, gt=0, le=3600)
 
 
 class SecuritySettings(_Section):

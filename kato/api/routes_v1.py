@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from kato.api.auth import ADMIN, READER, WRITER
 from kato.api.deps import LimitsDep, ServiceDep, V1SessionDep
@@ -19,6 +19,7 @@ from kato.api.encoding import encoded
 from kato.api.errors import GeneNotFoundError
 from kato.api.idempotency import IdempotencyKey
 from kato.api.limits import check_observation, check_sequence
+from kato.api.routes_v3 import PatternSourceDep, node_pattern
 from kato.api.schemas import (
     GenesUpdateRequest,
     ObservationIn,
@@ -35,6 +36,7 @@ from kato.api.schemas import (
     V1STMResponse,
     error_responses,
 )
+from kato.api.schemas_v3 import V3PatternResponse
 from kato.core.errors import EmptySTMError
 from kato.core.hashing import PATTERN_PREFIX
 
@@ -179,8 +181,17 @@ async def predictions(
     return encoded(body, response)
 
 
-@router.get("/pattern/{pattern_id}", response_model=V1PatternResponse, dependencies=[READER])
-async def pattern(pattern_id: str, session_id: V1SessionDep, service: ServiceDep) -> Body:
+@router.get(
+    "/pattern/{pattern_id}",
+    response_model=V1PatternResponse | V3PatternResponse,
+    dependencies=[READER],
+)
+async def pattern(
+    pattern_id: str, source: PatternSourceDep, service: ServiceDep, request: Request
+) -> Body:
+    if source.node_id is not None:  # KATO 3.x: ?node_id= reads that node (issue 12)
+        return await node_pattern(request, service, source.node_id, pattern_id)
+    session_id = str(source.session_id)
     record = await service.get_pattern(session_id, pattern_id)
     return {
         "pattern": record.to_dict(),

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from kato.api.auth import (
     READER,
@@ -26,7 +29,7 @@ from kato.api.auth import (
     SessionWriter,
     SessionWriterCheck,
 )
-from kato.api.deps import LimitsDep, ServiceDep, service_of
+from kato.api.deps import LimitsDep, ServiceDep, service_of, v1_session_id
 from kato.api.idempotency import IdempotencyKey
 from kato.api.limits import check_metadata, check_observation, check_sequence
 from kato.api.routes_sessions import session_exists
@@ -53,8 +56,10 @@ from kato.api.schemas_v3 import (
     V3SequenceResponse,
     V3SessionResponse,
 )
+from kato.core.errors import PatternNotFoundError
 from kato.security.layer import annotate_audit
 from kato.security.ownership import check_may_create_on_node, session_owner_for
+from kato.service.kato_service import KatoService
 from kato.service.v3_config import from_v3, to_v3, v3_defaults
 from kato.sessions.models import Session
 
@@ -315,3 +320,51 @@ async def update_config(
     return V3ConfigUpdateResponse(
         status="okay", message="Configuration updated", session_id=session_id
     )
+
+
+# -- /pattern/{id}?node_id= (3.x) on the v1 route --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PatternSource:
+    """Where ``GET /pattern/{id}`` reads: a node named by 3.x's ``?node_id=`` (no session
+    involved), else the v1 session (``X-Session-ID`` or the caller's default session)."""
+
+    node_id: str | None
+    session_id: str | None
+
+
+async def pattern_source(
+    connection: HTTPConnection,
+    principal: CurrentPrincipal,
+    response: Response,
+    node_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=256, description="3.x: read this node's pattern"),
+    ] = None,
+    x_session_id: Annotated[
+        str | None, Header(description="Route to this session; default session when absent")
+    ] = None,
+) -> PatternSource:
+    if node_id is None:
+        return PatternSource(
+            None, await v1_session_id(connection, principal, response, x_session_id)
+        )
+    check_may_create_on_node(principal, node_id)  # 403 outside the principal's node scope
+    annotate_audit(connection, node_id=node_id)
+    return PatternSource(node_id, None)
+
+
+PatternSourceDep = Annotated[PatternSource, Depends(pattern_source)]
+
+
+async def node_pattern(
+    connection: HTTPConnection, service: KatoService, node_id: str, name: str
+) -> dict[str, Any]:
+    """3.x's ``{"pattern", "node_id"}``; the pattern record includes its ``metadata``. A node
+    without a knowledge base has no pattern (404, and nothing is created)."""
+    if not await run_in_threadpool(connection.app.state.storage.has_node, node_id):
+        raise PatternNotFoundError(name)
+    node = await run_in_threadpool(service.nodes.get, node_id)
+    record = await run_in_threadpool(node.get_pattern, name)
+    return {"pattern": record.to_record(), "node_id": node_id}

@@ -149,3 +149,8 @@ class V3ClearedAllResponse(BaseModel):
     status: str
     session_id: str
     scope: str
+
+
+class V3PatternResponse(BaseModel):
+    pattern: dict[str, Any]
+    node_id: str

@@ -370,3 +370,28 @@ async def test_golden_scenarios_on_sessions_with_the_v2_configuration(start: Cli
                     if stm != expect["stm"]:
                         problems.append(f"{where}: stm {stm!r}")
     assert problems == []
+
+
+async def test_v1_pattern_honours_node_id_as_3x_does(client: httpx.AsyncClient) -> None:
+    session_id = await create_v3(client, "node-p")
+    await observe_v3(client, session_id, "a")
+    await observe_v3(client, session_id, "b")
+    name = (await client.post(f"/sessions/{session_id}/learn")).json()["pattern_name"]
+    response = await client.get(f"/pattern/{name}", params={"node_id": "node-p"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"pattern", "node_id"} and body["node_id"] == "node-p"
+    assert body["pattern"]["name"] == name
+    assert body["pattern"]["pattern_data"] == [["a"], ["b"]]
+    assert body["pattern"]["metadata"] == {}
+    # Without node_id: the v1 default session's node, which does not have it.
+    assert_error(await client.get(f"/pattern/{name}"), 404, "KATO_PATTERN_NOT_FOUND")
+    # A node with no knowledge base: not found, and nothing is created.
+    assert_error(
+        await client.get(f"/pattern/{name}", params={"node_id": "nobody"}),
+        404,
+        "KATO_PATTERN_NOT_FOUND",
+    )
+    # v1 with X-Session-ID still answers the v1 shape.
+    v1 = (await client.get(f"/pattern/{name}", headers={"X-Session-ID": session_id})).json()
+    assert set(v1) == {"pattern", "processor_id", "session_id"}
