@@ -232,8 +232,24 @@ def test_admin_browses_and_deletes_a_pattern(explorer: Explorer, tab: Tab) -> No
     names = sorted([kept, doomed])
     expect(rows.nth(0)).to_have_attribute("data-name", names[0])
 
-    page.get_by_role("button", name=f"Open pattern {doomed}").click()  # type: ignore[attr-defined]
+    # Edit: frequency and metadata of the kept pattern (PATCH), shown at once and stored.
+    page.get_by_role("button", name=f"Open pattern {kept}").click()  # type: ignore[attr-defined]
+    page.get_by_label("Frequency", exact=True).fill("5")  # type: ignore[attr-defined]
+    page.get_by_label("Metadata (JSON)").fill('{"source": ["explorer"]}')  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Save changes").click()  # type: ignore[attr-defined]
     detail = page.locator("#pattern-detail")  # type: ignore[attr-defined]
+    expect(detail.locator("#pattern-detail-frequency")).to_have_text("5")
+    expect(detail.locator("#pattern-detail-metadata")).to_contain_text('"explorer"')
+    stored = httpx.get(
+        f"{explorer.base}/v2/nodes/ui-admin/patterns/{kept}",
+        headers={"X-API-Key": explorer.keys["admin"]},
+        timeout=10,
+    ).json()
+    assert (stored["frequency"], stored["metadata"]) == (5, {"source": ["explorer"]})
+    assert stored["emotives"] == []  # untouched, so not sent
+    expect(page.locator("#nodes-table")).to_contain_text("ui-admin")  # type: ignore[attr-defined]
+
+    page.get_by_role("button", name=f"Open pattern {doomed}").click()  # type: ignore[attr-defined]
     expect(detail.locator("#pattern-detail-frequency")).to_have_text("2")
     expect(detail.locator("#pattern-detail-events .sym")).to_have_text(["red", "amber"])
     expect(page.get_by_role("button", name="Save changes")).to_be_visible()  # type: ignore[attr-defined]

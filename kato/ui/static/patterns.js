@@ -44,6 +44,7 @@ async function openNode(nodeId) {
     node = nodeId;
     const totals = answer.totals && typeof answer.totals === "object" ? Object.entries(answer.totals) : [];
     summary($("node-summary"), [...scalarEntries(answer), ...totals]);
+    if (!$("refresh-nodes").hidden) await listNodes(); // the node may be new to the list
     await searchPatterns();
   } catch (error) {
     notify(error.message);
@@ -104,15 +105,23 @@ function patternPath() {
 
 async function savePattern(event) {
   event.preventDefault();
-  let changes;
+  let edited;
   try {
-    changes = {
-      frequency: Number.parseInt($("edit-frequency").value, 10),
-      emotives: JSON.parse($("edit-emotives").value || "null"),
-      metadata: JSON.parse($("edit-metadata").value || "null"),
+    edited = {
+      frequency: Number($("edit-frequency").value),
+      emotives: JSON.parse($("edit-emotives").value || "[]"),
+      metadata: JSON.parse($("edit-metadata").value || "{}"),
     };
   } catch (error) {
     notify(`Not valid JSON: ${error.message}`);
+    return;
+  }
+  // Only what changed is sent: an untouched field stays exactly as stored.
+  const changes = Object.fromEntries(
+    Object.entries(edited).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(shown[key] ?? (key === "metadata" ? {} : []))),
+  );
+  if (!Object.keys(changes).length) {
+    notify("Nothing changed", "info");
     return;
   }
   try {
