@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from kato.config import Settings
 from kato.core.genes import Genes
+from kato.core.observation import Observation
 from kato.engine.node import Node
 from kato.service import knowledge_base as kb_service
 from kato.storage.factory import open_knowledge_base, prepare_data_dir
@@ -80,16 +81,17 @@ class EmbeddedTarget:
 
 
 def batch_sequence(item: dict[str, Any]) -> kb_service.BatchSequence:
-    """A ``learn-batch`` item as the service's sequence: one observation per event; the
-    emotive objects, in order, ride on the first observations (learning averages them all,
-    so where they ride does not change the pattern)."""
+    """A ``learn-batch`` item, already checked by ``kato.sequence_files``, as the service's
+    sequence: one observation per event; the emotive objects, in order, ride on the first
+    observations (learning averages them all, so where they ride does not change the
+    pattern). Built directly: the file's check pass validated every value."""
     events = item["events"]
-    emotives = item.get("emotives", [])
+    emotives = item.get("emotives", ())
     observations = [
-        kb_service.Observation.parse(
-            strings=event, emotives=emotives[position] if position < len(emotives) else None
-        )
+        Observation(tuple(event), emotives=emotives[position])
+        if position < len(emotives)
+        else Observation(tuple(event))
         for position, event in enumerate(events)
     ]
-    extra = [kb_service.Observation.parse(emotives=entry) for entry in emotives[len(events) :]]
-    return kb_service.BatchSequence(tuple(observations + extra), item.get("metadata") or {})
+    observations += [Observation(emotives=entry) for entry in emotives[len(events) :]]
+    return kb_service.BatchSequence(tuple(observations), item.get("metadata") or {})
