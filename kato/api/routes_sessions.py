@@ -187,8 +187,20 @@ async def learn(
         status="learned",
         pattern_name=name,
         session_id=session_id,
-        message=f"Learned pattern {name} from 0 events",
+        message=learn_message(name),
     )
+
+
+# The spec's message for a stored pattern (§7 "from 0 events": the STM length after learning)
+# is kept for clients matching it; nothing stored gets a message that says why (issue 13).
+NOTHING_LEARNED = (
+    "Nothing learned: a pattern needs at least two symbols and the STM held one "
+    "(the STM is now empty)"
+)
+
+
+def learn_message(pattern_name: str) -> str:
+    return f"Learned pattern {pattern_name} from 0 events" if pattern_name else NOTHING_LEARNED
 
 
 @router.post(
