@@ -23,12 +23,24 @@ import pymongo
 import pytest
 
 from kato.core.genes import Genes
+from kato.core.hashing import pattern_hash
 from kato.core.observation import Observation
 from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.node import Node
-from kato.engine.ports import ChangeSet, Events, KnowledgeBase, PatternRecord, Totals
+from kato.engine.ports import (
+    ChangeSet,
+    Events,
+    KnowledgeBase,
+    LearnItem,
+    PatternRecord,
+    SymbolStats,
+    Totals,
+)
 from kato.engine.session_state import SessionState
+from kato.service import knowledge_base
+from kato.storage import mongo_kb, sqlite_kb
 from kato.storage.mongo_kb import MongoKnowledgeBase
+from kato.storage.sqlite_db import SCHEMA_VERSION
 from kato.storage.sqlite_kb import SQLiteKnowledgeBase
 from tests.conformance_cases import GOLDEN, golden, prediction_mismatches, scenarios
 
@@ -545,3 +557,211 @@ def test_the_first_node_id_to_claim_a_knowledge_base_owns_it(backend: Backend) -
     assert second.claim_owner("mallory") == "alice"
     first.close()
     second.close()
+
+
+# -- issue 11: metadata, batch learning, browsing, replace, export / import ---------------
+
+STATE_SCRIPT: list[tuple[str, dict[str, tuple[str, ...]], dict[str, float] | None]] = [
+    ("a b|c", {"source": ("web",)}, {"joy": 0.5}),
+    ("a|d", {}, None),
+    ("a b|c", {"source": ("app", "web"), "user": ("7",)}, {"joy": 1.0}),
+    ("x|y|x", {}, {"fear": -1.0}),
+    ("a|d", {"user": ("8",)}, None),
+]
+
+
+def script_items() -> list[LearnItem]:
+    items = []
+    for text, metadata, emotives in STATE_SCRIPT:
+        events = events_of(*text.split("|"))
+        window = () if emotives is None else (emotives,)
+        items.append(LearnItem(pattern_hash(events), events, window, metadata))
+    return items
+
+
+def state_of(kb: KnowledgeBase) -> tuple[Any, ...]:
+    """Everything observable of a knowledge base, in a canonical order."""
+    return (
+        list(kb.iter_patterns()),
+        list(kb.iter_symbols()),
+        kb.totals(),
+        kb.pattern_count(),
+        kb.symbol_count(),
+    )
+
+
+def reference_state(operate: Callable[[KnowledgeBase], object]) -> tuple[Any, ...]:
+    memory = InMemoryKnowledgeBase()
+    operate(memory)
+    return state_of(memory)
+
+
+def test_metadata_is_unioned_on_relearn_and_empty_without(kb: KnowledgeBase) -> None:
+    """Semantics §12.5: sorted distinct values per key; never part of the name."""
+    events = events_of("a", "b")
+    first = kb.learn(name_of(events), events, None, 5)
+    assert first.metadata == {}
+    kb.learn(name_of(events), events, None, 5, {"k": ("z", "b")})
+    again = kb.learn(name_of(events), events, None, 5, {"k": ("a", "b"), "j": ("1",)})
+    assert again.name == name_of(events)
+    assert dict(again.metadata) == {"j": ("1",), "k": ("a", "b", "z")}
+    assert kb.get_pattern(again.name) == again
+    assert "metadata" not in again.to_dict()  # the v1/v2 pattern shape is unchanged
+    assert again.to_record()["metadata"] == {"j": ["1"], "k": ["a", "b", "z"]}
+
+
+def test_learn_many_equals_one_learn_at_a_time(kb: KnowledgeBase) -> None:
+    items = script_items()
+    records = kb.learn_many(items, persistence=5)
+    assert [record.name for record in records] == [item.name for item in items]
+    assert records[2].frequency == 2  # the same name twice in one batch counts twice
+
+    def one_by_one(memory: KnowledgeBase) -> None:
+        for item in items:
+            memory.learn(
+                item.name,
+                item.events,
+                item.emotives[0] if item.emotives else None,
+                5,
+                item.metadata,
+            )
+
+    assert state_of(kb) == reference_state(one_by_one)
+
+
+def test_learn_many_with_times_counts_as_that_many_learns(kb: KnowledgeBase) -> None:
+    events = events_of("a a", "b")
+    kb.learn_many([LearnItem(name_of(events), events, ({"joy": 1.0},), times=3)], 5)
+
+    def three_learns(memory: KnowledgeBase) -> None:
+        memory.learn(name_of(events), events, None, 5)
+        memory.learn(name_of(events), events, None, 5)
+        memory.learn(name_of(events), events, {"joy": 1.0}, 5)
+
+    assert state_of(kb) == reference_state(three_learns)
+    assert kb.totals() == Totals(3, 9, 6)
+
+
+def test_update_and_delete_keep_statistics_and_totals_identically(kb: KnowledgeBase) -> None:
+    items = script_items()
+
+    def operate(target: KnowledgeBase) -> None:
+        target.learn_many(items, 5)
+        target.update_pattern(items[0].name, 9, [{"joy": 2.0}], {"tag": ("fixed",)})
+        target.update_pattern(items[1].name, 0, [])  # metadata None: kept
+        target.delete_pattern(items[3].name)
+
+    operate(kb)
+    assert state_of(kb) == reference_state(operate)
+    assert dict(kb.get_pattern(items[0].name).metadata) == {"tag": ("fixed",)}  # type: ignore[union-attr]
+    assert dict(kb.get_pattern(items[1].name).metadata) == {"user": ("8",)}  # type: ignore[union-attr]
+    assert kb.totals() == Totals(5, 13, 12)  # as learned: edits never change totals (§5)
+
+
+def test_iterators_order_and_resume_after_a_key(kb: KnowledgeBase) -> None:
+    kb.learn_many(script_items(), 5)
+    by_name = list(kb.iter_patterns("name"))
+    assert [r.name for r in by_name] == sorted(r.name for r in by_name)
+    by_frequency = list(kb.iter_patterns("frequency"))
+    assert [(-r.frequency, r.name) for r in by_frequency] == sorted(
+        (-r.frequency, r.name) for r in by_frequency
+    )
+    first = by_frequency[0]
+    assert list(kb.iter_patterns("frequency", (first.frequency, first.name))) == by_frequency[1:]
+    assert list(kb.iter_patterns("name", (0, by_name[0].name))) == by_name[1:]
+    assert [r.frequency for r in kb.iter_patterns(min_frequency=2)] == [2, 2]
+    symbols = list(kb.iter_symbols("frequency"))
+    assert symbols[0] == kb.get_symbol("a") and kb.get_symbol("nope") is None
+    assert list(kb.iter_symbols("name", (0, "b"))) == [s for s in kb.iter_symbols() if s.name > "b"]
+    assert kb.symbol_count() == len(symbols) == 6
+
+
+def test_iterators_read_past_one_chunk(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Chunks of 3 rows instead of 1,000: the same paging code, on a small knowledge base.
+    monkeypatch.setattr(sqlite_kb, "_CHUNK", 3)
+    monkeypatch.setattr(mongo_kb, "_CHUNK", 3)
+    items = []
+    for number in range(20):
+        events = events_of(f"s{number}", f"t{number % 7}")
+        items.append(LearnItem(pattern_hash(events), events, times=1 + number % 4))
+    kb.learn_many(items, 5)
+    names = [r.name for r in kb.iter_patterns()]
+    assert names == sorted(item.name for item in items)
+    by_frequency = [(-r.frequency, r.name) for r in kb.iter_patterns("frequency")]
+    assert by_frequency == sorted((-item.times, item.name) for item in items)
+    assert len(list(kb.iter_symbols("frequency"))) == 27
+    assert [s.name for s in kb.iter_symbols()] == sorted(s.name for s in kb.iter_symbols())
+
+
+def test_replace_swaps_everything_and_keeps_a_higher_revision(kb: KnowledgeBase) -> None:
+    kb.learn_many(script_items(), 5)
+    kb.archive_predictions("u1", [{"name": "x"}])
+    events = events_of("p", "q")
+    record = PatternRecord(name_of(events), events, 4, ({"joy": 1.0},), {"k": ("v",)})
+    stats = [SymbolStats("p", 7, 4), SymbolStats("q", 5, 4)]
+    assert kb.replace([record], stats, Totals(4, 12, 8), revision=1000) == 1
+    assert state_of(kb) == ([record], stats, Totals(4, 12, 8), 1, 2)
+    assert kb.archived_predictions("u1") == []
+    assert kb.revision() >= 1000
+    assert kb.changes_since(0).reset is True
+
+
+def test_replace_that_fails_part_way_changes_nothing(kb: KnowledgeBase) -> None:
+    kb.learn_many(script_items(), 5)
+    before = state_of(kb)
+
+    def failing() -> Iterator[PatternRecord]:
+        yield from kb.iter_patterns()
+        raise RuntimeError("bad line")
+
+    with pytest.raises(RuntimeError):
+        kb.replace(failing(), [], Totals())
+    assert state_of(kb) == before
+
+
+def test_export_then_import_gives_identical_state_and_predictions(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """The service's export/import (issue 11 req 2) on this adapter, against memory."""
+    source = Node("kb-node", backend.open())
+    target_kb = InMemoryKnowledgeBase()
+    target = Node("kb-node", target_kb)
+    source.knowledge_base.learn_many(script_items(), 5)
+    source.knowledge_base.update_pattern(script_items()[1].name, 3, [])
+    source.knowledge_base.delete_pattern(script_items()[3].name)
+    exported = list(knowledge_base.export_lines(source))
+    assert knowledge_base.import_lines(target, exported, "replace", 5, 1024) == 2
+    assert list(knowledge_base.export_lines(target))[1:] == exported[1:]
+    assert state_of(target_kb) == state_of(source.knowledge_base)
+    genes = Genes()
+    stm = SessionState()
+    stm.stm = [["a"], ["b"]]
+    assert target.predictions(stm, genes) == source.predictions(stm, genes)
+    # Merge adds as learning would: frequencies double, windows append.
+    knowledge_base.import_lines(target, exported, "merge", 5, 1024)
+    merged = target_kb.get_pattern(script_items()[0].name)
+    assert merged is not None and merged.frequency == 4 and len(merged.emotives) == 4
+
+
+def test_sqlite_file_of_schema_1_is_migrated_and_reads_empty_metadata(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE kb_patterns (kb TEXT NOT NULL, name TEXT NOT NULL, events TEXT NOT NULL,"
+        " frequency INTEGER NOT NULL, emotives TEXT NOT NULL, rev INTEGER NOT NULL,"
+        " PRIMARY KEY (kb, name)) WITHOUT ROWID;"
+        f"INSERT INTO kb_patterns VALUES ('n', '{'a' * 40}', '[[\"a\"],[\"b\"]]', 2, '[]', 1);"
+        "PRAGMA user_version = 1;"
+    )
+    old.close()
+    kb = SQLiteKnowledgeBase(path, "n")
+    record = kb.get_pattern("a" * 40)
+    assert record == PatternRecord("a" * 40, (("a",), ("b",)), 2, (), {})
+    events = (("a",), ("b",))
+    kb.learn("a" * 40, events, None, 5, {"k": ("v",)})
+    assert dict(kb.get_pattern("a" * 40).metadata) == {"k": ("v",)}  # type: ignore[union-attr]
+    kb.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
