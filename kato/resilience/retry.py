@@ -39,6 +39,12 @@ from kato.resilience.errors import CircuitOpenError, DependencyError
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,  # includes BusyLoadingError (server still loading)
     redis.exceptions.TimeoutError,
+    # A Redis Cluster failing over: slots without a primary, a node mid-migration, a demoted
+    # primary refusing writes — gone once a replica is promoted (docs/OPERATIONS.md).
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.ReadOnlyError,
     pymongo.errors.ConnectionFailure,  # AutoReconnect, NetworkTimeout, server selection, pool
     httpx.TransportError,  # connect/read timeouts and network errors
     ConnectionError,

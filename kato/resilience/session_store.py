@@ -14,10 +14,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from kato.resilience import BreakerState, Resilience
 from kato.sessions.models import Session
+from kato.sessions.redis_observe import (
+    AppendedObservation,
+    AppendOutcome,
+    AppendsObservations,
+    ObservationLimits,
+)
 from kato.sessions.store import SessionStore
 from kato.sessions.tombstones import SessionTombstone
 
@@ -57,6 +63,20 @@ class BreakerGuardedSessionStore:
 
     async def delete(self, session_id: str) -> bool:
         return await self._resilience.acall(self._service, lambda: self.inner.delete(session_id))
+
+    @property
+    def appends_observations(self) -> bool:
+        """Whether the wrapped store has (and may use) the one-round-trip observe."""
+        inner = self.inner
+        return isinstance(inner, AppendsObservations) and inner.appends_observations
+
+    async def append_observation(
+        self, session_id: str, change: AppendedObservation, limits: ObservationLimits
+    ) -> AppendOutcome:
+        inner = cast(AppendsObservations, self.inner)  # callers asked appends_observations
+        return await self._resilience.acall(
+            self._service, lambda: inner.append_observation(session_id, change, limits)
+        )
 
     @asynccontextmanager
     async def lock(self, session_id: str) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
@@ -125,20 +126,33 @@ class AdaptiveController:
 
 
 def storage_url(security: SecuritySettings, redis: RedisSettings) -> str:
-    """The ``limits`` async storage URL: explicit, else the shared Redis, else memory."""
-    url = security.rate_limit_storage_url or redis.url
-    if not url:
+    """The ``limits`` async storage URL: explicit, else the shared Redis, else memory.
+
+    The shared Redis in cluster mode (``database.redis.cluster``) becomes ``limits``' cluster
+    storage on the seed node: each counter is one key, so counters shard by their key.
+    """
+    if security.rate_limit_storage_url:
+        url = security.rate_limit_storage_url
+    elif redis.url and redis.cluster:
+        # A cluster has no database number; TLS (rediss) is an option (_redis_tls_options).
+        url = f"redis+cluster://{urlsplit(redis.url).netloc}"
+    elif redis.url:
+        url = redis.url
+    else:
         return "async+memory://"
     return url if url.startswith("async+") else f"async+{url}"
 
 
-def _redis_tls_options(redis: RedisSettings) -> dict[str, str]:
+def _redis_tls_options(redis: RedisSettings) -> dict[str, str | bool]:
     options = {
         "ssl_ca_certs": redis.tls_ca_file,
         "ssl_certfile": redis.tls_cert_file,
         "ssl_keyfile": redis.tls_key_file,
     }
-    return {name: value for name, value in options.items() if value}
+    tls: dict[str, str | bool] = {name: value for name, value in options.items() if value}
+    if redis.cluster and (redis.url or "").startswith("rediss://"):
+        tls["ssl"] = True  # the cluster URL has no scheme to say so
+    return tls
 
 
 class RateLimiter:

@@ -27,6 +27,7 @@ from kato.observability.logging import bind_request_fields
 from kato.observability.metrics import STM_SIZE
 from kato.resilience.overload import ConcurrencyLimiter
 from kato.service.errors import SessionExpiredError, SessionNotFoundError, SessionTooLargeError
+from kato.service.fast_observe import SessionIdentities, fast_change, limits_of, outcome_of
 from kato.service.nodes import NodeRegistry, NodeStorageOpener
 from kato.sessions.errors import SessionExistsError
 from kato.sessions.idempotency import (
@@ -38,6 +39,7 @@ from kato.sessions.idempotency import (
     scoped_key,
 )
 from kato.sessions.models import Session
+from kato.sessions.redis_observe import AppendsObservations
 from kato.sessions.store import SessionStore
 from kato.sessions.tombstones import SessionTombstone
 
@@ -79,6 +81,16 @@ class KatoService:
         )
         self.idempotency = Window.of(settings.session)
         self.started_at = time.time()
+        # Observes in one Redis round trip where the store has it (kato/service/fast_observe.py).
+        self._appender = (
+            sessions
+            if isinstance(sessions, AppendsObservations) and sessions.appends_observations
+            else None
+        )
+        self._identities = SessionIdentities()
+        self._observation_limits = limits_of(
+            settings.session.max_stm_size, settings.session.max_session_bytes, settings.genes
+        )
 
     # -- genes ----------------------------------------------------------------------------
 
@@ -304,10 +316,21 @@ class KatoService:
 
         ``named_by_client``: the ``unique_id`` is the client's, so a repeat of this observe
         is answered as the first one was and not applied again. The outcome's ``stm_length``
-        is the STM length saved (after the cap's trim)."""
+        is the STM length saved (after the cap's trim).
+
+        On the one-round-trip path the returned session carries its id, node and owner only
+        (what callers read)."""
         write = (
             NamedWrite.observe(unique_id, observation) if named_by_client and unique_id else None
         )
+        if write is None and self._appender is not None:
+            answered, checked = await self._observe_appending(
+                self._appender, session_id, observation, unique_id, check
+            )
+            if answered is not None:
+                return answered
+            if checked:  # the script matched the node and owner the check was run on
+                check = None
         session, answer = await self._run_write(
             session_id,
             write,
@@ -323,9 +346,40 @@ class KatoService:
             check=check,
         )
         STM_SIZE.observe(len(session.state.stm))
+        if self._appender is not None:
+            self._identities.remember(session)
         return session, ObserveOutcome(
             answer["time"], answer["stm_length"], answer["auto_learned_pattern"], unique_id
         )
+
+    async def _observe_appending(
+        self,
+        appender: AppendsObservations,
+        session_id: str,
+        observation: Observation,
+        unique_id: str | None,
+        check: SessionCheck | None,
+    ) -> tuple[tuple[Session, ObserveOutcome] | None, bool]:
+        """The observe in one round trip when it qualifies: ``(answer, True)``; else ``(None,
+        whether the check already ran on the session's verified identity)``."""
+        identity = self._identities.get(session_id)
+        if identity is None:
+            return None, False
+        node = self.nodes.get(identity.session.node_id)
+        change = fast_change(node, observation, self.settings.genes, identity)
+        if change is None:
+            return None, False
+        if check is not None:
+            await check(identity.session)
+        appended = await appender.append_observation(session_id, change, self._observation_limits)
+        if not appended.applied:
+            if not appended.identity_verified:
+                self._identities.forget(session_id)
+            return None, appended.identity_verified
+        identity.stm_length = appended.stm_length
+        bind_request_fields(session_id=session_id, node_id=identity.session.node_id)
+        STM_SIZE.observe(appended.stm_length)
+        return (identity.session, outcome_of(appended, unique_id)), True
 
     async def learn(
         self, session_id: str, idempotency_key: str | None = None

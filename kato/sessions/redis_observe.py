@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from kato.engine.session_state import SessionState
 from kato.sessions.models import Session
@@ -210,3 +210,16 @@ def fold(session: Session, entries: list[bytes]) -> Session:
         session.last_accessed = accessed
         session.access_count += 1
     return session
+
+
+@runtime_checkable
+class AppendsObservations(Protocol):
+    """A session store with the one-round-trip observe (the Redis store, and the breaker
+    wrapper around it); ``appends_observations`` False: it has it but may not use it."""
+
+    @property
+    def appends_observations(self) -> bool: ...
+
+    async def append_observation(
+        self, session_id: str, change: AppendedObservation, limits: ObservationLimits
+    ) -> AppendOutcome: ...

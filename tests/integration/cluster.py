@@ -1,10 +1,11 @@
 """Real multi-instance topology for tests: N ``kato serve`` processes behind one nginx.
 
 Every instance is a separate ``python -m kato.cli serve`` process on its own free loopback
-port, sharing one Redis (sessions) and one data directory (the SQLite knowledge base, with
-vectors in the same file so several processes may open it). nginx runs in a temporary
-directory with a generated configuration whose ``server`` block includes the shipped
-``deploy/nginx-kato-locations.conf``, so the tests exercise the production retry rules.
+port, sharing one Redis or one Redis Cluster (sessions) and one data directory (the SQLite
+knowledge base, with vectors in the same file so several processes may open it). nginx runs
+in a temporary directory with a generated configuration whose ``server`` block includes the
+shipped ``deploy/nginx-kato-locations.conf``, so the tests exercise the production retry
+rules.
 """
 
 from __future__ import annotations
@@ -198,13 +199,18 @@ class Nginx:
 
 
 class Cluster:
-    """``size`` instances sharing ``redis_url`` and one data directory, behind nginx."""
+    """``size`` instances sharing ``redis_url`` and one data directory, behind nginx.
+
+    ``redis_cluster``: ``redis_url`` is a seed node of a Redis Cluster
+    (``database.redis.cluster``; tests/redis_cluster.py starts one).
+    """
 
     def __init__(
         self,
         redis_url: str,
         size: int = 2,
         *,
+        redis_cluster: bool = False,
         env: Mapping[str, str] | None = None,
         drain_seconds: float = 1.0,
         grace_seconds: float = 10.0,
@@ -216,6 +222,7 @@ class Cluster:
         self.fail_timeout = fail_timeout
         base_env = {
             "REDIS_URL": redis_url,
+            "KATO_DATABASE__REDIS__CLUSTER": "true" if redis_cluster else "false",
             "KATO_DATA_DIR": str(self.data_dir),
             # Several processes on one data directory: vectors in the SQLite file.
             "KATO_DATABASE__QDRANT__LOCAL_STORE": "sqlite",
