@@ -160,6 +160,7 @@ def test_playground_shows_the_prediction_with_missing_and_extras(
     page = sign_in(tab, explorer, "writer")
     create_session(page, "ui-playground")
     name = learn_sequence(page, '[["a","b"],["c","d"],["e"]]')
+    other = learn_sequence(page, '[["c"],["y"],["z"]]')  # a second, different match
 
     # The prefix, typed and submitted from the keyboard (Enter submits the labelled field).
     symbols = page.get_by_label("Event symbols (space or comma separated)")  # type: ignore[attr-defined]
@@ -169,8 +170,26 @@ def test_playground_shows_the_prediction_with_missing_and_extras(
         expect(symbols).to_have_value("")
     expect(page.locator("#stm .event")).to_have_count(2)  # type: ignore[attr-defined]
 
-    row = page.locator("#predictions tbody tr").first  # type: ignore[attr-defined]
-    expect(row).to_have_attribute("data-name", name.removeprefix("PTRN|"))
+    rows = page.locator("#predictions tbody tr")  # type: ignore[attr-defined]
+    expect(rows).to_have_count(2)
+    # The table is the API's ranking, every metric shown as the API computed it.
+    session = page.locator("#session-pick").input_value()  # type: ignore[attr-defined]
+    answer = httpx.get(
+        f"{explorer.base}/v2/sessions/{session}/predictions",
+        headers={"X-API-Key": explorer.keys["writer"]},
+        timeout=10,
+    ).json()["predictions"]
+    assert {prediction["name"] for prediction in answer} == {
+        name.removeprefix("PTRN|"),
+        other.removeprefix("PTRN|"),
+    }
+    for index, prediction in enumerate(answer):
+        expect(rows.nth(index)).to_have_attribute("data-name", prediction["name"])
+        for metric in ("potential", "similarity", "itfdf_similarity", "confluence"):
+            cell = rows.nth(index).locator(f"td.metric-{metric}")
+            expect(cell).to_have_text(f"{prediction[metric]:.4f}")
+
+    row = page.locator(f'#predictions tbody tr[data-name="{name.removeprefix("PTRN|")}"]')  # type: ignore[attr-defined]
     present = row.locator("td.present")
     expect(present.locator(".sym.matched")).to_have_text(["a", "c"])
     expect(present.locator(".sym.missing")).to_have_text(["b", "d"])
@@ -183,7 +202,10 @@ def test_playground_shows_the_prediction_with_missing_and_extras(
     expect(row.locator("td.metric-evidence")).to_have_text("0.4000")
     expect(row.locator("td.metric-confidence")).to_have_text("0.5000")
     expect(row.locator("td.metric-snr")).to_have_text("0.3333")
-    expect(row.locator("td.metric-potential")).to_have_text("1.5071")
+    second = page.locator(f'#predictions tbody tr[data-name="{other.removeprefix("PTRN|")}"]')  # type: ignore[attr-defined]
+    expect(second.locator("td.present .sym.matched")).to_have_text(["c", "y"])
+    expect(second.locator("td.future .sym")).to_have_text(["z"])
+    expect(second.locator("td.observed .sym.extra")).to_have_text(["a", "x"])
 
     # Every metric's heading carries its formula, focusable for keyboard users.
     for metric in METRICS:
@@ -198,9 +220,10 @@ def test_playground_shows_the_prediction_with_missing_and_extras(
     expect(similarity).to_have_attribute("title", re.compile(r"2·M / \(\|pattern\| \+ \|state\|\)"))
 
     chart = page.locator("#prediction-chart svg")  # type: ignore[attr-defined]
-    expect(chart.locator("rect.bar-potential")).to_have_count(1)
-    expect(chart.locator("rect.bar-similarity")).to_have_count(1)
-    expect(chart.locator("text.chart-value")).to_have_text(["1.507", "0.444"])
+    expect(chart.locator("rect.bar-potential")).to_have_count(2)
+    expect(chart.locator("rect.bar-similarity")).to_have_count(2)
+    values = [f"{p['potential']:.3f}" for p in answer] + [f"{p['similarity']:.3f}" for p in answer]
+    expect(chart.locator("text.chart-value")).to_have_text(values)
 
     screenshot(page, explorer, "playground")
     assert page.evaluate("localStorage.length") == 0  # type: ignore[attr-defined]
