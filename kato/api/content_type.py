@@ -1,14 +1,13 @@
-"""415 for a body that says it is not JSON, on a route that takes a JSON body.
+"""415 for a body that is not declared JSON, on a route that takes a JSON body.
 
 Without this, ``curl -d '{"strings": ["a"]}'`` (which sends
-``application/x-www-form-urlencoded``) gets a 422 "Input should be a valid dictionary": the
-framework keeps a body of another media type as bytes. Here such a request is refused with
-``KATO_UNSUPPORTED_MEDIA_TYPE`` and a message naming the header to send, before anything
-reads or stores it.
+``application/x-www-form-urlencoded``), or a body sent with no ``Content-Type`` at all, gets
+a 422 "Input should be a valid dictionary": the framework keeps such a body as bytes. Here
+the request is refused with ``KATO_UNSUPPORTED_MEDIA_TYPE`` and a message naming the header
+to send, before anything reads or stores it.
 
-What stays accepted (docs/DECISIONS.md): ``application/json`` and any
-``application/*+json`` (the framework's own rule), a body sent with no ``Content-Type`` at
-all (parsed as JSON, as before), and a POST without a body (``/learn``, ``/clear-stm``…)
+Accepted as before (docs/DECISIONS.md): ``application/json`` and any ``application/*+json``
+(the framework's own rule), and a POST without a body (``/learn``, ``/clear-stm``…)
 whatever header it carries. Routes without a JSON body are never checked.
 """
 
@@ -16,12 +15,12 @@ from __future__ import annotations
 
 from email.message import Message
 
-from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kato.api.errors import error_response
+from kato.security.roles import effective_routes
 
 UNSUPPORTED_MEDIA_TYPE = "KATO_UNSUPPORTED_MEDIA_TYPE"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -43,10 +42,10 @@ def _has_body(headers: Headers) -> bool:
 
 def _takes_json_body(scope: Scope) -> bool:
     """Whether the route this request reaches declares a JSON body."""
-    for route in scope["app"].router.routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return isinstance(route, APIRoute) and route.body_field is not None
+    # Included routers are one entry in the app's routes; their effective routes are matched.
+    for route in effective_routes(scope["app"].router.routes):
+        if route.matches(scope)[0] is Match.FULL:
+            return getattr(route, "body_field", None) is not None
     return False
 
 
@@ -61,16 +60,16 @@ class RequireJsonBody:
             headers = Headers(scope=scope)
             content_type = headers.get("content-type")
             if (
-                content_type is not None
-                and not is_json(content_type)
+                not (content_type is not None and is_json(content_type))
                 and _has_body(headers)
                 and _takes_json_body(scope)
             ):
+                said = "had no Content-Type" if content_type is None else f"said {content_type!r}"
                 response = error_response(
                     415,
                     UNSUPPORTED_MEDIA_TYPE,
                     f"This endpoint takes a JSON body: send it with 'Content-Type: "
-                    f"application/json' (the request said {content_type!r})",
+                    f"application/json' (the request {said})",
                     {"content_type": content_type, "expected": "application/json"},
                 )
                 await response(scope, receive, send)

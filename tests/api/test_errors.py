@@ -72,7 +72,9 @@ async def test_schema_violations_are_422(client: httpx.AsyncClient) -> None:
         url, content=b"{nope", headers={"content-type": "application/json"}
     )
     assert_error(not_json, 422, "KATO_VALIDATION_ERROR")
-    nan = await client.post(url, content=b'{"emotives": {"e": NaN}}')
+    nan = await client.post(
+        url, content=b'{"emotives": {"e": NaN}}', headers={"content-type": "application/json"}
+    )
     assert_error(nan, 422, "KATO_VALIDATION_ERROR")
     assert (await client.get(f"/v2/sessions/{session_id}/stm")).json()["length"] == 0
 
