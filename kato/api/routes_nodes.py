@@ -21,7 +21,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from kato.api.deps import service_of
-from kato.api.limits import check_observation
+from kato.api.limits import check_metadata, check_observation
 from kato.api.schemas import EmotiveValue, ObservationIn, Text, error_responses
 from kato.config import LimitsSettings
 from kato.core.errors import LimitExceededError
@@ -251,6 +251,8 @@ async def learn_batch(
     service = service_of(request)
     limits = service.settings.limits
     _within(limits, "max_sequences_per_batch", "sequences in one batch", len(body.sequences))
+    for sequence in body.sequences:
+        check_metadata(sequence.metadata, limits)  # limits.max_metadata_bytes, per sequence
     sequences = [
         kb.BatchSequence(
             _observations(sequence.events, limits)
