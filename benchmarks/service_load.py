@@ -58,7 +58,7 @@ from benchmarks.engine_bench import generate_patterns, generate_queries  # noqa:
 from tests.servers import RedisServer, free_port  # noqa: E402
 
 OBSERVE_LUA = REPOSITORY / "benchmarks" / "wrk" / "observe.lua"
-SCENARIOS = ("sessions", "latency", "throughput", "predictions", "ceiling")
+SCENARIOS = ("sessions", "latency", "throughput", "predictions", "ceiling", "ceiling-redis")
 STARTUP_TIMEOUT = 60.0
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -248,14 +248,14 @@ class KatoServer:
 
 
 class MinimalServer(KatoServer):
-    """The ceiling: ``benchmarks/minimal_app.py`` on uvicorn, 1 worker, with the options
-    ``kato serve`` gives uvicorn (uvloop and httptools via uvicorn[standard])."""
+    """The ceiling: ``benchmarks/minimal_app.py`` on uvicorn (1 worker unless asked), with the
+    options ``kato serve`` gives uvicorn (uvloop and httptools via uvicorn[standard])."""
 
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "uvicorn", "benchmarks.minimal_app:app",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-            "--no-access-log",
+            "--no-access-log", "--workers", str(self.workers),
         ]  # fmt: skip
 
 
@@ -263,7 +263,7 @@ class MinimalServer(KatoServer):
 def serving(
     workers: int = 1, environment: dict[str, str] | None = None, minimal: bool = False
 ) -> Iterator[KatoServer]:
-    server = (MinimalServer() if minimal else KatoServer(workers, environment)).start()
+    server = (MinimalServer(workers) if minimal else KatoServer(workers, environment)).start()
     try:
         yield server
     finally:
@@ -520,6 +520,36 @@ def scenario_ceiling(report: Report, seconds: float, clients: int) -> None:
     )
 
 
+def scenario_ceiling_redis(report: Report, seconds: float, clients: int) -> None:
+    """KATO's observe with 2 workers on Redis sessions (default settings) against the minimal
+    app with 2 workers, same wrk script, twice each, alternating; ratio of the medians of
+    server CPU per request (Redis's own CPU is reported in the notes, not counted)."""
+    print(f"ceiling-redis: observe, 2 workers, Redis vs the minimal app at {clients}", flush=True)
+    cpu: dict[str, list[float]] = {"kato": [], "minimal": []}
+    redis = RedisServer().start()
+    try:
+        for _ in range(2):
+            for name in ("minimal", "kato"):
+                environment = {"REDIS_URL": redis.url}
+                with serving(2, environment, minimal=name == "minimal") as server:
+                    if name == "kato":
+                        session_ids = create_sessions(Client(server.port), 8 * clients)
+                    else:
+                        session_ids = [f"session-{index}" for index in range(8 * clients)]
+                    run_wrk(server, session_ids, 2, clients, 2)
+                    result = run_wrk(server, session_ids, 2, clients, seconds, redis.pid)
+                    row = wrk_row(f"observe, {name}, 2 workers, redis", result)
+                    report.add(row)
+                    cpu[name].append(row.cpu_ms)
+    finally:
+        redis.stop()
+    kato, minimal = statistics.median(cpu["kato"]), statistics.median(cpu["minimal"])
+    report.notes.append(
+        f"ceiling-redis: KATO observe (2 workers, Redis) {kato:.3f} ms CPU/request vs minimal "
+        f"app (2 workers) {minimal:.3f}: {kato / minimal:.2f}x (medians of 2 runs each)"
+    )
+
+
 def scenario_predictions(report: Report, patterns: int, queries: int, seed: int) -> None:
     print(f"predictions: {patterns} learned patterns, {queries} queries, 1 worker", flush=True)
     learned = generate_patterns(patterns, seed)
@@ -600,6 +630,8 @@ def main() -> None:
         scenario_predictions(report, args.patterns, args.queries, args.seed)
     if "ceiling" in args.only:
         scenario_ceiling(report, args.duration, args.clients)
+    if "ceiling-redis" in args.only:
+        scenario_ceiling_redis(report, args.duration, args.clients)
     report.notes.append(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     report.print(".venv/bin/python benchmarks/service_load.py " + " ".join(sys.argv[1:]))
 
