@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -40,6 +41,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from kato.client.errors import KatoAPIError, KatoClientError
 from kato.config import Settings
 from kato.core.errors import KatoError
 from kato.core.evaluation import SCORINGS, Scorer, prefixes
@@ -118,7 +120,7 @@ def _run(command: Command, args: argparse.Namespace, load_settings: SettingsLoad
     tune_gc_for_bulk_work()
     try:
         return command(target, args, console)
-    except (CommandError, SequenceFileError, KatoError, OSError) as exc:
+    except (CommandError, SequenceFileError, KatoError, KatoClientError, OSError) as exc:
         print(f"kato: {_message(exc)}", file=sys.stderr)
         return 2
     finally:
@@ -141,16 +143,16 @@ def tune_gc_for_bulk_work() -> None:
 
 
 def _message(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, KatoError) else str(exc)
+    return exc.message if isinstance(exc, KatoError) else str(exc)  # the server's: "403 …: …"
 
 
 def _open_target(args: argparse.Namespace, load_settings: SettingsLoader) -> DataTarget:
     # Imported here: the storage adapters take seconds to import, which the other kato
     # commands (serve, keys) should not pay at start-up.
-    from kato.data_targets import EmbeddedTarget
+    from kato.data_targets import EmbeddedTarget, RemoteTarget
 
     if args.url:
-        raise CommandError("--url: the SDK has no node routes yet; use the local data directory")
+        return RemoteTarget(args.url, args.api_key or os.environ.get("KATO_API_KEY"), args.node)
     return EmbeddedTarget(load_settings(args), args.node)
 
 
@@ -257,7 +259,7 @@ def import_command(target: DataTarget, args: argparse.Namespace, console: Consol
     with _timed() as elapsed, _progress(console) as progress:
         try:
             imported = target.import_lines(_read_with_progress(args.file, progress), args.replace)
-        except KatoError as exc:
+        except (KatoError, KatoAPIError) as exc:  # embedded / server refusal: nothing changed
             raise CommandError(f"{args.file}: {exc.message}; nothing was imported") from None
         seconds = elapsed()
     print(

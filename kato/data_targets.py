@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from kato.client import KatoClient
+from kato.client.errors import NotFound
 from kato.config import Settings
 from kato.core.genes import Genes
 from kato.core.observation import Observation
@@ -51,7 +53,7 @@ class EmbeddedTarget:
         prepare_data_dir(settings)
         self._settings = settings
         self.node = Node(node_id, open_knowledge_base(settings, node_id))
-        self._genes = Genes()
+        self._genes = settings.genes  # the server's genes: learn and import as it would
 
     def learn(self, sequences: Sequence[dict[str, Any]]) -> list[str]:
         batch = [batch_sequence(item) for item in sequences]
@@ -82,16 +84,46 @@ class EmbeddedTarget:
 
 def batch_sequence(item: dict[str, Any]) -> kb_service.BatchSequence:
     """A ``learn-batch`` item, already checked by ``kato.sequence_files``, as the service's
-    sequence: one observation per event; the emotive objects, in order, ride on the first
-    observations (learning averages them all, so where they ride does not change the
-    pattern). Built directly: the file's check pass validated every value."""
-    events = item["events"]
-    emotives = item.get("emotives", ())
-    observations = [
-        Observation(tuple(event), emotives=emotives[position])
-        if position < len(emotives)
-        else Observation(tuple(event))
-        for position, event in enumerate(events)
-    ]
-    observations += [Observation(emotives=entry) for entry in emotives[len(events) :]]
+    sequence — built as the ``learn-batch`` route builds it: one observation per event, then
+    one per emotive object. Built directly: the file's check pass validated every value."""
+    observations = [Observation(tuple(event)) for event in item["events"]]
+    observations += [Observation(emotives=entry) for entry in item.get("emotives", ())]
     return kb_service.BatchSequence(tuple(observations), item.get("metadata") or {})
+
+
+class RemoteTarget:
+    """A node of a KATO server, through the SDK's node routes (``--url``)."""
+
+    remote = True
+
+    def __init__(self, url: str, api_key: str | None, node_id: str) -> None:
+        self._client = KatoClient(url, api_key=api_key)
+        self._node_id = node_id
+
+    def learn(self, sequences: Sequence[dict[str, Any]]) -> list[str]:
+        answer = self._client.learn_batch(self._node_id, sequences)
+        names: list[str] = answer["patterns"]
+        return names
+
+    def predict(self, contexts: Sequence[list[list[str]]], genes: Genes) -> list[Predictions]:
+        # Only the genes the user changed are sent: the server's own values apply otherwise.
+        changed = genes.model_dump(exclude_defaults=True, mode="json")
+        return self._client.predict_batch(self._node_id, contexts, changed or None)
+
+    def export_lines(self) -> Iterator[str]:
+        return (line + "\n" for line in self._client.export(self._node_id))
+
+    def import_lines(self, lines: Iterable[bytes], replace: bool) -> int:
+        answer = self._client.import_lines(self._node_id, lines, "replace" if replace else "merge")
+        imported: int = answer["imported"]
+        return imported
+
+    def pattern_count(self) -> int:
+        try:
+            count: int = self._client.node(self._node_id)["pattern_count"]
+        except NotFound:  # a node nothing was learned into yet
+            return 0
+        return count
+
+    def close(self) -> None:
+        self._client.close()

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from kato.config import Settings
+from kato.security.api_keys import ApiKeyStore
 from kato.storage.factory import open_knowledge_base
-from tests.servers import clean_environment
+from tests.servers import clean_environment, kato_serving
 
 # Generous: on the busy 2-core machine a kato process has taken over 10 s to import.
 COMMAND_BUDGET = 180
@@ -34,11 +35,11 @@ HELD_OUT: list[dict[str, Any]] = [
 ]
 
 
-def kato(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def kato(*arguments: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kato.cli", *arguments],
         cwd=cwd,
-        env=clean_environment(),
+        env=clean_environment(**env),
         capture_output=True,
         text=True,
         timeout=COMMAND_BUDGET,
@@ -185,3 +186,75 @@ def test_a_bad_import_line_changes_nothing(learned: Path, tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "line 3: name 'PTRN|0000" in result.stderr and "nothing was imported" in result.stderr
     assert pattern_count(learned, "tiny") == 4
+
+
+def test_the_commands_against_a_server(tmp_path: Path) -> None:
+    """``--url``: the same commands through the SDK, with the server's roles enforced."""
+    data = tmp_path / "server-data"
+    store = ApiKeyStore(data / "api_keys.json")
+    keys = {role: store.create(f"cli-{role}", [role])[0] for role in ("reader", "writer", "admin")}
+    train = write_jsonl(tmp_path / "train.jsonl", TRAIN)
+    held = write_jsonl(tmp_path / "held.jsonl", HELD_OUT)
+    settings = {
+        "KATO_SECURITY__AUTH_MODE": "api_key",
+        "KATO_DATABASE__QDRANT__LOCAL_STORE": "sqlite",
+    }
+    with kato_serving(data, **settings) as base:
+        refused = kato(
+            "learn", "tiny", str(train), "--url", base, "--api-key", keys["reader"], cwd=tmp_path
+        )
+        assert refused.returncode == 2 and "403" in refused.stderr
+
+        learned = kato(
+            "learn", "tiny", str(train), "--url", base, cwd=tmp_path, KATO_API_KEY=keys["writer"]
+        )
+        assert learned.returncode == 0, learned.stderr
+        assert "learned 4 of 5 sequences" in learned.stdout
+        assert "patterns in the node: 0 -> 4" in learned.stdout
+
+        evaluated = kato(
+            "evaluate",
+            "tiny",
+            str(held),
+            "--url",
+            base,
+            "--api-key",
+            keys["reader"],
+            "--k",
+            "2",
+            "--json",
+            cwd=tmp_path,
+        )
+        assert evaluated.returncode == 0, evaluated.stderr
+        report = json.loads(evaluated.stdout)
+        # The figures of the embedded evaluation (computed by hand above).
+        assert report["scores"]["top"]["mrr"] == (1 + 1 / 2 + 1 / 2) / 6
+        assert report["scores"]["aggregate"]["accuracy_at_1"] == 3 / 6
+        assert report["contexts_per_request"] == 100
+
+        exported = tmp_path / "server.jsonl"
+        result = kato(
+            "export",
+            "tiny",
+            "--url",
+            base,
+            "--api-key",
+            keys["reader"],
+            "--out",
+            str(exported),
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = exported.read_text(encoding="utf-8").splitlines()
+        assert json.loads(lines[0])["pattern_count"] == 4 and len(lines) > 5
+
+        replace = ("import", "copy", str(exported), "--replace", "--url", base)
+        denied = kato(*replace, "--api-key", keys["writer"], cwd=tmp_path)
+        assert denied.returncode == 2 and "nothing was imported" in denied.stderr
+        imported = kato(*replace, "--api-key", keys["admin"], cwd=tmp_path)
+        assert imported.returncode == 0, imported.stderr
+        assert "imported 4 patterns" in imported.stdout and "(replace)" in imported.stdout
+        again = kato("export", "copy", "--url", base, "--api-key", keys["admin"], cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        # Same patterns and symbol statistics; only the header's node id differs.
+        assert again.stdout.splitlines()[1:] == lines[1:]
