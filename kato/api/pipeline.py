@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kato.api.draining import NOT_PROCESSED_HEADER, shutting_down_response
 from kato.api.errors import error_response
 from kato.observability.logging import RequestLog, begin_request, end_request
-from kato.observability.metrics import RequestMetrics, route_template
+from kato.observability.metrics import REQUESTS_IN_FLIGHT, RequestMetrics, route_template
 from kato.resilience import ConcurrencyLimiter, OverloadedError
 from kato.security.layer import SecurityLayer
 from kato.service.shutdown import Drain
@@ -171,12 +171,14 @@ class RequestPipeline:
         if not self.in_flight.try_acquire():
             await self._refuse_overloaded(exchange)
             return
+        REQUESTS_IN_FLIGHT.inc()  # the Explorer's "in flight" (issue 13)
         try:
             if self.drain.draining:
                 await shutting_down_response()(scope, receive, exchange.send)
                 return
             await self._call_app(scope, body, receive, exchange, started)
         finally:
+            REQUESTS_IN_FLIGHT.dec()
             self.in_flight.release()
 
     async def _call_app(

@@ -54,6 +54,11 @@ REQUEST_DURATION = Histogram(
     ["method", "endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+REQUESTS_IN_FLIGHT = Gauge(
+    "kato_requests_in_flight",
+    "HTTP requests being handled (those the in-flight bound admitted), summed over live workers",
+    multiprocess_mode="livesum",
+)
 ACTIVE_SESSIONS = Gauge(
     "kato_active_sessions",
     "Sessions currently alive in the session store (shared by all workers)",

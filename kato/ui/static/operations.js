@@ -99,7 +99,9 @@ export function initOperations(principal) {
       ]);
       let breakers = {};
       if (principal().admin) {
-        const [metrics, status] = await Promise.all([get("/metrics", { text: true }), get("/status")]);
+        // One after the other: the page's own /status request is never in flight in the scrape.
+        const metrics = await get("/metrics", { text: true });
+        const status = await get("/status");
         const samples = parseMetrics(metrics);
         breakers = breakerStates(samples);
         renderTraffic(samples);
