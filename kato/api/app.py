@@ -51,6 +51,7 @@ from kato.api.routes_v3 import router as v3_router
 from kato.api.routes_v3_monitoring import router as v3_monitoring_router
 from kato.api.routes_ws import router as ws_router
 from kato.config import Settings
+from kato.core import heap
 from kato.observability import (
     RequestLog,
     RequestMetrics,
@@ -171,6 +172,7 @@ def _lifespan(parts: AppParts) -> Callable[[FastAPI], AbstractAsyncContextManage
         )
         try:
             with sigterm_drains(parts.drain, asyncio.get_running_loop()):
+                heap.tune_for_serving()  # the loaded heap out of every gc pass (issue 10)
                 resilience.health.mark_started()
                 try:
                     yield

@@ -12,31 +12,13 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import accumulate, chain
 
 import numpy as np
 
 from kato.core import matcher
-from kato.core.matcher import Block
-from kato.core.prediction import PatternView
+from kato.core.prediction import PatternView, Scored
 from kato.engine.ports import ChangeSet, PatternRecord, Totals
-
-
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """A surviving candidate with what ranking computed for it."""
-
-    slot: int
-    potential: float
-    itfdf: float
-    present_start: int
-    present_end: int
-    blocks: tuple[Block, ...]
-    entropy: float
-    hamiltonian: float
-    grand_hamiltonian: float
-    confluence: float
 
 
 class _Postings:
@@ -222,7 +204,7 @@ class PatternIndex:
             threshold,
             keep,
         )
-        return [Scored(*item) for item in best], survivors
+        return list(map(Scored._make, best)), survivors
 
     def candidate_counts(self, state: Sequence[str], threshold: float) -> tuple[int, int, int]:
         """Patterns sharing a symbol with ``state``, passing the bounds, reaching ``threshold``."""

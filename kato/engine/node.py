@@ -15,18 +15,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kato.core import heap
 from kato.core.emotives import average_emotives, without_zeros
 from kato.core.errors import EmptySTMError, PatternNotFoundError
 from kato.core.genes import Genes, STMMode
 from kato.core.hashing import PATTERN_PREFIX, pattern_hash, strip_pattern_prefix
 from kato.core.observation import Observation, event_of
-from kato.core.prediction import Ranked, prediction_objects
+from kato.core.prediction import prediction_objects
 from kato.engine.index import PatternIndex
 from kato.engine.ports import KnowledgeBase, PatternRecord, VectorStore
 from kato.engine.records import check_update
 from kato.engine.session_state import SessionState
 
 _CACHE_SIZE = 512
+# A catch-up of this many patterns (a start-up load, a reset) freezes the heap afterwards
+# (kato/core/heap.py); the few patterns of an ordinary catch-up do not.
+_SETTLE_AFTER = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +68,10 @@ class Node:
         """Catch the in-memory index up with the store (incremental)."""
         with self._lock:
             if self.knowledge_base.revision() != self._index.revision:
-                self._index.apply(self.knowledge_base.changes_since(self._index.revision))
+                changes = self.knowledge_base.changes_since(self._index.revision)
+                self._index.apply(changes)
+                if len(changes.patterns) >= _SETTLE_AFTER:
+                    heap.settle()  # the index lives as long as the node: out of every gc pass
             return self._index
 
     @property
@@ -242,24 +249,11 @@ class Node:
         candidates = index.candidates(state, threshold)
         best, _ = index.score(state_ids, candidates, threshold, genes.max_predictions)
         # The core returns the top potentials plus the group tied with the last one; the
-        # deterministic order (D4) breaks ties by name.
-        best.sort(key=lambda item: (-item.potential, index.view(item.slot).name))
-        ranked = [
-            Ranked(
-                pattern=index.view(item.slot),
-                blocks=item.blocks,
-                potential=item.potential,
-                itfdf=item.itfdf,
-                present_start=item.present_start,
-                present_end=item.present_end,
-                entropy=item.entropy,
-                hamiltonian=item.hamiltonian,
-                grand_hamiltonian=item.grand_hamiltonian,
-                confluence=item.confluence,
-            )
-            for item in best[: genes.max_predictions]
-        ]
-        predictions = prediction_objects(state, ranked)
+        # deterministic order (D4) breaks ties by name. Objects only for the returned ones.
+        view = index.view
+        best.sort(key=lambda item: (-item.potential, view(item.slot).name))
+        chosen = [(view(item.slot), item) for item in best[: genes.max_predictions]]
+        predictions = prediction_objects(state, chosen)
         if self.on_compute is not None:
             self.on_compute(time.perf_counter() - started, len(candidates))
         return predictions
