@@ -17,14 +17,17 @@ and :class:`RequestLog`.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable, MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
@@ -45,7 +48,6 @@ _trace_id: ContextVar[str | None] = ContextVar("kato_trace_id", default=None)
 # or a child task with a copied context.
 _request_fields: ContextVar[dict[str, Any] | None] = ContextVar("kato_log_fields", default=None)
 
-REQUEST_LOGGER = "kato.request"
 _STDLIB_HANDLER = "kato-json"
 
 
@@ -105,6 +107,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     """
     output = stream or sys.stdout
     numeric_level = logging.getLevelName(level)
+    _request_output.configure(output, numeric_level)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_trace_id,
@@ -186,29 +189,57 @@ def end_request(context: RequestContext) -> None:
     _trace_id.reset(context._trace_token)
 
 
-class RequestLog:
-    """The one JSON line per HTTP request (logger ``kato.request``)."""
+class _RequestLogOutput:
+    """Where ``configure_logging`` sends the request log, and from which level."""
 
     def __init__(self) -> None:
-        self.log = structlog.get_logger(REQUEST_LOGGER)
+        self.stream: TextIO = sys.stdout
+        self.level = logging.INFO
+        self.lock = threading.Lock()  # one line at a time, as structlog's WriteLogger
+
+    def configure(self, stream: TextIO, level: int) -> None:
+        self.stream, self.level = stream, level
+
+
+_request_output = _RequestLogOutput()
+
+
+class RequestLog:
+    """The one JSON line per HTTP request.
+
+    Rendered here rather than through structlog's processor chain (a fifth of the cost of the
+    request path's logging, profiled): the same fields in the same order as the chain of
+    ``configure_logging`` gives them — the event's, ``event``, ``trace_id``, ``level``,
+    ``timestamp`` — and the same JSON rendering, on the same stream from the same level.
+    """
 
     def write(
         self, scope: Scope, endpoint: str, status: int, started: float, fields: dict[str, Any]
     ) -> None:
         """``started``: ``time.perf_counter()`` when the request arrived."""
         duration_ms = (time.perf_counter() - started) * 1000.0
-        event = {
+        level = logging.WARNING if status >= 500 else logging.INFO
+        output = _request_output
+        if level < output.level:
+            return
+        line: dict[str, Any] = {
             "method": scope["method"],
             "path": endpoint,
             "status": status,
             "duration_ms": round(duration_ms, 3),
             "session_id": fields.get("session_id", _session_id_from(scope)),
             "node_id": fields.get("node_id"),
+            "event": "request",
         }
-        if status >= 500:
-            self.log.warning("request", **event)
-        else:
-            self.log.info("request", **event)
+        trace_id = _trace_id.get()
+        if trace_id is not None:
+            line["trace_id"] = trace_id
+        line["level"] = "warning" if level == logging.WARNING else "info"
+        line["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        text = json.dumps(line, default=repr) + "\n"
+        with output.lock:
+            output.stream.write(text)
+            output.stream.flush()
 
 
 def _tag_otel_span(trace_id: str) -> None:

@@ -73,11 +73,14 @@ class KeyedLocks:
             entry = self._entries[session_id] = _KeyedLock()
         entry.users += 1
         try:
-            try:
-                async with asyncio.timeout(timeout):
-                    await entry.lock.acquire()
-            except TimeoutError:
-                raise SessionLockTimeoutError(session_id, timeout) from None
+            if entry.users == 1:  # nobody else holds or waits: taken at once, no timer
+                await entry.lock.acquire()
+            else:
+                try:
+                    async with asyncio.timeout(timeout):
+                        await entry.lock.acquire()
+                except TimeoutError:
+                    raise SessionLockTimeoutError(session_id, timeout) from None
             try:
                 yield
             finally:

@@ -145,7 +145,8 @@ class MemorySessionStore:
     @asynccontextmanager
     async def lock(self, session_id: str) -> AsyncIterator[None]:
         async with self._locks.hold(session_id, self._acquire_timeout):
-            lease = Lease(uuid.uuid4().hex, time.monotonic() + self._lock_timeout)
+            # No token to fence with in one process: the deadline is the whole lease.
+            lease = Lease(self._key, time.monotonic() + self._lock_timeout)
             with holding(self._key, session_id, lease):
                 yield
 

@@ -27,7 +27,26 @@ ALLOWED = {
         "service",
         "config",
     },
+    "api": {
+        "core",
+        "engine",
+        "storage",
+        "sessions",
+        "observability",
+        "resilience",
+        "security",
+        "service",
+        "api",
+        "config",
+        "ui",  # the Explorer's static files (no code)
+    },
     "client": {"client"},
+}
+# Layers of one module: the settings model beside the core, every layer may read it; the
+# command line on top, the only module that may use every layer (and its data commands).
+MODULES = {
+    "config.py": {"core"},
+    "cli.py": {*ALLOWED, "config", "cli_data"} - {"client"},
 }
 
 
@@ -49,6 +68,20 @@ def test_layer_imports_only_from_layers_above(layer: str) -> None:
         for path in (PACKAGE / layer).rglob("*.py")
     }
     assert {path: bad for path, bad in offenders.items() if bad} == {}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_module_imports_only_from_layers_above(module: str) -> None:
+    assert sorted(imported_packages(PACKAGE / module) - MODULES[module]) == []
+
+
+def test_no_layer_imports_the_command_line() -> None:
+    importers = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if imported_packages(path) & {"cli", "cli_data"}
+    }
+    assert importers <= {"cli.py", "cli_data.py"}
 
 
 def test_core_is_free_of_io_libraries() -> None:
