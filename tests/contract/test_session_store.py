@@ -22,7 +22,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
-from kato.config import RedisSettings, SessionSettings, Settings
+from kato.config import RedisSettings, ResilienceSettings, SessionSettings, Settings
+from kato.resilience import Resilience
+from kato.resilience.session_store import BreakerGuardedSessionStore
 from kato.sessions.crypto import SessionCipher, SessionDecryptError
 from kato.sessions.errors import (
     SessionExistsError,
@@ -41,7 +43,8 @@ from tests.servers import RedisServer
 OpenStore = Callable[..., SessionStore]
 
 
-@pytest.fixture(params=["memory", "redis", "redis-cluster"])
+# ``redis-guarded``: the Redis store behind its circuit breaker, as ``create_app`` wires it.
+@pytest.fixture(params=["memory", "redis", "redis-guarded", "redis-cluster"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -54,6 +57,7 @@ async def open_store(backend: str, request: pytest.FixtureRequest) -> AsyncItera
     redis_url = {
         "memory": lambda: None,
         "redis": lambda: request.getfixturevalue("redis_url"),
+        "redis-guarded": lambda: request.getfixturevalue("redis_url"),
         "redis-cluster": lambda: request.getfixturevalue("redis_cluster_url"),
     }[backend]()
     cluster = backend == "redis-cluster"
@@ -82,6 +86,8 @@ async def open_store(backend: str, request: pytest.FixtureRequest) -> AsyncItera
                 encryption_keys=keys or [],
                 expired_retention_seconds=retention,
             )
+            if backend == "redis-guarded":
+                store = BreakerGuardedSessionStore(store, Resilience(ResilienceSettings()))
         opened.append(store)
         return store
 
