@@ -12,6 +12,8 @@ collections never scan; what a request allocates is still collected as before.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # Allocations between two young-generation collections (CPython's default is 700). A GET
 # predictions builds ~3,000 containers; most are freed by reference counting as soon as the
@@ -19,6 +21,19 @@ import gc
 # The same figure as the bulk commands (kato/cli_data.py); memory stays bounded because
 # acyclic garbage never waits for a collection.
 YOUNG_THRESHOLD = 50_000
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No cyclic collection while a large, long-lived structure is built (an index load):
+    every pass would walk the growing structure again, doubling the load's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def settle() -> None:

@@ -20,6 +20,10 @@ from kato.core import matcher
 from kato.core.prediction import PatternView, Scored
 from kato.engine.ports import ChangeSet, PatternRecord, Totals
 
+# New patterns in one catch-up from which the vectorised ``_append`` is cheaper than
+# appending them one by one (its NumPy calls cost ~50 us whatever the size).
+_BULK = 64
+
 
 class _Postings:
     """Slots of the patterns holding one symbol, with the symbol's count in each.
@@ -53,7 +57,10 @@ class PatternIndex:
 
     def _reset(self) -> None:
         self._slot_of: dict[str, int] = {}
-        self._views: list[PatternView | None] = []
+        # The record of each slot (None once deleted); its PatternView is built when a
+        # prediction first needs it, so loading builds no per-pattern object.
+        self._records: list[PatternRecord | None] = []
+        self._view_cache: dict[int, PatternView] = {}
         # Slot s holds symbols _flat[_flat_offsets[s]:_flat_offsets[s+1]] and event bounds
         # _bounds[_bounds_offsets[s]:_bounds_offsets[s+1]] (C_0 = 0 … C_K = |flat|).
         self._flat = array("i")
@@ -74,8 +81,24 @@ class PatternIndex:
     def apply(self, changes: ChangeSet) -> None:
         if changes.reset:
             self._reset()
-        for record in changes.patterns:
-            self._put(record)
+        # New names in first-seen order (their slots); known ones are re-learns or updates.
+        if not self._slot_of:  # a load into an empty index: every name is new
+            fresh = {record.name: record for record in changes.patterns}
+        else:
+            fresh = {}
+            for record in changes.patterns:
+                slot = self._slot_of.get(record.name)
+                if slot is None:
+                    fresh[record.name] = record
+                else:  # events never change, so postings stay valid
+                    self._records[slot] = record
+                    self._view_cache.pop(slot, None)
+                    self._frequencies[slot] = record.frequency
+        if len(fresh) >= _BULK:
+            self._append(list(fresh.values()))
+        else:
+            for record in fresh.values():
+                self._append_one(record)
         for name in changes.deleted:
             self._remove(name)
         for stats in changes.symbols:
@@ -94,32 +117,20 @@ class PatternIndex:
             self._postings.append(_Postings())
         return symbol_id
 
-    def _put(self, record: PatternRecord) -> None:
-        events = record.events
-        flat = tuple(chain.from_iterable(events))
-        view = PatternView(
-            name=record.name,
-            events=events,
-            flat=flat,
-            bounds=tuple(accumulate(map(len, events), initial=0)),
-            frequency=record.frequency,
-            emotives=record.emotives,
-        )
-        slot = self._slot_of.get(record.name)
-        if slot is not None:
-            self._views[slot] = view  # events never change: postings stay valid
-            self._frequencies[slot] = record.frequency
-            return
-        slot = len(self._views)
+    def _append_one(self, record: PatternRecord) -> None:
+        """One new pattern: what ``_append`` does, without its fixed cost of array calls
+        (the catch-up after an ordinary learn)."""
+        slot = len(self._records)
         self._slot_of[record.name] = slot
-        self._views.append(view)
+        self._records.append(record)
+        flat = list(chain.from_iterable(record.events))
         symbol_ids = self._symbol_ids
         ids = [symbol_ids.get(symbol, -1) for symbol in flat]
         if -1 in ids:  # a symbol seen for the first time
             ids = [self._symbol_id(symbol) for symbol in flat]
         self._flat.extend(ids)
         self._flat_offsets.append(len(self._flat))
-        self._bounds.extend(view.bounds)
+        self._bounds.extend(accumulate(map(len, record.events), initial=0))
         self._bounds_offsets.append(len(self._bounds))
         self._frequencies.append(record.frequency)
         if slot >= len(self._lengths):
@@ -127,20 +138,89 @@ class PatternIndex:
             self._live = np.concatenate([self._live, np.zeros_like(self._live)])
         self._lengths[slot] = len(flat)
         self._live[slot] = True
-        counts: dict[int, int] = {}
-        for symbol_id in ids:
-            counts[symbol_id] = counts.get(symbol_id, 0) + 1
         postings = self._postings
-        for symbol_id, count in counts.items():
+        for symbol_id, count in Counter(ids).items():
             entry = postings[symbol_id]
             entry.slots.append(slot)
             entry.counts.append(count)
+
+    def _append(self, records: Sequence[PatternRecord]) -> None:
+        """New patterns, in slots ``first …``: one pass over all of their symbols at C speed
+        (a start-up load of 100,000 patterns is one call), no per-pattern Python objects
+        beyond the records themselves (views are built when a prediction needs one)."""
+        if not records:
+            return
+        first, count = len(self._records), len(records)
+        events_of = [record.events for record in records]
+        symbols = list(chain.from_iterable(chain.from_iterable(events_of)))
+        symbol_ids = self._symbol_ids
+        for symbol in dict.fromkeys(symbols):  # ids by first appearance, as one by one
+            if symbol not in symbol_ids:
+                self._symbol_id(symbol)
+        ids = np.fromiter(map(symbol_ids.__getitem__, symbols), np.int32, len(symbols))
+        event_counts = np.fromiter(map(len, events_of), np.int64, count)
+        event_lengths = np.fromiter(
+            map(len, chain.from_iterable(events_of)), np.int64, int(event_counts.sum())
+        )
+        # Symbols per pattern, and each pattern's bounds C_0 = 0 … C_K (semantics §4.7).
+        event_starts = np.concatenate([[0], np.cumsum(event_counts)[:-1]]).astype(np.int64)
+        ends = np.cumsum(event_lengths)
+        ends_from_zero = np.concatenate([[0], ends]).astype(np.int64)
+        pattern_offsets = ends_from_zero[event_starts]
+        lengths = ends_from_zero[event_starts + event_counts] - pattern_offsets
+        within = ends - np.repeat(pattern_offsets, event_counts)
+        bounds = np.zeros(len(within) + count, dtype=np.int32)
+        zero_at = event_starts + np.arange(count)
+        keep = np.ones(len(bounds), dtype=bool)
+        keep[zero_at] = False
+        bounds[keep] = within
+
+        self._records += records
+        names = [record.name for record in records]
+        self._slot_of.update(zip(names, range(first, first + count), strict=True))
+        self._flat.frombytes(ids.tobytes())
+        self._flat_offsets.frombytes((self._flat_offsets[-1] + np.cumsum(lengths)).tobytes())
+        self._bounds.frombytes(bounds.tobytes())
+        self._bounds_offsets.frombytes(
+            (self._bounds_offsets[-1] + np.cumsum(event_counts + 1)).tobytes()
+        )
+        self._frequencies.frombytes(
+            np.fromiter((record.frequency for record in records), np.int64, count).tobytes()
+        )
+        size = first + count
+        if size > len(self._lengths):
+            capacity = max(size, 2 * len(self._lengths))
+            self._lengths = np.concatenate(
+                [self._lengths, np.zeros(capacity - len(self._lengths), np.int64)]
+            )
+            self._live = np.concatenate([self._live, np.zeros(capacity - len(self._live), bool)])
+        self._lengths[first:size] = lengths
+        self._live[first:size] = True
+
+        # Posting lists: each (symbol, slot) pair once with the symbol's count in the
+        # pattern, slots ascending per symbol, as appending pattern by pattern gives.
+        slots = np.repeat(np.arange(first, size, dtype=np.int64), lengths)
+        pairs, counts = np.unique(ids.astype(np.int64) * size + slots, return_counts=True)
+        pair_symbols, pair_slots = np.divmod(pairs, size)
+        groups = np.flatnonzero(np.diff(pair_symbols)) + 1
+        postings = self._postings
+        starts = np.concatenate([[0], groups]) if len(pairs) else groups
+        for start, group_slots, group_counts in zip(
+            starts,
+            np.split(pair_slots.astype(np.int32), groups),
+            np.split(counts.astype(np.int32), groups),
+            strict=False,  # no pairs: np.split still gives one empty piece
+        ):
+            entry = postings[int(pair_symbols[start])]
+            entry.slots.frombytes(group_slots.tobytes())
+            entry.counts.frombytes(group_counts.tobytes())
 
     def _remove(self, name: str) -> None:
         slot = self._slot_of.pop(name, None)
         if slot is not None:
             # The slot stays in the posting lists; a dead slot is skipped at selection.
-            self._views[slot] = None
+            self._records[slot] = None
+            self._view_cache.pop(slot, None)
             self._live[slot] = False
 
     # -- reading ---------------------------------------------------------------------------
@@ -162,13 +242,13 @@ class PatternIndex:
 
     def live_slots(self) -> np.ndarray:
         """Every live pattern: the candidates when nothing may be pruned (θ = 0)."""
-        return np.flatnonzero(self._live[: len(self._views)])
+        return np.flatnonzero(self._live[: len(self._records)])
 
     def candidates(self, state: Sequence[str], threshold: float) -> np.ndarray:
         """Slots of the live patterns whose multiset bound reaches ``threshold``."""
         if threshold <= 0.0:
             return self.live_slots()
-        size = len(self._views)
+        size = len(self._records)
         overlap = np.zeros(size, dtype=np.int64)
         for symbol, state_count in Counter(state).items():
             symbol_id = self._symbol_ids.get(symbol)
@@ -213,11 +293,31 @@ class PatternIndex:
         _, kept = self.score(self.state_ids(state), bounded, threshold, 1)
         return shared, len(bounded), kept
 
+    def name(self, slot: int) -> str:
+        record = self._records[slot]
+        assert record is not None
+        return record.name
+
     def view(self, slot: int) -> PatternView:
-        view = self._views[slot]
-        assert view is not None
+        view = self._view_cache.get(slot)
+        if view is None:
+            record = self._records[slot]
+            assert record is not None
+            view = self._view_cache[slot] = _view_of(record)
         return view
 
     def get(self, name: str) -> PatternView | None:
         slot = self._slot_of.get(name)
-        return None if slot is None else self._views[slot]
+        return None if slot is None else self.view(slot)
+
+
+def _view_of(record: PatternRecord) -> PatternView:
+    events = record.events
+    return PatternView(
+        name=record.name,
+        events=events,
+        flat=tuple(chain.from_iterable(events)),
+        bounds=tuple(accumulate(map(len, events), initial=0)),
+        frequency=record.frequency,
+        emotives=record.emotives,
+    )

@@ -68,8 +68,9 @@ class Node:
         """Catch the in-memory index up with the store (incremental)."""
         with self._lock:
             if self.knowledge_base.revision() != self._index.revision:
-                changes = self.knowledge_base.changes_since(self._index.revision)
-                self._index.apply(changes)
+                with heap.paused():
+                    changes = self.knowledge_base.changes_since(self._index.revision)
+                    self._index.apply(changes)
                 if len(changes.patterns) >= _SETTLE_AFTER:
                     heap.settle()  # the index lives as long as the node: out of every gc pass
             return self._index
@@ -251,7 +252,7 @@ class Node:
         # The core returns the top potentials plus the group tied with the last one; the
         # deterministic order (D4) breaks ties by name. Objects only for the returned ones.
         view = index.view
-        best.sort(key=lambda item: (-item.potential, view(item.slot).name))
+        best.sort(key=lambda item: (-item.potential, index.name(item.slot)))
         chosen = [(view(item.slot), item) for item in best[: genes.max_predictions]]
         predictions = prediction_objects(state, chosen)
         if self.on_compute is not None:

@@ -58,3 +58,17 @@ def test_a_large_index_load_is_frozen_a_small_catch_up_is_not(unfrozen: None) ->
     session = SessionState()
     session.stm = [["a3", "b3"]]
     assert node.predictions(session, Genes())[0]["name"] == pattern_hash((("a3", "b3"),))
+
+
+def test_paused_stops_collection_and_restores_it(unfrozen: None) -> None:
+    assert gc.isenabled()
+    with heap.paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with heap.paused():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
