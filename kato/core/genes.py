@@ -61,6 +61,8 @@ class Genes(BaseModel):
     process_predictions: StrictBool = True
     auto_learn_enabled: StrictBool = False
     auto_learn_threshold: Annotated[StrictInt, Field(ge=1)] = 50
+    # Session lifecycle (§12.18): every access slides the expiry (3.x sessions' default).
+    session_auto_extend: StrictBool = False
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Genes:

@@ -29,6 +29,7 @@ from kato.resilience.overload import ConcurrencyLimiter
 from kato.service.errors import SessionExpiredError, SessionNotFoundError, SessionTooLargeError
 from kato.service.fast_observe import SessionIdentities, fast_change, limits_of, outcome_of
 from kato.service.nodes import NodeRegistry, NodeStorageOpener
+from kato.service.v3_lifecycle import heartbeat, heartbeat_interval, read_should_slide, slide
 from kato.sessions.errors import SessionExistsError
 from kato.sessions.idempotency import (
     AppliedWrites,
@@ -144,7 +145,21 @@ class KatoService:
         return await self.get_session(first["session_id"])  # 404 once deleted or expired
 
     async def get_session(self, session_id: str, check: SessionCheck | None = None) -> Session:
-        """The live session; ``check`` (an access rule) may refuse it before anything else."""
+        """The live session; ``check`` (an access rule) may refuse it before anything else.
+        A session with ``session_auto_extend`` slides its expiry (§12.18, v3_lifecycle)."""
+        session = await self._loaded(session_id, check)
+        if read_should_slide(session) and self._auto_extends(session):
+            async with self._locked(session_id):
+                pass  # the critical section slides the expiry and saves
+            slide(session)
+        return session
+
+    def _auto_extends(self, session: Session) -> bool:
+        # Session.config holds validated gene values: a lookup, no validation per read.
+        default = self.settings.genes.session_auto_extend
+        return bool(session.config.get("session_auto_extend", default))
+
+    async def _loaded(self, session_id: str, check: SessionCheck | None = None) -> Session:
         session = await self.sessions.get(session_id)
         if session is None:
             raise await self._missing(session_id, check)
@@ -198,12 +213,14 @@ class KatoService:
         self, session_id: str, check: SessionCheck | None = None
     ) -> AsyncIterator[SessionContext]:
         async with self.sessions.lock(session_id):
-            session = await self.get_session(session_id, check)
+            session = await self._loaded(session_id, check)
             session.last_accessed = time.time()
             session.access_count += 1
             context = SessionContext(
                 session, self.nodes.get(session.node_id), self.genes_for(session)
             )
+            if context.genes.session_auto_extend:  # 3.x sliding expiry (§12.18)
+                slide(session, session.last_accessed)
             yield context
             self._enforce_caps(context.session)
             if context.before_save is not None:
@@ -532,8 +549,14 @@ class KatoService:
                 "isolated": clear_stm_between,
             }
 
-        _, summary = await self._run(session_id, run)
-        return summary
+        async with self._locked(session_id) as context:
+            if not context.genes.session_auto_extend:
+                return await run_in_threadpool(run, context)
+            # 3.x heartbeat (§12.18): the stored session stays alive while the batch runs.
+            loaded = Session.from_dict(context.session.to_dict())
+            interval = heartbeat_interval(context.session.ttl_seconds)
+            async with heartbeat(self.sessions, loaded, interval):
+                return await run_in_threadpool(run, context)
 
     def _observe_item(
         self,

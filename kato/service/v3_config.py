@@ -22,8 +22,8 @@ from kato.core.genes import Genes, STMMode
 
 logger = logging.getLogger("kato.service.v3")
 
-# §12.2: auto-learn empties STM (CLEAR) by default on 3.x.
-V3_SESSION_DEFAULTS: dict[str, Any] = {"stm_mode": STMMode.CLEAR.value}
+# §12.2: auto-learn empties STM (CLEAR); §12.18: every access slides the expiry.
+V3_SESSION_DEFAULTS: dict[str, Any] = {"stm_mode": STMMode.CLEAR.value, "session_auto_extend": True}
 
 _V3_NAMES = {"sort": "sort_symbols"}  # gene name → the name 3.x uses for it
 
