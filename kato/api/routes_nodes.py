@@ -12,6 +12,7 @@ thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -293,8 +294,16 @@ async def predict(node_id: str, body: PredictRequest, request: Request) -> Predi
 )
 async def export(node_id: str, request: Request) -> StreamingResponse:
     node = await _node(request, node_id)
-    lines: Iterator[str] = kb.export_lines(node)
-    return StreamingResponse(iterate_in_threadpool(lines), media_type=NDJSON)
+    return StreamingResponse(
+        iterate_in_threadpool(_chunks(kb.export_lines(node))), media_type=NDJSON
+    )
+
+
+def _chunks(lines: Iterator[str], size: int = 1000) -> Iterator[str]:
+    """Lines joined in groups: each step of the stream is a worker-thread hop, too dear for
+    one line (memory stays bounded by the group)."""
+    while group := list(islice(lines, size)):
+        yield "".join(group)
 
 
 @router.post("/{node_id}/import", response_model=ImportResponse)
