@@ -133,10 +133,15 @@ def _within(limits: LimitsSettings, name: str, what: str, actual: int) -> None:
 
 
 def _observations(events: list[list[str]], limits: LimitsSettings) -> tuple[Observation, ...]:
+    """Events of string symbols (their types checked by the schema) as observations, within
+    the observation limits. Checked per event list rather than through ``check_observation``
+    per event: that was three quarters of a learn-batch request's CPU."""
     _within(limits, "max_observations_per_sequence", "events in one sequence", len(events))
-    return tuple(
-        check_observation(ObservationIn.model_construct(strings=event), limits) for event in events
-    )
+    widest = max(map(len, events), default=0)
+    _within(limits, "max_symbols_per_observation", "symbols in one observation", widest)
+    longest = max((len(symbol) for event in events for symbol in event), default=0)
+    _within(limits, "max_symbol_length", "symbol length", longest)
+    return tuple(Observation(strings=tuple(event)) for event in events)
 
 
 # -- nodes ----------------------------------------------------------------------------------
