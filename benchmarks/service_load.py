@@ -39,6 +39,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -58,8 +59,14 @@ from benchmarks.engine_bench import generate_patterns, generate_queries  # noqa:
 from tests.servers import RedisServer, free_port  # noqa: E402
 
 OBSERVE_LUA = REPOSITORY / "benchmarks" / "wrk" / "observe.lua"
-SCENARIOS = ("sessions", "latency", "throughput", "predictions", "ceiling", "ceiling-redis")
+SCENARIOS = (
+    "sessions", "latency", "throughput", "predictions", "ceiling", "ceiling-redis",
+    "ceiling-predictions", "cold-start",
+)  # fmt: skip
 STARTUP_TIMEOUT = 60.0
+# The checkout whose ``kato serve`` (and engine, for ``ceiling-predictions``) is measured:
+# this one, or an older commit's worktree given with --repository (before/after figures).
+SERVED = REPOSITORY
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -183,25 +190,29 @@ class KatoServer:
         ]  # fmt: skip
 
     def start(self) -> KatoServer:
-        command = self.command()
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                command,
-                cwd=REPOSITORY,
-                env=self._environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.launch()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if self._process is None or self._process.poll() is not None:
                 raise RuntimeError(f"kato serve exited: {self.log_path.read_text()[-2000:]}")
             if self._healthy() and len(self.pids()) >= self.workers:
                 return self
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"kato serve did not become healthy in {STARTUP_TIMEOUT:.0f} s")
+
+    def launch(self) -> None:
+        """Start the process and return at once (``start`` waits until it is healthy)."""
+        command = self.command()
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                cwd=SERVED,
+                env=self._environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _healthy(self) -> bool:
         try:
@@ -595,6 +606,142 @@ def scenario_predictions(report: Report, patterns: int, queries: int, seed: int)
         report.add(timed_row(scenario, pair_samples, elapsed, used))
 
 
+# -- ceiling: GET predictions against the engine; cold start (issue 10 req 4, 5) ------------
+
+
+def seed_store(data_dir: Path, patterns: list[list[list[str]]], node_id: str) -> None:
+    """The patterns learned straight into a data directory's SQLite store, in batches (as
+    ``kato learn`` does): 100,000 patterns in seconds rather than an hour of HTTP learns."""
+    from kato.config import Settings
+    from kato.core.hashing import pattern_hash
+    from kato.engine.ports import LearnItem
+    from kato.storage.factory import open_knowledge_base
+
+    settings = Settings.model_validate({"service": {"data_dir": str(data_dir)}})
+    knowledge_base = open_knowledge_base(settings, node_id)
+    events = [tuple(map(tuple, pattern)) for pattern in patterns]
+    items = [LearnItem(pattern_hash(pattern), pattern) for pattern in events]
+    for start in range(0, len(items), 10_000):
+        knowledge_base.learn_many(items[start : start + 10_000], persistence=5)
+    knowledge_base.close()
+
+
+def engine_cpu_per_query(seeded: Path, queries_file: Path) -> tuple[float, int]:
+    """``benchmarks/engine_cpu.py`` on a copy of the seeded store: the served checkout's
+    engine, in its own process. Returns (CPU seconds per query, queries with predictions)."""
+    with tempfile.TemporaryDirectory(prefix="kato-bench-engine-") as directory:
+        data_dir = Path(directory) / "data"
+        shutil.copytree(seeded, data_dir)
+        script = REPOSITORY / "benchmarks" / "engine_cpu.py"
+        command = [sys.executable, str(script), str(SERVED), str(data_dir), "predict"]
+        completed = subprocess.run(
+            [*command, str(queries_file)], capture_output=True, text=True, timeout=600, check=True
+        )
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    return figures["cpu_per_query"], figures["found"]
+
+
+def serve_predictions(seeded: Path, fragments: list[list[list[str]]], patterns: int) -> Row:
+    """One ``kato serve`` on a copy of the seeded store: a session per query holding the
+    query's events, then one GET predictions per session (each STM seen once, as the
+    engine run computes each once). Server CPU over the GETs only."""
+    server = KatoServer()
+    shutil.copytree(seeded, server.data_dir)
+    server.start()
+    try:
+        client = Client(server.port, timeout=120)
+        session_ids = []
+        for fragment in fragments:
+            body = client.ok("POST", "/v2/sessions", {"node_id": "predict"})
+            for event in fragment:
+                client.ok("POST", f"/v2/sessions/{body['session_id']}/observe", {"strings": event})
+            session_ids.append(body["session_id"])
+        warm = client.ok("POST", "/v2/sessions", {"node_id": "predict"})["session_id"]
+        for symbol in ("warm", "up"):  # symbols no pattern holds: loads the index, predicts []
+            client.ok("POST", f"/v2/sessions/{warm}/observe", {"strings": [symbol]})
+        client.ok("GET", f"/v2/sessions/{warm}/predictions")
+        samples = []
+        started, cpu = time.perf_counter(), server.cpu_seconds()
+        for session_id in session_ids:
+            elapsed, _ = client.timed("GET", f"/v2/sessions/{session_id}/predictions")
+            samples.append(elapsed)
+        used = server.cpu_seconds() - cpu
+    finally:
+        server.stop()
+    row = timed_row(f"GET predictions, {patterns} patterns", samples, _since(started), used)
+    row.note = f"p99/p50 {row.p99_ms / row.p50_ms:.1f}"
+    return row
+
+
+def scenario_ceiling_predictions(report: Report, patterns: int, queries: int, seed: int) -> None:
+    """GET predictions (1 worker, default settings, max_predictions 100) against the
+    engine's own in-process CPU for the same queries; twice each, alternating; the ratio of
+    the medians of CPU per request / per query."""
+    print(f"ceiling-predictions: {patterns} patterns, {queries} queries", flush=True)
+    learned = generate_patterns(patterns, seed)
+    fragments = generate_queries(learned, queries, seed)
+    with tempfile.TemporaryDirectory(prefix="kato-bench-seed-") as directory:
+        seeded = Path(directory) / "data"
+        seed_store(seeded, learned, "predict")
+        queries_file = Path(directory) / "queries.json"
+        queries_file.write_text(json.dumps(fragments))
+        engine: list[float] = []
+        served: list[float] = []
+        for _ in range(2):
+            cpu, found = engine_cpu_per_query(seeded, queries_file)
+            engine.append(1000 * cpu)
+            print(f"  engine in-process: {1000 * cpu:.3f} ms CPU/query ({found} found)")
+            row = serve_predictions(seeded, fragments, patterns)
+            report.add(row)
+            served.append(row.cpu_ms)
+    kato, own = statistics.median(served), statistics.median(engine)
+    report.notes.append(
+        f"ceiling: GET predictions at {patterns} patterns {kato:.3f} ms CPU/request vs the "
+        f"engine in-process {own:.3f} ms CPU/query: {kato / own:.2f}x (medians of 2 runs each)"
+    )
+
+
+def scenario_cold_start(report: Report, patterns: int, seed: int) -> None:
+    """A node with ``patterns`` patterns in the embedded store: seconds from starting
+    ``kato serve`` until its first predictions answer (create session, 2 observes, GET),
+    and the CPU the process used until then; twice."""
+    print(f"cold-start: {patterns} patterns in the embedded store", flush=True)
+    learned = generate_patterns(patterns, seed)
+    fragment = generate_queries(learned, 1, seed)[0]
+    with tempfile.TemporaryDirectory(prefix="kato-bench-seed-") as directory:
+        seeded = Path(directory) / "data"
+        seed_store(seeded, learned, "predict")
+        for _ in range(2):
+            server = KatoServer()
+            shutil.copytree(seeded, server.data_dir)
+            started = time.perf_counter()
+            server.launch()
+            try:
+                count = _first_predictions(server, fragment, started + STARTUP_TIMEOUT)
+                elapsed, cpu = _since(started), server.cpu_seconds()
+            finally:
+                server.stop()
+            row = Row(f"first predictions, {patterns} patterns", 1, elapsed, 0, 0, cpu)
+            row.p50_ms = row.p99_ms = 1000 * elapsed
+            row.note = f"{elapsed:.2f} s after start, {cpu:.2f} s CPU, {count} predictions"
+            report.add(row)
+
+
+def _first_predictions(server: KatoServer, fragment: list[list[str]], deadline: float) -> int:
+    while time.perf_counter() < deadline:
+        try:
+            client = Client(server.port, timeout=120)
+            session_id = client.ok("POST", "/v2/sessions", {"node_id": "predict"})["session_id"]
+        except (OSError, RuntimeError):  # not listening yet, or still starting (503)
+            time.sleep(0.01)
+            continue
+        for event in fragment:
+            client.ok("POST", f"/v2/sessions/{session_id}/observe", {"strings": event})
+        count: int = client.ok("GET", f"/v2/sessions/{session_id}/predictions")["count"]
+        return count
+    raise RuntimeError(f"no predictions before the deadline: {server.log_path.read_text()[-2000:]}")
+
+
 def _since(started: float) -> float:
     return time.perf_counter() - started
 
@@ -615,7 +762,18 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="setting for every server started, e.g. --env LOG_LEVEL=WARNING (repeatable)",
     )
+    parser.add_argument(
+        "--ceiling-patterns", type=int, nargs="+", default=[1_000, 10_000],
+        help="ceiling-predictions: pattern counts (default 1000 10000)",
+    )  # fmt: skip
+    parser.add_argument("--cold-start-patterns", type=int, default=100_000)
+    parser.add_argument(
+        "--repository", type=Path, default=REPOSITORY,
+        help="serve (and run the engine of) this checkout, e.g. a worktree of an older commit",
+    )  # fmt: skip
     args = parser.parse_args()
+    global SERVED
+    SERVED = args.repository.resolve()
     for assignment in args.env:
         name, _, value = assignment.partition("=")
         os.environ[name] = value  # KatoServer passes its own environment to kato serve
@@ -632,6 +790,11 @@ def main() -> None:
         scenario_ceiling(report, args.duration, args.clients)
     if "ceiling-redis" in args.only:
         scenario_ceiling_redis(report, args.duration, args.clients)
+    if "ceiling-predictions" in args.only:
+        for count in args.ceiling_patterns:
+            scenario_ceiling_predictions(report, count, args.queries, args.seed)
+    if "cold-start" in args.only:
+        scenario_cold_start(report, args.cold_start_patterns, args.seed)
     report.notes.append(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     report.print(".venv/bin/python benchmarks/service_load.py " + " ".join(sys.argv[1:]))
 
