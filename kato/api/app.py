@@ -48,6 +48,7 @@ from kato.api.routes_system import router as system_router
 from kato.api.routes_ui import router as ui_router
 from kato.api.routes_v1 import router as v1_router
 from kato.api.routes_v3 import router as v3_router
+from kato.api.routes_v3_events import router as v3_events_router
 from kato.api.routes_v3_monitoring import router as v3_monitoring_router
 from kato.api.routes_ws import router as ws_router
 from kato.config import Settings
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(nodes_router)  # /v2/nodes/...: knowledge bases as data (issue 11)
     app.include_router(v3_router)  # KATO 3.x clients: /sessions/... (issue 12)
     app.include_router(v3_monitoring_router)  # 3.x /stats, /metrics/{name} (issue 12)
+    app.include_router(v3_events_router)  # 3.x /ws/events (issue 12)
     app.include_router(system_router)
     app.include_router(v1_router)
     app.include_router(ws_router)
