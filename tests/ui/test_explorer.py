@@ -1,8 +1,8 @@
 """The Explorer in a real browser (issue 13 req 2): Debian's Chromium, headless, driven by
 Playwright against a real ``kato serve`` (API keys, Redis sessions). A writer creates a
 session, observes a sequence, learns, observes a prefix and sees the expected prediction
-with its missing and extra symbols marked; an admin deletes a pattern; a reader sees no edit
-controls; the page logs no console error; the credential never appears in a URL.
+with its missing and extra symbols marked; an admin edits and deletes a pattern; a reader
+sees no edit controls; the page logs no console error; the credential never appears in a URL.
 
 Screenshots go to ``KATO_UI_SCREENSHOTS`` when set (``docs/ui`` regenerates the ones
 ``docs/UI.md`` shows), else to a temporary directory.
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect, sync_playwright
 
 from kato.security.api_keys import ApiKeyStore
 from tests.servers import RedisServer, kato_serving
@@ -31,13 +32,9 @@ METRICS = (
     "potential", "similarity", "evidence", "confidence", "snr", "fragmentation", "frequency",
     "itfdf_similarity", "entropy", "hamiltonian", "grand_hamiltonian", "confluence",
 )  # fmt: skip
-VIEWPORT = {"width": 1400, "height": 1000}
+VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 # Milliseconds Playwright waits for an element or state: generous on a busy 2-core machine.
 WAIT_MS = 20_000
-
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="install the test extras: pip install -e '.[test]'"
-)
 
 
 @dataclass
@@ -51,7 +48,7 @@ class Explorer:
 class Tab:
     """One browser page with everything it logged and every URL it requested."""
 
-    page: object
+    page: Page
     problems: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
 
@@ -77,9 +74,9 @@ def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Explorer]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    playwright_api.expect.set_options(timeout=WAIT_MS)
-    with playwright_api.sync_playwright() as playwright:
+def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as playwright:
         # Debian's build, never a downloaded one.
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
@@ -89,8 +86,8 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def tab(browser: object) -> Iterator[Tab]:
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[attr-defined]
+def tab(browser: Browser) -> Iterator[Tab]:
+    context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     opened = Tab(page)
@@ -103,27 +100,23 @@ def tab(browser: object) -> Iterator[Tab]:
         context.close()
 
 
-def _console(tab: Tab, message: object) -> None:
-    if message.type in ("error", "warning"):  # type: ignore[attr-defined]
-        tab.problems.append(f"console {message.type}: {message.text}")  # type: ignore[attr-defined]
+def _console(tab: Tab, message: ConsoleMessage) -> None:
+    if message.type in ("error", "warning"):
+        tab.problems.append(f"console {message.type}: {message.text}")
 
 
-def sign_in(tab: Tab, explorer: Explorer, role: str) -> object:
+def sign_in(tab: Tab, explorer: Explorer, role: str) -> Page:
     page = tab.page
-    page.goto(f"{explorer.base}/ui")  # type: ignore[attr-defined]
-    page.get_by_label("API key or token").fill(explorer.keys[role])  # type: ignore[attr-defined]
-    page.get_by_label("API key or token").press("Enter")  # type: ignore[attr-defined]
-    expect(page.locator("#principal")).to_contain_text(f"role {role}")  # type: ignore[attr-defined]
+    page.goto(f"{explorer.base}/ui")
+    page.get_by_label("API key or token").fill(explorer.keys[role])
+    page.get_by_label("API key or token").press("Enter")
+    expect(page.locator("#principal")).to_contain_text(f"role {role}")
     return page
 
 
-def expect(locator: object) -> object:
-    return playwright_api.expect(locator)
-
-
-def screenshot(page: object, explorer: Explorer, name: str) -> Path:
+def screenshot(page: Page, explorer: Explorer, name: str) -> Path:
     path = explorer.screenshots / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=True)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
     return path
 
@@ -136,22 +129,24 @@ def assert_clean(tab: Tab, explorer: Explorer) -> None:
     assert leaked == []
 
 
-def learn_sequence(page: object, events: str) -> str:
+def learn_sequence(page: Page, events: str) -> str:
     """Paste ``events`` as JSON, observe them, learn; the learned pattern's name."""
-    page.get_by_label(re.compile("Or paste JSON")).fill(events)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Observe JSON").click()  # type: ignore[attr-defined]
-    expect(page.locator("#stm .event")).to_have_count(len(json.loads(events)))  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Learn").click()  # type: ignore[attr-defined]
-    result = page.locator("#learn-result")  # type: ignore[attr-defined]
+    page.get_by_label(re.compile("Or paste JSON")).fill(events)
+    page.get_by_role("button", name="Observe JSON").click()
+    expect(page.locator("#stm .event")).to_have_count(len(json.loads(events)))
+    page.get_by_role("button", name="Learn").click()
+    # The page writes the answer, then refreshes the STM: once it is empty, the answer is this
+    # learn's (not the previous one's).
+    expect(page.locator("#stm")).to_contain_text("STM is empty")
+    result = page.locator("#learn-result")
     expect(result).to_contain_text("Learned PTRN|")
-    expect(page.locator("#stm")).to_contain_text("STM is empty")  # type: ignore[attr-defined]
     return str(result.text_content()).removeprefix("Learned ")
 
 
-def create_session(page: object, node: str) -> None:
-    page.get_by_label("Node id", exact=True).fill(node)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Create session").click()  # type: ignore[attr-defined]
-    expect(page.get_by_label("Session", exact=True)).to_contain_text(node)  # type: ignore[attr-defined]
+def create_session(page: Page, node: str) -> None:
+    page.get_by_label("Node id", exact=True).fill(node)
+    page.get_by_role("button", name="Create session").click()
+    expect(page.get_by_label("Session", exact=True)).to_contain_text(node)
 
 
 def test_playground_shows_the_prediction_with_missing_and_extras(
@@ -163,17 +158,17 @@ def test_playground_shows_the_prediction_with_missing_and_extras(
     other = learn_sequence(page, '[["c"],["y"],["z"]]')  # a second, different match
 
     # The prefix, typed and submitted from the keyboard (Enter submits the labelled field).
-    symbols = page.get_by_label("Event symbols (space or comma separated)")  # type: ignore[attr-defined]
+    symbols = page.get_by_label("Event symbols (space or comma separated)")
     for event in ("a x", "c y"):
         symbols.fill(event)
         symbols.press("Enter")
         expect(symbols).to_have_value("")
-    expect(page.locator("#stm .event")).to_have_count(2)  # type: ignore[attr-defined]
+    expect(page.locator("#stm .event")).to_have_count(2)
 
-    rows = page.locator("#predictions tbody tr")  # type: ignore[attr-defined]
+    rows = page.locator("#predictions tbody tr")
     expect(rows).to_have_count(2)
     # The table is the API's ranking, every metric shown as the API computed it.
-    session = page.locator("#session-pick").input_value()  # type: ignore[attr-defined]
+    session = page.locator("#session-pick").input_value()
     answer = httpx.get(
         f"{explorer.base}/v2/sessions/{session}/predictions",
         headers={"X-API-Key": explorer.keys["writer"]},
@@ -189,7 +184,7 @@ def test_playground_shows_the_prediction_with_missing_and_extras(
             cell = rows.nth(index).locator(f"td.metric-{metric}")
             expect(cell).to_have_text(f"{prediction[metric]:.4f}")
 
-    row = page.locator(f'#predictions tbody tr[data-name="{name.removeprefix("PTRN|")}"]')  # type: ignore[attr-defined]
+    row = page.locator(f'#predictions tbody tr[data-name="{name.removeprefix("PTRN|")}"]')
     present = row.locator("td.present")
     expect(present.locator(".sym.matched")).to_have_text(["a", "c"])
     expect(present.locator(".sym.missing")).to_have_text(["b", "d"])
@@ -202,32 +197,32 @@ def test_playground_shows_the_prediction_with_missing_and_extras(
     expect(row.locator("td.metric-evidence")).to_have_text("0.4000")
     expect(row.locator("td.metric-confidence")).to_have_text("0.5000")
     expect(row.locator("td.metric-snr")).to_have_text("0.3333")
-    second = page.locator(f'#predictions tbody tr[data-name="{other.removeprefix("PTRN|")}"]')  # type: ignore[attr-defined]
+    second = page.locator(f'#predictions tbody tr[data-name="{other.removeprefix("PTRN|")}"]')
     expect(second.locator("td.present .sym.matched")).to_have_text(["c", "y"])
     expect(second.locator("td.future .sym")).to_have_text(["z"])
     expect(second.locator("td.observed .sym.extra")).to_have_text(["a", "x"])
 
     # Every metric's heading carries its formula, focusable for keyboard users.
     for metric in METRICS:
-        heading = page.locator(f'#predictions thead .metric:text-is("{metric}")')  # type: ignore[attr-defined]
+        heading = page.locator(f'#predictions thead .metric:text-is("{metric}")')
         expect(heading).to_have_attribute("data-formula", re.compile(r"§4\.1[0-2]|§4\.5"))
         expect(heading).to_have_attribute("tabindex", "0")
-    potential = page.locator('#predictions thead .metric:text-is("potential")')  # type: ignore[attr-defined]
+    potential = page.locator('#predictions thead .metric:text-is("potential")')
     expect(potential).to_have_attribute("title", re.compile(r"\(evidence \+ confidence\) · snr"))
     potential.focus()
     expect(potential).to_be_focused()
-    similarity = page.locator('#predictions thead .metric:text-is("similarity")')  # type: ignore[attr-defined]
+    similarity = page.locator('#predictions thead .metric:text-is("similarity")')
     expect(similarity).to_have_attribute("title", re.compile(r"2·M / \(\|pattern\| \+ \|state\|\)"))
 
-    chart = page.locator("#prediction-chart svg")  # type: ignore[attr-defined]
+    chart = page.locator("#prediction-chart svg")
     expect(chart.locator("rect.bar-potential")).to_have_count(2)
     expect(chart.locator("rect.bar-similarity")).to_have_count(2)
     values = [f"{p['potential']:.3f}" for p in answer] + [f"{p['similarity']:.3f}" for p in answer]
     expect(chart.locator("text.chart-value")).to_have_text(values)
 
     screenshot(page, explorer, "playground")
-    assert page.evaluate("localStorage.length") == 0  # type: ignore[attr-defined]
-    assert page.evaluate("sessionStorage.getItem('kato.credential')") == explorer.keys["writer"]  # type: ignore[attr-defined]
+    assert page.evaluate("localStorage.length") == 0
+    assert page.evaluate("sessionStorage.getItem('kato.credential')") == explorer.keys["writer"]
     assert_clean(tab, explorer)
 
 
@@ -238,29 +233,29 @@ def test_admin_browses_and_deletes_a_pattern(explorer: Explorer, tab: Tab) -> No
     doomed = learn_sequence(page, '[["red"],["amber"]]')
     learn_sequence(page, '[["red"],["amber"]]')  # frequency 2: first by frequency
 
-    page.get_by_role("tab", name="Nodes & patterns").click()  # type: ignore[attr-defined]
-    page.get_by_label("Node to browse").fill("ui-admin")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Open node").click()  # type: ignore[attr-defined]
-    rows = page.locator("#patterns-table tbody tr")  # type: ignore[attr-defined]
+    page.get_by_role("tab", name="Nodes & patterns").click()
+    page.get_by_label("Node to browse").fill("ui-admin")
+    page.get_by_role("button", name="Open node").click()
+    rows = page.locator("#patterns-table tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_have_attribute("data-name", doomed)  # sorted by frequency
-    page.get_by_label("Containing symbol").fill("blue")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Search").click()  # type: ignore[attr-defined]
+    page.get_by_label("Containing symbol").fill("blue")
+    page.get_by_role("button", name="Search").click()
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-name", kept)
-    page.get_by_label("Containing symbol").fill("")  # type: ignore[attr-defined]
-    page.get_by_label("Sort by").select_option("name")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Search").click()  # type: ignore[attr-defined]
+    page.get_by_label("Containing symbol").fill("")
+    page.get_by_label("Sort by").select_option("name")
+    page.get_by_role("button", name="Search").click()
     expect(rows).to_have_count(2)
     names = sorted([kept, doomed])
     expect(rows.nth(0)).to_have_attribute("data-name", names[0])
 
     # Edit: frequency and metadata of the kept pattern (PATCH), shown at once and stored.
-    page.get_by_role("button", name=f"Open pattern {kept}").click()  # type: ignore[attr-defined]
-    page.get_by_label("Frequency", exact=True).fill("5")  # type: ignore[attr-defined]
-    page.get_by_label("Metadata (JSON)").fill('{"source": ["explorer"]}')  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Save changes").click()  # type: ignore[attr-defined]
-    detail = page.locator("#pattern-detail")  # type: ignore[attr-defined]
+    page.get_by_role("button", name=f"Open pattern {kept}").click()
+    page.get_by_label("Frequency", exact=True).fill("5")
+    page.get_by_label("Metadata (JSON)").fill('{"source": ["explorer"]}')
+    page.get_by_role("button", name="Save changes").click()
+    detail = page.locator("#pattern-detail")
     expect(detail.locator("#pattern-detail-frequency")).to_have_text("5")
     expect(detail.locator("#pattern-detail-metadata")).to_contain_text('"explorer"')
     stored = httpx.get(
@@ -270,15 +265,15 @@ def test_admin_browses_and_deletes_a_pattern(explorer: Explorer, tab: Tab) -> No
     ).json()
     assert (stored["frequency"], stored["metadata"]) == (5, {"source": ["explorer"]})
     assert stored["emotives"] == []  # untouched, so not sent
-    expect(page.locator("#nodes-table")).to_contain_text("ui-admin")  # type: ignore[attr-defined]
+    expect(page.locator("#nodes-table")).to_contain_text("ui-admin")
 
-    page.get_by_role("button", name=f"Open pattern {doomed}").click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name=f"Open pattern {doomed}").click()
     expect(detail.locator("#pattern-detail-frequency")).to_have_text("2")
     expect(detail.locator("#pattern-detail-events .sym")).to_have_text(["red", "amber"])
-    expect(page.get_by_role("button", name="Save changes")).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.get_by_role("button", name="Save changes")).to_be_visible()
     screenshot(page, explorer, "patterns")
-    page.get_by_role("button", name="Delete pattern").click()  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Confirm delete").click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Delete pattern").click()
+    page.get_by_role("button", name="Confirm delete").click()
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-name", kept)
     expect(detail).to_be_hidden()
@@ -305,51 +300,51 @@ def test_reader_sees_no_edit_controls(explorer: Explorer, tab: Tab) -> None:
     page = sign_in(tab, explorer, "reader")
 
     for control in ("Create session", "Observe event", "Observe JSON", "Learn", "Clear STM"):
-        expect(page.get_by_role("button", name=control)).to_have_count(0)  # type: ignore[attr-defined]
-    expect(page.get_by_label("Event symbols (space or comma separated)")).to_be_hidden()  # type: ignore[attr-defined]
+        expect(page.get_by_role("button", name=control)).to_have_count(0)
+    expect(page.get_by_label("Event symbols (space or comma separated)")).to_be_hidden()
 
-    page.get_by_role("tab", name="Nodes & patterns").click()  # type: ignore[attr-defined]
+    page.get_by_role("tab", name="Nodes & patterns").click()
     expect(page.get_by_role("button", name="List nodes")).to_have_count(0)  # admin only
-    page.get_by_label("Node to browse").fill("ui-reader")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Open node").click()  # type: ignore[attr-defined]
-    expect(page.locator("#node-summary")).to_contain_text("pattern_count")  # type: ignore[attr-defined]
-    page.get_by_role("button", name=f"Open pattern {learned}").click()  # type: ignore[attr-defined]
-    detail = page.locator("#pattern-detail")  # type: ignore[attr-defined]
+    page.get_by_label("Node to browse").fill("ui-reader")
+    page.get_by_role("button", name="Open node").click()
+    expect(page.locator("#node-summary")).to_contain_text("pattern_count")
+    page.get_by_role("button", name=f"Open pattern {learned}").click()
+    detail = page.locator("#pattern-detail")
     expect(detail.locator("#pattern-detail-name")).to_have_text(learned)
     expect(detail.locator("#pattern-detail-events .sym")).to_have_text(["sun", "rain"])
     expect(detail.locator("#pattern-detail-frequency")).to_have_text("1")
     for control in ("Save changes", "Delete pattern", "Confirm delete"):
-        expect(page.get_by_role("button", name=control)).to_have_count(0)  # type: ignore[attr-defined]
-    expect(page.locator("#pattern-edit")).to_be_hidden()  # type: ignore[attr-defined]
-    expect(page.get_by_label("Emotives (JSON)")).to_be_hidden()  # type: ignore[attr-defined]
+        expect(page.get_by_role("button", name=control)).to_have_count(0)
+    expect(page.locator("#pattern-edit")).to_be_hidden()
+    expect(page.get_by_label("Emotives (JSON)")).to_be_hidden()
     screenshot(page, explorer, "reader")
 
-    page.get_by_role("tab", name="Operations").click()  # type: ignore[attr-defined]
-    expect(page.locator("#ops-traffic")).to_contain_text("needs the admin role")  # type: ignore[attr-defined]
-    expect(page.locator("#status-heading")).to_be_hidden()  # type: ignore[attr-defined]
+    page.get_by_role("tab", name="Operations").click()
+    expect(page.locator("#ops-traffic")).to_contain_text("needs the admin role")
+    expect(page.locator("#status-heading")).to_be_hidden()
     assert_clean(tab, explorer)
 
 
 def test_operations_show_dependencies_breakers_and_traffic(explorer: Explorer, tab: Tab) -> None:
     page = sign_in(tab, explorer, "admin")
     # Keyboard: the tabs follow the arrow keys (WAI-ARIA tabs pattern).
-    page.get_by_role("tab", name="Playground").focus()  # type: ignore[attr-defined]
-    page.keyboard.press("ArrowLeft")  # type: ignore[attr-defined]
-    expect(page.get_by_role("tab", name="Operations")).to_have_attribute("aria-selected", "true")  # type: ignore[attr-defined]
+    page.get_by_role("tab", name="Playground").focus()
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_role("tab", name="Operations")).to_have_attribute("aria-selected", "true")
 
-    health = page.locator("#ops-health")  # type: ignore[attr-defined]
+    health = page.locator("#ops-health")
     expect(health).to_contain_text("healthy")
     expect(health).to_contain_text("ready")
-    redis_row = page.locator('#ops-dependencies tr[data-dependency="redis"]')  # type: ignore[attr-defined]
+    redis_row = page.locator('#ops-dependencies tr[data-dependency="redis"]')
     expect(redis_row.locator("td").nth(0)).to_have_text("ok")
     expect(redis_row.locator("td").nth(2)).to_have_text("closed")
-    traffic = page.locator("#ops-traffic")  # type: ignore[attr-defined]
+    traffic = page.locator("#ops-traffic")
     expect(traffic).to_contain_text("Requests served")
-    page.get_by_role("button", name="Refresh", exact=True).click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Refresh", exact=True).click()
     expect(traffic).to_contain_text(re.compile(r"\d+\.\d\d /s"))
     # The page's own scrape is exempt from the in-flight bound: nothing else runs now.
-    expect(page.locator("#ops-traffic dd").nth(2)).to_have_text("0")  # type: ignore[attr-defined]
-    status = page.locator("#ops-status")  # type: ignore[attr-defined]
+    expect(page.locator("#ops-traffic dd").nth(2)).to_have_text("0")
+    status = page.locator("#ops-status")
     expect(status).to_contain_text("redis")
     expect(status).to_contain_text("sqlite")
     screenshot(page, explorer, "operations")
