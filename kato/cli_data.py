@@ -77,18 +77,25 @@ def add_data_commands(subparsers: Any, load_settings: SettingsLoader) -> None:
         default=DEFAULT_BATCH,
         help=f"sequences a batch (default {DEFAULT_BATCH})",
     )
-    learn.set_defaults(func=lambda args: _run(learn_command, args, load_settings))
+    learn.set_defaults(
+        func=lambda args: _run(learn_command, args, load_settings, check_file=True),
+        creates_node=True,
+    )
 
     export = subparsers.add_parser("export", help="export the knowledge base as JSON Lines")
     target_options(export)
     export.add_argument("--out", type=Path, help="file to write (default stdout)")
-    export.set_defaults(func=lambda args: _run(export_command, args, load_settings))
+    export.set_defaults(
+        func=lambda args: _run(export_command, args, load_settings), creates_node=False
+    )
 
     imports = subparsers.add_parser("import", help="import a JSON Lines export")
     target_options(imports)
     imports.add_argument("file", type=Path)
     imports.add_argument("--replace", action="store_true", help="replace the whole knowledge base")
-    imports.set_defaults(func=lambda args: _run(import_command, args, load_settings))
+    imports.set_defaults(
+        func=lambda args: _run(import_command, args, load_settings), creates_node=True
+    )
 
     evaluate = subparsers.add_parser("evaluate", help="score next-event prediction on a file")
     target_options(evaluate)
@@ -104,15 +111,26 @@ def add_data_commands(subparsers: Any, load_settings: SettingsLoader) -> None:
     evaluate.add_argument(
         "--batch", type=int, default=100, help="contexts a request with --url (default 100)"
     )
-    evaluate.set_defaults(func=lambda args: _run(evaluate_command, args, load_settings))
+    evaluate.set_defaults(
+        func=lambda args: _run(evaluate_command, args, load_settings), creates_node=False
+    )
 
 
 Command = Callable[["DataTarget", argparse.Namespace, Console], int]
 
 
-def _run(command: Command, args: argparse.Namespace, load_settings: SettingsLoader) -> int:
+def _run(
+    command: Command,
+    args: argparse.Namespace,
+    load_settings: SettingsLoader,
+    check_file: bool = False,
+) -> int:
+    """``check_file``: read the whole input file once before anything is opened, so a bad
+    line neither stores nor creates anything (``args.sequence_count`` is then set)."""
     console = Console(stderr=True, quiet=args.quiet)
     try:
+        if check_file:
+            args.sequence_count = count_sequences(args.file, console)
         target = _open_target(args, load_settings)
     except (ValueError, OSError, KatoError, CommandError) as exc:
         print(f"kato: {_message(exc)}", file=sys.stderr)
@@ -149,11 +167,14 @@ def _message(exc: BaseException) -> str:
 def _open_target(args: argparse.Namespace, load_settings: SettingsLoader) -> DataTarget:
     # Imported here: the storage adapters take seconds to import, which the other kato
     # commands (serve, keys) should not pay at start-up.
-    from kato.data_targets import EmbeddedTarget, RemoteTarget
+    from kato.data_targets import EmbeddedTarget, NodeNotFoundError, RemoteTarget
 
     if args.url:
         return RemoteTarget(args.url, args.api_key or os.environ.get("KATO_API_KEY"), args.node)
-    return EmbeddedTarget(load_settings(args), args.node)
+    try:
+        return EmbeddedTarget(load_settings(args), args.node, create=args.creates_node)
+    except NodeNotFoundError as exc:
+        raise CommandError(f"{exc}; learn or import into it first") from None
 
 
 def _progress(console: Console) -> Progress:
@@ -182,16 +203,22 @@ def _rate(count: int, seconds: float) -> str:
 # -- learn ------------------------------------------------------------------------------------
 
 
-def learn_command(target: DataTarget, args: argparse.Namespace, console: Console) -> int:
-    if args.batch < 1:
-        raise CommandError("--batch must be at least 1")
+def count_sequences(path: Path, console: Console) -> int:
+    """The number of sequences of ``path``; raises ``SequenceFileError`` at a bad line."""
     with _progress(console) as progress:
         checking = progress.add_task("checking", total=None)
         count = 0
-        for count, _ in enumerate(read_sequences(args.file), start=1):
+        for count, _ in enumerate(read_sequences(path), start=1):
             if count % 1000 == 0:
                 progress.update(checking, completed=count)
-        progress.remove_task(checking)
+    return count
+
+
+def learn_command(target: DataTarget, args: argparse.Namespace, console: Console) -> int:
+    if args.batch < 1:
+        raise CommandError("--batch must be at least 1")
+    count = args.sequence_count
+    with _progress(console) as progress:
         before = target.pattern_count()
         learned = skipped = 0
         task = progress.add_task("learning", total=count)

@@ -9,16 +9,21 @@ Both targets offer the same four operations and call the same service functions 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from kato.client import KatoClient
 from kato.client.errors import NotFound
 from kato.config import Settings
 from kato.core.genes import Genes
+from kato.core.node_ids import knowledge_base_id
 from kato.core.observation import Observation
 from kato.engine.node import Node
 from kato.service import knowledge_base as kb_service
 from kato.storage.factory import open_knowledge_base, prepare_data_dir
+from kato.storage.mongo_kb import mongo_has_node, open_mongo_client
+from kato.storage.sqlite_db import FILE_NAME, SQLiteDatabase
+from kato.storage.sqlite_kb import sqlite_has_node
 
 Predictions = list[dict[str, Any]]
 
@@ -49,7 +54,12 @@ class EmbeddedTarget:
 
     remote = False
 
-    def __init__(self, settings: Settings, node_id: str) -> None:
+    def __init__(self, settings: Settings, node_id: str, create: bool = True) -> None:
+        """``create=False`` (export, evaluate) refuses a node without a knowledge base
+        instead of creating an empty one."""
+        if not create and not node_exists(settings, node_id):
+            where = "MongoDB" if settings.database.mongodb.url else settings.service.data_dir
+            raise NodeNotFoundError(f"node {node_id!r} has no knowledge base in {where}")
         prepare_data_dir(settings)
         self._settings = settings
         self.node = Node(node_id, open_knowledge_base(settings, node_id))
@@ -80,6 +90,30 @@ class EmbeddedTarget:
 
     def close(self) -> None:
         self.node.knowledge_base.close()
+
+
+class NodeNotFoundError(LookupError):
+    """An export or evaluation of a node that was never learned into."""
+
+
+def node_exists(settings: Settings, node_id: str) -> bool:
+    """Whether ``node_id`` has a knowledge base in the configured store; creates nothing."""
+    mongo = settings.database.mongodb
+    if mongo.url:
+        client = open_mongo_client(mongo)
+        try:
+            kb_id = knowledge_base_id(node_id, settings.service.base_node_id)
+            return mongo_has_node(client, kb_id, node_id)
+        finally:
+            client.close()
+    path = Path(settings.service.data_dir) / FILE_NAME
+    if not path.exists():
+        return False
+    database = SQLiteDatabase(path, settings.database.sqlite.busy_timeout_seconds)
+    try:
+        return sqlite_has_node(database, node_id)
+    finally:
+        database.close()
 
 
 def batch_sequence(item: dict[str, Any]) -> kb_service.BatchSequence:

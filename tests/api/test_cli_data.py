@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kato.config import Settings
+from kato.data_targets import node_exists
 from kato.security.api_keys import ApiKeyStore
 from kato.storage.factory import open_knowledge_base
 from tests.servers import clean_environment, kato_serving
@@ -128,7 +129,12 @@ def test_a_bad_line_is_refused_with_its_number_and_nothing_is_learned(tmp_path: 
     result = kato("learn", "n", str(path), "--data-dir", str(data), cwd=tmp_path)
     assert result.returncode == 2
     assert f"{path}:3: events[1] must be a list of symbols" in result.stderr
-    assert pattern_count(data, "n") == 0  # the good first line was not learned either
+    # Not even the good first line was learned: the node was not created.
+    assert not node_exists(Settings(service={"data_dir": str(data)}), "n")
+    export = kato("export", "n", "--data-dir", str(data), cwd=tmp_path)
+    assert export.returncode == 2
+    assert f"node 'n' has no knowledge base in {data}; learn or import into it" in export.stderr
+    assert not node_exists(Settings(service={"data_dir": str(data)}), "n")  # nor by export
 
 
 def test_learn_csv(tmp_path: Path) -> None:
@@ -188,6 +194,8 @@ def test_a_bad_import_line_changes_nothing(learned: Path, tmp_path: Path) -> Non
     assert pattern_count(learned, "tiny") == 4
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a server and seven command processes on a busy machine
 def test_the_commands_against_a_server(tmp_path: Path) -> None:
     """``--url``: the same commands through the SDK, with the server's roles enforced."""
     data = tmp_path / "server-data"
