@@ -349,3 +349,26 @@ def test_operations_show_dependencies_breakers_and_traffic(explorer: Explorer, t
     expect(status).to_contain_text("sqlite")
     screenshot(page, explorer, "operations")
     assert_clean(tab, explorer)
+
+
+def test_a_wrong_key_is_refused_and_sign_out_forgets_the_key(explorer: Explorer, tab: Tab) -> None:
+    page = tab.page
+    page.goto(f"{explorer.base}/ui")
+    expect(page.locator("#principal")).to_have_text("Not signed in (authentication: api_key)")
+    expect(page.get_by_role("button", name="Create session")).to_have_count(0)
+    wrong = explorer.keys["writer"][:-4] + "AAAA"
+    page.get_by_label("API key or token").fill(wrong)
+    page.get_by_label("API key or token").press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("Sign-in failed")
+    expect(page.get_by_role("alert")).to_contain_text("KATO_UNAUTHORIZED")
+    assert page.evaluate("sessionStorage.getItem('kato.credential')") is None
+    # The browser logs the refused request itself; nothing else may appear.
+    assert [p for p in tab.problems if "status of 401" not in p] == []
+    assert len(tab.problems) == 1
+
+    tab.problems.clear()
+    sign_in(tab, explorer, "writer")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#principal")).to_have_text("Not signed in (authentication: api_key)")
+    assert page.evaluate("sessionStorage.length") == 0
+    assert_clean(tab, explorer)
