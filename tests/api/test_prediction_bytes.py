@@ -107,3 +107,19 @@ async def _record() -> dict[str, str]:
 if __name__ == "__main__":  # the app logs to stdout: the bodies go to the named file
     recorded = json.dumps(asyncio.run(_record()), ensure_ascii=False, indent=1, sort_keys=True)
     Path(sys.argv[1]).write_text(recorded + "\n", encoding="utf-8")
+
+
+async def test_openapi_still_describes_the_encoded_bodies(start: ClientFactory) -> None:
+    """The routes return a pre-encoded Response; their response models stay in the schema,
+    with exactly the keys (and order) of the bodies."""
+    async with start() as client:
+        spec = (await client.get("/openapi.json")).json()
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    for path, model, key in (
+        ("/v2/sessions/{session_id}/predictions", "PredictionsResponse", "plain v2"),
+        ("/predictions", "V1PredictionsResponse", "plain v1"),
+    ):
+        schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert schema["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        properties = spec["components"]["schemas"][model]["properties"]
+        assert list(properties) == list(json.loads(golden[key]))
