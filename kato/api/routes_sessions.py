@@ -76,8 +76,12 @@ def session_response(session: Session, config: dict[str, Any]) -> SessionRespons
     responses=error_responses(400, 409, 413),
 )
 async def observe(
-    session_id: str, body: ObservationIn, request: Request, visible: SessionWriterCheck
-) -> ObserveResponse:
+    session_id: str,
+    body: ObservationIn,
+    request: Request,
+    response: Response,
+    visible: SessionWriterCheck,
+) -> Response:
     # The hot path: service and limits read from the app directly, not as dependencies
     # (FastAPI's per-dependency resolution costs more than these two attribute reads), and
     # the ownership check runs on the session the critical section loads anyway.
@@ -91,14 +95,19 @@ async def observe(
         check=visible,
         named_by_client=body.unique_id is not None,  # a repeat of it is answered, not applied
     )
-    return ObserveResponse(
-        status="ok",
-        session_id=session_id,
-        processor_id=session.node_id,
-        stm_length=outcome.stm_length,
-        time=outcome.time,
-        unique_id=unique_id,
-        auto_learned_pattern=outcome.auto_learned_pattern,
+    # Encoded once in ObserveResponse's field order (kato/api/encoding.py), not built as the
+    # model and validated again on the way out; the guard's X-Session-ID header is kept.
+    return encoded(
+        {
+            "status": "ok",
+            "session_id": session_id,
+            "processor_id": session.node_id,
+            "stm_length": outcome.stm_length,
+            "time": outcome.time,
+            "unique_id": unique_id,
+            "auto_learned_pattern": outcome.auto_learned_pattern,
+        },
+        response,
     )
 
 
