@@ -41,14 +41,23 @@ _AFTER = {
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+# ``json.loads`` without its per-call type checks: a start-up load decodes 100,000 rows.
+_loads = json.JSONDecoder().decode
+
+
 def _pattern(row: tuple[str, str, int, str, str]) -> PatternRecord:
     name, events, frequency, emotives, metadata = row
+    # Most patterns carry no emotives or metadata: their constant texts are not decoded.
     return PatternRecord(
         name=name,
-        events=tuple(tuple(event) for event in json.loads(events)),
+        events=tuple(map(tuple, _loads(events))),
         frequency=frequency,
-        emotives=tuple(json.loads(emotives)),
-        metadata={key: tuple(values) for key, values in json.loads(metadata).items()},
+        emotives=() if emotives == "[]" else tuple(_loads(emotives)),
+        metadata=(
+            {}
+            if metadata == "{}"
+            else {key: tuple(values) for key, values in _loads(metadata).items()}
+        ),
     )
 
 
