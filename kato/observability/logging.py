@@ -202,6 +202,9 @@ class _RequestLogOutput:
 
 
 _request_output = _RequestLogOutput()
+# structlog's JSONRenderer renders with json.dumps(default=...), which builds a new encoder per
+# call (a custom ``default`` bypasses the cached one): one encoder, the same output.
+_LINE_ENCODER = json.JSONEncoder(default=repr)
 
 
 class RequestLog:
@@ -236,7 +239,7 @@ class RequestLog:
             line["trace_id"] = trace_id
         line["level"] = "warning" if level == logging.WARNING else "info"
         line["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        text = json.dumps(line, default=repr) + "\n"
+        text = _LINE_ENCODER.encode(line) + "\n"
         with output.lock:
             output.stream.write(text)
             output.stream.flush()
