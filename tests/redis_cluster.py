@@ -164,7 +164,7 @@ class RedisCluster:
     def primaries(self) -> list[ClusterNode]:
         """Running nodes that serve slots as primaries (as the cluster now sees it)."""
         roles = {node.port: node for node in self.nodes if node.running}
-        seen = next(iter(roles.values())).info("CLUSTER", "NODES")
+        seen = "".join(node.info("CLUSTER", "NODES") for node in roles.values())
         ports = set()
         for line in seen.splitlines():
             fields = line.split()
@@ -183,15 +183,20 @@ class RedisCluster:
                             return node
         raise AssertionError(f"no primary serves slot {slot}")
 
-    def wait_for_failover(self, dead: ClusterNode, budget: float = 30.0) -> float:
-        """Seconds until a replica of ``dead`` is primary and the cluster is ok again."""
+    def wait_for_failover(self, dead: ClusterNode, slot: int, budget: float = 30.0) -> float:
+        """Seconds until a live node is primary of ``slot`` (which ``dead`` served) and every
+        live node reports the cluster ok again."""
         started = time.monotonic()
         deadline = started + budget
         while time.monotonic() < deadline:
             running = [node for node in self.nodes if node.running]
             states = [node.info("CLUSTER", "INFO") for node in running]
             if all("cluster_state:ok" in state for state in states):
-                return time.monotonic() - started
+                try:
+                    if self.primary_of_slot(slot) is not dead:
+                        return time.monotonic() - started
+                except AssertionError:
+                    pass  # nobody serves it yet
             time.sleep(0.05)
         raise AssertionError(f"no failover of {dead.address} within {budget} s\n{self.logs()}")
 
