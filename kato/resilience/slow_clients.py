@@ -37,14 +37,21 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, header_read_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_read_timeout = header_read_timeout
-        self._header_deadline: asyncio.TimerHandle | None = None
+        # The running clock's deadline (loop time), None while no request's headers are due.
+        # One timer per connection checks it and re-arms itself for a later deadline, so a
+        # keep-alive connection costs no timer creation and cancellation per request.
+        self._headers_due: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._start_header_clock()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_header_clock()
+        self._headers_due = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -52,22 +59,25 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._start_header_clock()
 
     def on_headers_complete(self) -> None:
-        self._stop_header_clock()
+        self._headers_due = None
         super().on_headers_complete()
 
     def _start_header_clock(self) -> None:
-        if self._header_deadline is None:  # a running clock keeps its deadline
-            self._header_deadline = self.loop.call_later(
-                self.header_read_timeout, self._headers_timed_out
-            )
+        if self._headers_due is not None:
+            return  # a running clock keeps its deadline
+        self._headers_due = self.loop.time() + self.header_read_timeout
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._headers_due, self._check_headers)
 
-    def _stop_header_clock(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
-
-    def _headers_timed_out(self) -> None:
-        self._header_deadline = None
+    def _check_headers(self) -> None:
+        self._timer = None
+        due = self._headers_due
+        if due is None:
+            return  # no headers due: the next request's first byte starts a new clock
+        if self.loop.time() < due:  # a later request's clock: wait for its deadline
+            self._timer = self.loop.call_at(due, self._check_headers)
+            return
+        self._headers_due = None
         if not self.transport.is_closing():
             logger.debug(
                 "closing a connection: request headers not received within %g s",
