@@ -23,8 +23,9 @@ from kato.engine.ports import (
     PatternRecord,
     SymbolStats,
     Totals,
+    symbol_counts,
 )
-from kato.engine.records import add_totals, learned_many, stats_increments
+from kato.engine.records import add_totals, learned_many, learned_record, stats_increments
 from kato.storage.sqlite_db import SQLiteDatabase
 
 _PATTERN_COLUMNS = "name, events, frequency, emotives, metadata"
@@ -141,8 +142,48 @@ class SQLiteKnowledgeBase:
         persistence: int,
         metadata: Metadata | None = None,
     ) -> PatternRecord:
-        window = () if emotives is None else (emotives,)
-        return self.learn_many([LearnItem(name, events, window, metadata or {})], persistence)[0]
+        # The session learn path: its own few statements (the batch path's bookkeeping costs
+        # a single learn about 15 % more CPU).
+        counts = symbol_counts(events)
+        with self._db.write() as connection:
+            row = connection.execute(
+                f"SELECT {_PATTERN_COLUMNS} FROM kb_patterns WHERE kb = ? AND name = ?",
+                (self.kb_id, name),
+            ).fetchone()
+            existing = _pattern(row) if row else None
+            record = learned_record(existing, name, events, emotives, persistence, metadata)
+            revision = self._bump(connection, patterns=0 if existing else 1)
+            connection.execute(
+                "INSERT OR REPLACE INTO kb_patterns"
+                " (kb, name, events, frequency, emotives, metadata, rev)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.kb_id,
+                    name,
+                    _dumps(record.events),
+                    record.frequency,
+                    _dumps(record.emotives),
+                    _dumps(record.metadata) if record.metadata else "{}",
+                    revision,
+                ),
+            )
+            connection.execute(
+                "DELETE FROM kb_deleted WHERE kb = ? AND name = ?", (self.kb_id, name)
+            )
+            connection.executemany(
+                "INSERT INTO kb_symbols (kb, name, frequency, pattern_member_frequency, rev)"
+                " VALUES (?, ?, ?, 1, ?) ON CONFLICT (kb, name) DO UPDATE SET"
+                " frequency = frequency + excluded.frequency,"
+                " pattern_member_frequency = pattern_member_frequency + 1, rev = excluded.rev",
+                [(self.kb_id, symbol, count, revision) for symbol, count in counts.items()],
+            )
+            connection.execute(
+                "UPDATE kb_nodes SET pattern_frequencies = pattern_frequencies + 1,"
+                " symbol_frequencies = symbol_frequencies + ?,"
+                " symbols_in_patterns = symbols_in_patterns + ? WHERE kb = ?",
+                (sum(counts.values()), len(counts), self.kb_id),
+            )
+        return record
 
     def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
         """One write transaction and one revision for the batch: the stored records are read
