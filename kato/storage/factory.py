@@ -19,10 +19,9 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
-from qdrant_client import QdrantClient
 
 from kato.config import Settings
 from kato.core.errors import NodeIdConflictError
@@ -34,10 +33,14 @@ from kato.storage.mongo_kb import (
     mongo_node_ids,
     open_mongo_client,
 )
-from kato.storage.qdrant_vectors import QdrantVectorStore, open_local_client, open_server_client
 from kato.storage.sqlite_db import FILE_NAME, SQLiteDatabase
 from kato.storage.sqlite_kb import SQLiteKnowledgeBase, sqlite_has_node, sqlite_node_ids
 from kato.storage.sqlite_vectors import SQLiteVectorStore
+
+# qdrant_client is imported only when a Qdrant backend is configured: its import is about a
+# second of CPU, a large share of a start-up with vectors in the SQLite file (issue 10 req 5).
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient
 
 
 class StorageConfigurationError(RuntimeError):
@@ -119,8 +122,12 @@ class StorageBackends:
         self._qdrant: QdrantClient | None = None
         self._qdrant_lock: threading.Lock | None = None
         if self._vectors == "qdrant-server":
+            from kato.storage.qdrant_vectors import open_server_client
+
             self._qdrant = open_server_client(settings.database.qdrant)
         elif self._vectors == "qdrant-local":
+            from kato.storage.qdrant_vectors import open_local_client
+
             # Opened now so a second process on this data directory fails at start-up.
             self._qdrant = open_local_client(self._data_dir / "qdrant")
             self._qdrant_lock = threading.Lock()
@@ -155,6 +162,8 @@ class StorageBackends:
 
     def vector_store(self, node_id: str) -> VectorStore:
         if self._qdrant is not None:
+            from kato.storage.qdrant_vectors import QdrantVectorStore
+
             return QdrantVectorStore(self._qdrant, self._kb_id(node_id), self._qdrant_lock)
         assert self._sqlite is not None
         return SQLiteVectorStore(self._sqlite, self._kb_id(node_id))
