@@ -9,9 +9,10 @@ defaults (``kato.service.v3_config``). Errors use the service's envelope, like e
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -56,7 +57,9 @@ from kato.api.schemas_v3 import (
     V3SequenceResponse,
     V3SessionResponse,
 )
-from kato.core.errors import PatternNotFoundError
+from kato.config import LimitsSettings
+from kato.core.errors import LimitExceededError, PatternNotFoundError
+from kato.core.observation import Observation
 from kato.security.layer import annotate_audit
 from kato.security.ownership import check_may_create_on_node, session_owner_for
 from kato.service.kato_service import KatoService
@@ -66,6 +69,25 @@ from kato.sessions.models import Session
 router = APIRouter(
     prefix="/sessions", tags=["sessions (3.x)"], responses=error_responses(404, 422, 500, 503)
 )
+
+
+def with_metadata(
+    observation: Observation, metadata: dict[str, Any] | None, limits: LimitsSettings
+) -> Observation:
+    """The observation with its §12.5 metadata, bounded by ``limits.max_metadata_bytes``
+    (422 ``KATO_LIMIT_EXCEEDED``, nothing stored)."""
+    if not metadata:
+        return observation
+    size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+    limit = limits.max_metadata_bytes
+    if size > limit:
+        raise LimitExceededError(
+            f"observation metadata bytes: {size} exceeds max_metadata_bytes = {limit}",
+            limit="max_metadata_bytes",
+            maximum=limit,
+            actual=size,
+        )
+    return replace(observation, metadata=metadata)
 
 
 def iso_utc(epoch_seconds: float) -> str:
@@ -94,7 +116,8 @@ async def observe(
     session_id: str, body: V3Observation, request: Request, visible: SessionWriterCheck
 ) -> V3ObserveResponse:
     service = service_of(request)
-    observation = check_observation(body, service.settings.limits)
+    limits = service.settings.limits
+    observation = with_metadata(check_observation(body, limits), body.metadata, limits)
     unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
     session, outcome = await service.observe(
         session_id,
@@ -256,7 +279,12 @@ async def predictions(
 async def observe_sequence(
     session_id: str, body: V3ObserveSequenceRequest, service: ServiceDep, limits: LimitsDep
 ) -> V3SequenceResponse:
-    observations = check_sequence(body.observations, limits)
+    observations = [
+        with_metadata(observation, sent.metadata, limits)
+        for observation, sent in zip(
+            check_sequence(body.observations, limits), body.observations, strict=True
+        )
+    ]
     summary = await service.observe_sequence(
         session_id,
         observations,

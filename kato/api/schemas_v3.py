@@ -7,10 +7,11 @@ v2 (a number where a string is expected is still a 422). Responses have 3.x's sh
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from kato.api.schemas import CreateSessionRequest, Identifier, ObservationIn
 
@@ -37,6 +38,16 @@ class V3Observation(_Lenient, ObservationIn):
     metadata: dict[str, Any] | None = Field(
         None, description="Observation metadata (§12.5): string keys, any JSON values"
     )
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_text(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        if metadata:  # a lone surrogate anywhere in it cannot be stored or answered
+            try:
+                json.dumps(metadata, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("metadata must be valid Unicode (no lone surrogates)") from None
+        return metadata
 
 
 class V3CreateSessionRequest(_Lenient, CreateSessionRequest):

@@ -21,6 +21,9 @@ class Observation:
     strings: tuple[str, ...] = ()
     vectors: tuple[tuple[float, ...], ...] = ()
     emotives: Mapping[str, float] = field(default_factory=dict)
+    # §12.5 (3.x clients): kept with the session until a learn merges it into the pattern;
+    # never part of the event, the hash or matching.
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:

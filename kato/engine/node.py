@@ -24,7 +24,7 @@ from kato.core.observation import Observation, event_of
 from kato.core.prediction import prediction_objects
 from kato.engine.index import PatternIndex
 from kato.engine.ports import KnowledgeBase, PatternRecord, VectorStore
-from kato.engine.records import check_update
+from kato.engine.records import check_update, merged_metadata
 from kato.engine.session_state import SessionState
 
 _CACHE_SIZE = 512
@@ -125,6 +125,7 @@ class Node:
             list(session.stm),
             list(session.emotives),
             session.last_symbols,
+            list(session.metadata),
         )
         try:
             return self._observe(session, observation, genes, unique_id, check)
@@ -135,6 +136,7 @@ class Node:
                 session.stm,
                 session.emotives,
                 session.last_symbols,
+                session.metadata,
             ) = saved
             raise
 
@@ -153,10 +155,12 @@ class Node:
             "vectors": [list(vector) for vector in observation.vectors],
             "emotives": dict(observation.emotives),
             "path": [f"{self.node_id}-PatternProcessor-unknown-process"],
-            "metadata": {},
+            "metadata": dict(observation.metadata),
         }
         if observation.emotives:
             session.emotives.append(dict(observation.emotives))
+        if observation.metadata:
+            session.metadata.append(dict(observation.metadata))
         session.last_symbols = event
         if not observation.is_empty:
             session.stm.append(event)
@@ -213,10 +217,12 @@ class Node:
         if sum(len(event) for event in events) >= 2:
             digest = pattern_hash(events)
             emotives = without_zeros(averaged) if averaged else None
-            self.knowledge_base.learn(digest, events, emotives, genes.persistence)
+            metadata = merged_metadata(session.metadata)
+            self.knowledge_base.learn(digest, events, emotives, genes.persistence, metadata or None)
             name = PATTERN_PREFIX + digest
         session.stm = []
         session.emotives = []
+        session.metadata = []
         return name
 
     def clear_stm(self, session: SessionState) -> None:

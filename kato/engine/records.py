@@ -19,11 +19,18 @@ def learned_record(
     persistence: int,
     metadata: Metadata | None = None,
 ) -> PatternRecord:
-    """The pattern record after one learn: frequency + 1 and the emotive window rolled."""
-    return learned_many(
-        existing,
-        LearnItem(name, events, () if emotives is None else (emotives,), metadata or {}),
-        persistence,
+    """The pattern record after one learn: frequency + 1, the emotive window rolled, metadata
+    unioned (the session learn path: no ``LearnItem`` built)."""
+    window: tuple[Mapping[str, float], ...] = existing.emotives if existing else ()
+    if emotives is not None:
+        window = (*window, dict(emotives))[-persistence:]
+    stored: Metadata = existing.metadata if existing else {}
+    return PatternRecord(
+        name,
+        events,
+        existing.frequency + 1 if existing else 1,
+        window,
+        union_metadata(stored, metadata) if metadata else stored,
     )
 
 
@@ -48,6 +55,15 @@ def union_metadata(stored: Metadata, new: Metadata) -> Metadata:
     for key, values in new.items():
         merged.setdefault(key, set()).update(values)
     return {key: tuple(sorted(merged[key])) for key in sorted(merged)}
+
+
+def merged_metadata(observed: Iterable[Mapping[str, Any]]) -> Metadata:
+    """§12.5: the metadata objects a session accumulated since its last learn, as the one
+    pattern metadata a learn unions into the stored pattern's."""
+    merged: Metadata = {}
+    for metadata in observed:
+        merged = union_metadata(merged, metadata_values(metadata))
+    return merged
 
 
 def metadata_values(metadata: Mapping[str, Any]) -> Metadata:

@@ -16,14 +16,17 @@ class SessionState:
 
     stm: list[list[str]] = field(default_factory=list)
     emotives: list[dict[str, float]] = field(default_factory=list)  # accumulator (§1.8)
+    metadata: list[dict[str, Any]] = field(default_factory=list)  # accumulator (§12.5)
     time: int = 0
     last_symbols: list[str] = field(default_factory=list)
     percept_data: dict[str, Any] = field(default_factory=dict)
 
     def clear_stm(self) -> None:
-        """STM, emotive accumulator, last symbols and percept data emptied (§3.5, D5)."""
+        """STM, emotive and metadata accumulators, last symbols and percept data emptied
+        (§3.5, §12.5, D5)."""
         self.stm = []
         self.emotives = []
+        self.metadata = []
         self.last_symbols = []
         self.percept_data = {}
 

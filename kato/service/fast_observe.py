@@ -79,8 +79,8 @@ def fast_change(
 ) -> AppendedObservation | None:
     """The observe's change to its session, encoded for the script; None when the observe
     needs the locked path whatever the session holds."""
-    if observation.vectors or node.archive_predictions:
-        return None
+    if observation.vectors or observation.metadata or node.archive_predictions:
+        return None  # (metadata: the session's accumulator is not in the script's log)
     learn_at = genes.max_pattern_length
     if learn_at > 0 and not observation.is_empty and identity.stm_length + 1 >= learn_at:
         return None  # it would auto-learn (as far as this instance knows)

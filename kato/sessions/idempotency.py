@@ -69,7 +69,11 @@ class NamedWrite:
 
     @classmethod
     def observe(cls, unique_id: str, observation: Observation) -> NamedWrite:
-        content = fingerprint(observation.strings, observation.vectors, dict(observation.emotives))
+        emotives = dict(observation.emotives)
+        sent: tuple[Any, ...] = (observation.strings, observation.vectors, emotives)
+        if observation.metadata:  # (only then: earlier fingerprints stay valid)
+            sent += (dict(observation.metadata),)
+        content = fingerprint(*sent)
         return cls(f"{OBSERVE}:{unique_id}", OBSERVE, content)
 
     @classmethod

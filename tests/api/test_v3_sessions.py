@@ -395,3 +395,27 @@ async def test_v1_pattern_honours_node_id_as_3x_does(client: httpx.AsyncClient) 
     # v1 with X-Session-ID still answers the v1 shape.
     v1 = (await client.get(f"/pattern/{name}", headers={"X-Session-ID": session_id})).json()
     assert set(v1) == {"pattern", "processor_id", "session_id"}
+
+
+async def test_observation_metadata_reaches_the_learned_pattern(client: httpx.AsyncClient) -> None:
+    session_id = await create_v3(client, "meta")
+    for strings, metadata in ((["a"], {"till": 7}), (["b"], {"till": "x", "day": "mon"})):
+        response = await client.post(
+            f"/sessions/{session_id}/observe", json={"strings": strings, "metadata": metadata}
+        )
+        assert response.status_code == 200, response.text
+    percept = (await client.get(f"/sessions/{session_id}/percept-data")).json()
+    assert percept["percept_data"]["metadata"] == {"till": "x", "day": "mon"}
+    name = (await client.post(f"/sessions/{session_id}/learn")).json()["pattern_name"]
+    pattern = (await client.get(f"/pattern/{name}", params={"node_id": "meta"})).json()["pattern"]
+    assert pattern["metadata"] == {"day": ["mon"], "till": ["7", "x"]}
+
+
+async def test_observation_metadata_is_bounded(start: ClientFactory) -> None:
+    async with start(limits={"max_metadata_bytes": 32}) as client:
+        session_id = await create_v3(client)
+        response = await client.post(
+            f"/sessions/{session_id}/observe", json={"strings": ["a"], "metadata": {"k": "v" * 64}}
+        )
+        assert_error(response, 422, "KATO_LIMIT_EXCEEDED")
+        assert (await client.get(f"/sessions/{session_id}/stm")).json()["stm"] == []
