@@ -15,8 +15,9 @@ from kato.engine.ports import (
     PatternRecord,
     SymbolStats,
     Totals,
+    symbol_counts,
 )
-from kato.engine.records import add_totals, learned_many, stats_increments
+from kato.engine.records import add_totals, learned_many, learned_record, stats_increments
 
 
 class InMemoryKnowledgeBase:
@@ -58,9 +59,31 @@ class InMemoryKnowledgeBase:
         persistence: int,
         metadata: Metadata | None = None,
     ) -> PatternRecord:
-        window = () if emotives is None else (emotives,)
-        item = LearnItem(name, events, window, metadata or {})
-        return self.learn_many([item], persistence)[0]
+        # The session learn path, without the batch path's LearnItem bookkeeping.
+        counts = symbol_counts(events)
+        with self._lock:
+            self._revision += 1
+            record = learned_record(
+                self._patterns.get(name), name, events, emotives, persistence, metadata
+            )
+            self._patterns[name] = record
+            self._touch("p", name)
+            symbols = self._symbols
+            for symbol, count in counts.items():
+                old = symbols.get(symbol)
+                symbols[symbol] = (
+                    SymbolStats(symbol, old.frequency + count, old.pattern_member_frequency + 1)
+                    if old
+                    else SymbolStats(symbol, count, 1)
+                )
+                self._touch("s", symbol)
+            totals = self._totals
+            self._totals = Totals(
+                totals.pattern_frequencies + 1,
+                totals.symbol_frequencies + sum(counts.values()),
+                totals.symbols_in_patterns + len(counts),
+            )
+            return record
 
     def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
         with self._lock:
