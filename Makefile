@@ -9,8 +9,9 @@ TEST_STAMP := $(VENV)/.installed-test
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "make: KATO needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1)"; exit 1; }
-	@echo "make: creating the virtualenv $(VENV)"
+	@echo "make: creating the virtualenv $(VENV), with a current pip (it installs about twice as fast as the one venv bundles)"
 	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 
 $(SERVE_STAMP): pyproject.toml $(wildcard setup.py kato/core/*.c) | $(PY)
 	@echo "make: installing KATO and what serving needs (pip install -e .); the C cores are"
