@@ -7,7 +7,7 @@ Learns ``--patterns`` patterns (the engine benchmark's generator, seed 7) and pr
   metadata), per pattern — measured through mongomock, which stores the same documents a
   real server would; WiredTiger's compression and the indexes (``name``, ``rev``) are not
   in this figure (computed in the plan);
-- memory: growth of this process's RSS over a node's in-memory index, per pattern.
+(The in-memory index per pattern is ``benchmarks/engine_bench.py``'s ``KiB/pattern``.)
 
     .venv/bin/python -m benchmarks.capacity_units --patterns 20000 --mongo-patterns 1000
 
@@ -26,7 +26,7 @@ from typing import Any
 import bson
 import mongomock
 
-from benchmarks.engine_bench import generate_patterns, rss_bytes
+from benchmarks.engine_bench import generate_patterns
 from kato.core.genes import Genes
 from kato.engine.node import Node
 from kato.engine.ports import KnowledgeBase
@@ -65,16 +65,6 @@ def bson_bytes(patterns: list[list[list[str]]]) -> dict[str, float]:
     }
 
 
-def index_bytes(patterns: list[list[list[str]]]) -> float:
-    from kato.engine.memory_kb import InMemoryKnowledgeBase
-
-    kb = InMemoryKnowledgeBase()
-    learn_all(kb, patterns)
-    before = rss_bytes()
-    Node("capacity-reader", kb).refresh()
-    return (rss_bytes() - before) / len(patterns)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patterns", type=int, default=20_000)
@@ -87,7 +77,6 @@ def main() -> None:
     for name, size in sorted(per_collection.items()):
         print(f"MongoDB BSON per pattern, {name:<10} {size:8.0f} B")
     print(f"MongoDB BSON per pattern, total     {sum(per_collection.values()):8.0f} B")
-    print(f"in-memory index per pattern (RSS): {index_bytes(patterns):8.0f} B")
 
 
 if __name__ == "__main__":

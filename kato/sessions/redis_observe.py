@@ -36,12 +36,15 @@ APPLIED, UNVERIFIED, DECLINED = 1, 0, -1  # first element of the script's reply
 # ARGV: 1 id, 2 identity (JSON [node, owner]), 3 now ms, 4 max log entries, 5 max_stm_size,
 # 6 max_session_bytes, 7 auto-learn length (0: none), 8 '1' when the event is appended,
 # 9 log entry, 10 event JSON length, 11 percept_data JSON length, 12 emotives JSON length
-# (0: none), 13 last_accessed JSON length, 14 node id.
+# (0: none), 13 last_accessed JSON length, 14 node id, 15 this call's token.
 # Returns {1, time, stm length} applied; {0} identity not verified; {-1} declined.
+# Finding its own token as the last applied means a client resend of a call that already
+# ran (redis-py re-sends once on a broken connection): answered again, not applied twice.
 APPEND_SCRIPT = """
 local f = redis.call('HMGET', KEYS[2], 'who', 'exp', 'log', 'stm', 'size', 'time', 'emo',
-                     'ls', 'pd', 'la', 'ac')
+                     'ls', 'pd', 'la', 'ac', 'last')
 if f[1] ~= ARGV[2] then return {0} end
+if f[12] == ARGV[15] then return {1, tonumber(f[6]), tonumber(f[4])} end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {-1} end
 if tonumber(f[2]) <= tonumber(ARGV[3]) or redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local log_len, stm, size, t = tonumber(f[3]), tonumber(f[4]), tonumber(f[5]), tonumber(f[6])
@@ -74,7 +77,7 @@ redis.call('RPUSH', KEYS[3], ARGV[9])
 if log_len == 0 then redis.call('PEXPIREAT', KEYS[3], f[2]) end
 redis.call('HSET', KEYS[2], 'log', log_len + 1, 'stm', new_stm, 'size', new_size,
            'time', t + 1, 'emo', new_emo, 'ls', event_len, 'pd', pd_len, 'la', la_len,
-           'ac', ac + 1)
+           'ac', ac + 1, 'last', ARGV[15])
 if appends then
   redis.call('HSET', KEYS[5], ARGV[1], new_stm .. '|' .. ARGV[14])
   redis.call('INCRBY', KEYS[6], 1)
@@ -135,7 +138,9 @@ class AppendedObservation:
             len(accessed),
         )
 
-    def script_args(self, session_id: str, now_ms: int, limits: ObservationLimits) -> list[Any]:
+    def script_args(
+        self, session_id: str, now_ms: int, limits: ObservationLimits, token: str
+    ) -> list[Any]:
         return [
             session_id,
             self.identity,
@@ -151,6 +156,7 @@ class AppendedObservation:
             self.emotives_length,
             self.accessed_length,
             self.node_id,
+            token,
         ]
 
 

@@ -493,7 +493,8 @@ class RedisSessionStore:
         keys = self._space.session(session_id)
         reply = await self._append(
             keys=[keys.record, keys.figures, keys.log, keys.lock, keys.info, keys.stm_events],
-            args=change.script_args(session_id, _ms(time.time()), limits),
+            # A fresh token per call: a resend of this very call is recognised by the script.
+            args=change.script_args(session_id, _ms(time.time()), limits, uuid.uuid4().hex),
         )
         return AppendOutcome.of_reply(reply)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 
 from kato.api.app import create_app
+from kato.core.observation import Observation
+from kato.service.fast_observe import fast_change
 from kato.service.kato_service import KatoService
 from tests.api.conftest import make_settings
 
@@ -207,3 +210,33 @@ async def test_retries_of_a_named_observe_are_answered_not_applied(
     assert first.status_code == repeat.status_code == 200
     assert json.loads(repeat.text) == json.loads(first.text)
     assert stm == [["a"], ["b"], ["c"], ["d"]]
+
+
+async def test_a_resent_append_is_answered_again_not_applied_twice(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """redis-py re-sends a command once on a broken connection; the script recognises its
+    own call by the token and answers it again."""
+    async with serving(tmp_path, redis_url, fast=True) as (client, service):
+        created = await client.post("/v2/sessions", json={"node_id": "node-resend"})
+        session_id = created.json()["session_id"]
+        await client.post(f"/v2/sessions/{session_id}/observe", json={"strings": ["a"]})
+        store: Any = service.sessions
+        while hasattr(store, "inner"):  # the breaker-guarded wrapper(s)
+            store = store.inner
+        identity = service._identities.get(session_id)
+        assert identity is not None
+        node = service.nodes.get("node-resend")
+        observation = Observation(strings=("b",))
+        change = fast_change(node, observation, service.settings.genes, identity)
+        assert change is not None
+        keys = store._space.session(session_id)
+        script_keys = [keys.record, keys.figures, keys.log, keys.lock, keys.info, keys.stm_events]
+        args = change.script_args(
+            session_id, int(time.time() * 1000), service._observation_limits, "t1"
+        )
+        first = await store._append(keys=script_keys, args=args)
+        resent = await store._append(keys=script_keys, args=args)
+        stm = (await client.get(f"/v2/sessions/{session_id}/stm")).json()["stm"]
+    assert first == resent == [1, 2, 2]
+    assert stm == [["a"], ["b"]]
