@@ -81,6 +81,8 @@ def fast_change(
     needs the locked path whatever the session holds."""
     if observation.vectors or observation.metadata or node.archive_predictions:
         return None  # (metadata: the session's accumulator is not in the script's log)
+    if genes.session_auto_extend:
+        return None  # the expiry slides in the locked path's save (§12.18)
     learn_at = genes.max_pattern_length
     if learn_at > 0 and not observation.is_empty and identity.stm_length + 1 >= learn_at:
         return None  # it would auto-learn (as far as this instance knows)

@@ -112,3 +112,18 @@ async def test_operator_default_applies_to_both_surfaces(on_store: Backend) -> N
         v3 = await created(client, "/sessions")
         config = (await client.get(f"/v2/sessions/{v3}/config")).json()["config"]
         assert config["session_auto_extend"] is False  # the operator's explicit choice wins
+
+
+async def test_a_service_wide_auto_extend_slides_v2_observes_too(on_store: Backend) -> None:
+    """With ``genes.session_auto_extend`` on, a v2 session (no configuration of its own) slides
+    on observe — on Redis too, where such an observe would otherwise take the one-round-trip
+    script, which does not rewrite the expiry."""
+    async with on_store(genes={"session_auto_extend": True}) as client:
+        # TTL 600 s: a read slides only 6 s behind, so only the observe can move it here.
+        v2 = await created(client, "/v2/sessions", ttl_seconds=600)
+        # A first observe: after it the service knows the session well enough for the script.
+        await client.post(f"/v2/sessions/{v2}/observe", json={"strings": ["a"]})
+        before = expiry((await client.get(f"/v2/sessions/{v2}")).json())
+        await asyncio.sleep(1.2)
+        await client.post(f"/v2/sessions/{v2}/observe", json={"strings": ["a"]})
+        assert expiry((await client.get(f"/v2/sessions/{v2}")).json()) > before
