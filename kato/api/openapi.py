@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from kato.api.routes_nodes import declare_node_bounds
 from kato.config import LimitsSettings
 from kato.core.genes import Genes
 
@@ -46,6 +47,7 @@ def declare_bounds(schema: Schema, limits: LimitsSettings) -> None:
     sequence = components["ObserveSequenceRequest"]["properties"]["observations"]
     sequence["maxItems"] = limits.max_observations_per_sequence
     _declare_session_create(components["CreateSessionRequest"], limits)
+    declare_node_bounds(schema, limits)  # /v2/nodes (issue 11)
     components["GenesUpdateRequest"]["properties"]["genes"] = _gene_updates_ref()
     config_update = schema["paths"][CONFIG_PATH]["post"]["requestBody"]["content"]
     config_update["application/json"]["schema"] = {

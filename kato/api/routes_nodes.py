@@ -35,7 +35,12 @@ from kato.security.roles import Role, declare_access, requires
 from kato.service import knowledge_base as kb
 from kato.service.kato_service import KatoService
 
-router = APIRouter(prefix="/v2/nodes", tags=["nodes"], responses=error_responses(403, 404, 422))
+router = APIRouter(
+    prefix="/v2/nodes",
+    tags=["nodes"],
+    responses=error_responses(400, 403, 404, 409, 413, 422, 503),
+)
+EmotiveName = Annotated[Text, Field(min_length=1)]
 
 NDJSON = "application/x-ndjson"
 Sort = Literal["name", "frequency"]
@@ -47,7 +52,7 @@ class _Body(BaseModel):
 
 class SequenceIn(_Body):
     events: list[list[Text]] = Field(description="The sequence's events, oldest first")
-    emotives: list[dict[Text, EmotiveValue]] | None = Field(
+    emotives: list[dict[EmotiveName, EmotiveValue]] | None = Field(
         None, description="Emotives observed with the sequence (averaged at learn, §1.8)"
     )
     metadata: dict[Text, Any] | None = Field(None, description="Pattern metadata (§12.5)")
@@ -76,9 +81,13 @@ class PredictResponse(BaseModel):
 
 
 class PatternPatch(_Body):
-    frequency: Annotated[int, Field(strict=True)] | None = None
-    emotives: list[dict[str, Any]] | None = None
-    metadata: dict[str, Any] | None = None
+    frequency: Annotated[int, Field(strict=True, ge=0)] | None = None
+    emotives: (
+        Annotated[list[dict[EmotiveName, EmotiveValue]], Field(max_length=kb.MAX_WINDOW)] | None
+    ) = Field(None, description="The whole emotive window, oldest first")
+    metadata: dict[Text, list[Text]] | None = Field(
+        None, description="{key: [value, ...]}; stored sorted and distinct"
+    )
 
 
 class ImportResponse(BaseModel):
@@ -208,9 +217,10 @@ async def patch_pattern(
     node_id: str, name: str, body: PatternPatch, request: Request
 ) -> dict[str, Any]:
     node = await _node(request, node_id)
-    persistence = service_of(request).settings.genes.persistence
+    # The node's window bound is the persistence gene's own (sessions may set theirs; the
+    # next learn trims the window to the learning session's persistence).
     record = await run_in_threadpool(
-        kb.patch_pattern, node, name, persistence, body.frequency, body.emotives, body.metadata
+        kb.patch_pattern, node, name, kb.MAX_WINDOW, body.frequency, body.emotives, body.metadata
     )
     return record.to_record()
 
@@ -349,3 +359,39 @@ async def _spooled_lines(request: Request) -> list[bytes]:
     if pending:
         lines.append(pending)
     return lines
+
+
+def declare_node_bounds(schema: dict[str, Any], limits: LimitsSettings) -> None:
+    """The configured limits of these routes in the OpenAPI document (``kato.api.openapi``
+    calls it), so a request the schema calls valid is not refused for its size."""
+    components = schema["components"]["schemas"]
+    event = {
+        "type": "array",
+        "maxItems": limits.max_symbols_per_observation,
+        "items": {"type": "string", "maxLength": limits.max_symbol_length},
+    }
+    sequence = components["SequenceIn"]["properties"]
+    sequence["events"]["maxItems"] = limits.max_observations_per_sequence
+    sequence["events"]["items"] = event
+    emotives = sequence["emotives"]["anyOf"][0]
+    emotives["maxItems"] = limits.max_observations_per_sequence
+    emotives["items"]["maxProperties"] = limits.max_emotives_per_observation
+    emotives["items"]["propertyNames"] = {
+        "minLength": 1,
+        "maxLength": limits.max_emotive_name_length,
+    }
+    sequence["metadata"]["description"] = (
+        f"Pattern metadata (§12.5); at most limits.max_metadata_bytes ="
+        f" {limits.max_metadata_bytes} bytes as UTF-8 JSON."
+    )
+    batch = components["LearnBatchRequest"]["properties"]["sequences"]
+    batch["maxItems"] = limits.max_sequences_per_batch
+    contexts = components["PredictRequest"]["properties"]["contexts"]
+    contexts["maxItems"] = limits.max_contexts_per_batch
+    contexts["items"] = {
+        "type": "array",
+        "maxItems": limits.max_observations_per_sequence,
+        "items": event,
+    }
+    config = components["PredictRequest"]["properties"]["config"]
+    config["anyOf"] = [{"$ref": "#/components/schemas/GeneUpdates"}, {"type": "null"}]

@@ -65,7 +65,7 @@ MAX_PAGE = 1000
 # request scan a whole large knowledge base.
 SCAN_BUDGET = 100_000
 _IMPORT_CHUNK = 1000  # patterns per learn_many transaction of a merge import
-_MAX_WINDOW = 100  # the persistence gene's upper bound: no stored window is longer
+MAX_WINDOW = 100  # the persistence gene's upper bound: the longest window an edit may store
 ImportMode = Literal["merge", "replace"]
 
 
@@ -83,6 +83,19 @@ class SymbolNotFoundError(KatoError):
 
     def __init__(self, symbol: str) -> None:
         super().__init__(f"Symbol {symbol!r} not found", symbol=symbol)
+
+
+class CursorNotFoundError(KatoError):
+    """A cursor that names no position of this listing (not a cursor, or another listing's)."""
+
+    code = "KATO_CURSOR_NOT_FOUND"
+    status_code = 404
+
+    def __init__(self, order: str) -> None:
+        super().__init__(
+            f"cursor is not a cursor of this listing (sort={order}); start again without it",
+            field="cursor",
+        )
 
 
 class ImportLineError(ValidationError):
@@ -155,10 +168,7 @@ def _decode_cursor(cursor: str | None, kind: str, order: PatternOrder) -> tuple[
             return frequency, name
     except (ValueError, TypeError, binascii.Error):
         pass
-    raise ValidationError(
-        f"cursor is not a cursor of this listing (sort={order}); start again without it",
-        field="cursor",
-    )
+    raise CursorNotFoundError(order)
 
 
 def _check_limit(limit: int) -> None:
@@ -371,6 +381,7 @@ class _Checked:
     """What the validating pass learned about an import file."""
 
     patterns: int = 0
+    header_seen: bool = False
     revision: int = 0  # the header's: a replace keeps it when it can
     header_totals: Totals | None = None
     symbols: dict[str, tuple[int, int]] | None = None  # from the file's symbol lines
@@ -395,6 +406,8 @@ def import_lines(
     (frequency added, emotive window appended, metadata unioned)."""
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b") as spool:
         checked = _validate(lines, spool, mode, max_symbol_length)
+        if not checked.header_seen:
+            return 0  # an empty body imports nothing (and replaces nothing)
         if mode == "replace":
             _reject_duplicates(checked, spool)
         if mode == "merge":
@@ -421,6 +434,7 @@ def _validate(
             raise ImportLineError(number, "not a JSON object")
         if number == 1:
             checked.header_totals = _check_header(value)
+            checked.header_seen = True
             checked.revision = value.get("revision", 0)
         elif "symbol" in value:
             name, stats = _check_symbol_line(number, value)
@@ -435,8 +449,6 @@ def _validate(
             if mode == "replace":
                 checked.prefixes.append(int(record.name[:16], 16))
             _spool(spool, number, record)
-    if number == 0:
-        raise ImportLineError(1, "no header line: the body is empty")
     checked.symbols = symbols or None
     return checked
 
@@ -557,7 +569,7 @@ def _check_pattern_line(
     if type(emotives) is not list:
         raise ImportLineError(number, "emotives must be a list of objects")
     try:
-        window = check_update(frequency, emotives, _MAX_WINDOW) if emotives else ()
+        window = check_update(frequency, emotives, MAX_WINDOW) if emotives else ()
         checked: Metadata = check_metadata(metadata) if metadata else {}
     except ValidationError as error:
         raise ImportLineError(number, error.message) from None
