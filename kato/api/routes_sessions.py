@@ -239,13 +239,12 @@ async def clear_all(
 
 
 @router.get("/{session_id}/predictions", response_model=PredictionsResponse)
-async def predictions(
-    session_id: str, service: ServiceDep, visible: SessionReaderCheck
-) -> Response:
-    # The ownership check runs on the session the service loads (one load, not two). The
+async def predictions(session_id: str, request: Request, visible: SessionReaderCheck) -> Response:
+    # As observe: the service is read from the app, not resolved as a dependency, and the
+    # ownership check runs on the session the service loads (one load, not two). The
     # engine's objects are encoded as they are, in PredictionsResponse's field order
     # (kato/api/encoding.py): no model validation of ~78 KB of our own output.
-    _, ranked = await service.predictions(session_id, check=visible)
+    _, ranked = await service_of(request).predictions(session_id, check=visible)
     return encoded({"predictions": ranked, "session_id": session_id, "count": len(ranked)})
 
 
