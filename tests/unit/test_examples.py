@@ -6,8 +6,11 @@ import csv
 import io
 import json
 import random
+from pathlib import Path
 
-from examples import generators
+import pytest
+
+from examples import generators, learn_and_evaluate
 from examples.generators import Clickstream
 
 
@@ -72,7 +75,7 @@ def test_split_holds_out_the_last_fraction() -> None:
     assert train == [["a"]] * 8 and test == [["b"]] * 2
 
 
-def test_the_command_writes_a_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_writes_a_file(tmp_path: Path) -> None:
     out = tmp_path / "reber.csv"
     assert (
         generators.main(
@@ -83,3 +86,23 @@ def test_the_command_writes_a_file(tmp_path) -> None:  # type: ignore[no-untyped
     rows = out.read_text().splitlines()
     assert rows[0] == "sequence_id,step,symbol"
     assert len({row.split(",")[0] for row in rows[1:]}) == 5
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # four kato processes on a busy machine
+def test_the_example_script_learns_evaluates_and_prints_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert learn_and_evaluate.main(["--out", str(tmp_path), "--count", "30"]) == 0
+    output = capsys.readouterr().out
+    assert "learned 24 of 24 sequences" in output  # 30 sequences, 20 % held out
+    rows = [
+        line.split() for line in output.splitlines() if line.startswith(("reber ", "clickstream "))
+    ]
+    assert [row[:2] for row in rows] == [
+        ["reber", "top"],
+        ["reber", "aggregate"],
+        ["clickstream", "top"],
+        ["clickstream", "aggregate"],
+    ]
+    assert all(0 <= float(value) <= 1 for row in rows for value in row[2:])
