@@ -46,6 +46,6 @@ test-fast: $(TEST_STAMP) system-deps
 	$(PY) -m pytest -q -m 'not slow'
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check kato tests benchmarks
-	$(VENV)/bin/ruff format --check kato tests benchmarks
+	$(VENV)/bin/ruff check kato tests benchmarks clients
+	$(VENV)/bin/ruff format --check kato tests benchmarks clients
 	$(VENV)/bin/mypy kato

@@ -22,13 +22,13 @@ from urllib.parse import quote
 
 import httpx
 
-from kato import __version__
 from kato.client.errors import (
     KatoAPIError,
     KatoClientError,
     KatoConnectionError,
     error_from_response,
 )
+from kato.client.version import __version__
 
 T = TypeVar("T")
 Json = dict[str, Any]
