@@ -78,7 +78,8 @@ def test_500_concurrent_observes_to_one_session_are_each_applied_once(
             ]
         )
     )
-    assert [response.status_code for response in responses] == [200] * CONCURRENT_OBSERVES
+    refused = [response.text for response in responses if response.status_code != 200]
+    assert refused == [], refused[:3]
     times = sorted(response.json()["time"] for response in responses)
     assert times == list(range(1, CONCURRENT_OBSERVES + 1))
     stm = stm_of(topology.url, session_id)
@@ -150,6 +151,7 @@ def test_observes_interleaved_with_clears_lose_and_double_nothing_after_the_last
 
 
 def test_sessions_spread_over_every_primary(redis_cluster: RedisCluster) -> None:
+    redis_cluster.flush()  # the count below is of every session on the cluster
     with Cluster(redis_cluster.url, redis_cluster=True) as topology:
         sessions = [create_session(topology.url, f"spread-{index}") for index in range(30)]
         space = KeySpace(cluster=True)
