@@ -332,10 +332,11 @@ async def test_observe_sequence_answers_the_3x_shape(client: httpx.AsyncClient) 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the whole golden corpus over HTTP, as the v2 replay
 @pytest.mark.skipif(not GOLDEN.exists(), reason=f"conformance data not found at {GOLDEN}")
 async def test_golden_scenarios_on_sessions_with_the_v2_configuration(start: ClientFactory) -> None:
     """The golden replay on ``/sessions``: with a v2-equivalent configuration (``stm_mode``
-    BASELINE) every prediction is the same as on ``/v2/sessions`` (shapes aside)."""
+    BASELINE, no sliding expiry) every prediction is the same as on ``/v2/sessions``."""
     problems: list[str] = []
     async with start(genes=golden()["genes"]) as client:
         for scenario in scenarios():
@@ -344,7 +345,8 @@ async def test_golden_scenarios_on_sessions_with_the_v2_configuration(start: Cli
                 kind, expect = op["op"], op.get("expect", {})
                 where = f"{scenario['id']} op {step} {kind}"
                 if kind == "new_node":
-                    body = {"node_id": scenario["id"], "config": {"stm_mode": "BASELINE"}}
+                    v2_like = {"stm_mode": "BASELINE", "session_auto_extend": False}
+                    body = {"node_id": scenario["id"], "config": v2_like}
                     created = (await client.post("/sessions", json=body)).json()
                     base = f"/sessions/{created['session_id']}"
                 elif kind == "observe":
