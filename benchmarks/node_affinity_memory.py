@@ -167,7 +167,8 @@ def affinity_config(directory: Path, listen_port: int, upstream_ports: list[int]
         (r"include /etc/nginx/kato-locations.conf;", f"include {PROXY_RULES};"),
     ]
     for pattern, replacement in rewrites:
-        text, count = re.subn(pattern, lambda _m, r=replacement: r, text)
+        # Escaped: the replacements are literal text (paths), never group references.
+        text, count = re.subn(pattern, replacement.replace("\\", "\\\\"), text)
         if count != 1:
             raise RuntimeError(f"deploy/nginx-affinity.conf changed: {pattern!r} not found once")
     return text
