@@ -23,7 +23,7 @@ from kato.core.genes import Genes
 Schema = dict[str, Any]
 
 GENE_UPDATES = "GeneUpdates"
-CONFIG_PATH = "/v2/sessions/{session_id}/config"
+CONFIG_PATHS = ("/v2/sessions/{session_id}/config", "/sessions/{session_id}/config")
 
 
 def install_openapi(app: FastAPI, limits: LimitsSettings) -> None:
@@ -44,13 +44,22 @@ def declare_bounds(schema: Schema, limits: LimitsSettings) -> None:
     components = schema["components"]["schemas"]
     components[GENE_UPDATES] = gene_updates_schema()
     _declare_observation(components["ObservationIn"]["properties"], limits)
-    sequence = components["ObserveSequenceRequest"]["properties"]["observations"]
-    sequence["maxItems"] = limits.max_observations_per_sequence
+    _declare_observation(components["V3Observation"]["properties"], limits)  # /sessions (3.x)
+    for request in ("ObserveSequenceRequest", "V3ObserveSequenceRequest"):
+        sequence = components[request]["properties"]["observations"]
+        sequence["maxItems"] = limits.max_observations_per_sequence
     _declare_session_create(components["CreateSessionRequest"], limits)
+    v3_create = components["V3CreateSessionRequest"]["properties"]  # 3.x: unknown keys are 400
+    v3_create["config"] = _optional(_gene_updates_ref(), v3_create["config"])
     declare_node_bounds(schema, limits)  # /v2/nodes (issue 11)
     components["GenesUpdateRequest"]["properties"]["genes"] = _gene_updates_ref()
-    config_update = schema["paths"][CONFIG_PATH]["post"]["requestBody"]["content"]
-    config_update["application/json"]["schema"] = {
+    for path in CONFIG_PATHS:
+        config_update = schema["paths"][path]["post"]["requestBody"]["content"]
+        config_update["application/json"]["schema"] = _config_update_schema()
+
+
+def _config_update_schema() -> Schema:
+    return {
         "description": '{"config": {gene: value}} or the bare {gene: value} map',
         "anyOf": [
             _gene_updates_ref(),
