@@ -33,7 +33,7 @@ from kato.api.auth import (
 from kato.api.deps import LimitsDep, ServiceDep, service_of, v1_session_id
 from kato.api.idempotency import IdempotencyKey
 from kato.api.limits import check_metadata, check_observation, check_sequence
-from kato.api.routes_sessions import session_exists
+from kato.api.routes_sessions import NOTHING_LEARNED, session_exists
 from kato.api.schemas import (
     ConfigResponse,
     SessionCountResponse,
@@ -224,7 +224,11 @@ async def learn(
         pattern_name=name,
         session_id=session_id,
         processor_id=session.node_id,
-        message=f"Learned pattern {name} from {len(session.state.stm)} events",
+        message=(
+            f"Learned pattern {name} from {len(session.state.stm)} events"
+            if name
+            else NOTHING_LEARNED
+        ),
     )
 
 

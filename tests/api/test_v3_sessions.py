@@ -110,6 +110,14 @@ async def test_types_stay_strict_on_3x(client: httpx.AsyncClient) -> None:
     assert stm == {"stm": [], "session_id": session_id, "length": 0}
 
 
+async def test_learn_of_one_symbol_says_nothing_was_learned(client: httpx.AsyncClient) -> None:
+    session_id = await create_v3(client)
+    await observe_v3(client, session_id, "a")
+    learned = (await client.post(f"/sessions/{session_id}/learn")).json()
+    assert learned["pattern_name"] == ""
+    assert learned["message"].startswith("Nothing learned: a pattern needs at least two symbols")
+
+
 async def test_observe_learn_predictions_shapes(client: httpx.AsyncClient) -> None:
     session_id = await create_v3(client)
     observed = await observe_v3(client, session_id, "a", "b")
