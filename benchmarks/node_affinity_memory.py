@@ -18,7 +18,8 @@ moving to an instance that has not loaded it.
 4. **Node move**: on the first affinity instance, the same three requests for nodes the hash
    gave to the other instance (cold: the index of ``--patterns`` patterns is built from the
    store) against nodes it already holds (warm); wall time and the instance's CPU time
-   (``/proc/<pid>/stat``), medians.
+   (``/proc/<pid>/stat``), medians. Then a third instance joins: nginx with 3 upstreams, a
+   probe per node carrying ``X-Kato-Node``, and how many nodes the hash moves.
 
     .venv/bin/python -m benchmarks.node_affinity_memory --nodes 20 --patterns 2000 \\
         --data-dir /tmp/kato-affinity-20x2000          # smoke size
@@ -297,11 +298,45 @@ def with_affinity(data_dir: Path, nodes: int, moves: int, logs: Path) -> dict[st
             before = first.rss_mib()
             cold_costs = [timed_predict(client, first, n) for n in cold]
             grown = (first.rss_mib() - before) / max(1, len(cold))
-        return {"held": held, "rss": rss, "warm": warm_costs, "cold": cold_costs, "grown": grown}
+        joined = Instance("affine-3", data_dir, nodes, logs)
+        instances.append(joined)
+        moved = placement_after_join(instances, nodes, placed, joined)
+        return {
+            "held": held,
+            "rss": rss,
+            "warm": warm_costs,
+            "cold": cold_costs,
+            "grown": grown,
+            "moved": moved,
+        }
     finally:
         for instance in instances:
             instance.stop()
         shutil.rmtree(nginx_dir, ignore_errors=True)
+
+
+def placement_after_join(
+    instances: list[Instance], nodes: int, placed: dict[str, set[str]], joined: Instance
+) -> tuple[int, int]:
+    """(nodes the hash now sends to the joined instance, nodes moved between the others)
+    with a third upstream added to the same configuration. Only the placement is asked for:
+    a probe carrying ``X-Kato-Node`` is routed by the same hash and loads nothing."""
+    nginx_dir = Path(tempfile.mkdtemp(prefix="kato-affinity-nginx-"))
+    try:
+        nginx = Nginx([i.port for i in instances], nginx_dir)
+        try:
+            with httpx.Client(timeout=30) as client:
+                for number in range(nodes):
+                    headers = {"X-Kato-Node": node_id(number)}
+                    client.get(f"{nginx.url}/health/live", headers=headers).raise_for_status()
+            after = nginx.split()
+        finally:
+            nginx.stop()
+    finally:
+        shutil.rmtree(nginx_dir, ignore_errors=True)
+    to_joined = len(after.get(f"127.0.0.1:{joined.port}", set()))
+    between = sum(len(after.get(upstream, set()) - held) for upstream, held in placed.items())
+    return to_joined, between
 
 
 def median_ms(costs: list[tuple[float, float]], index: int) -> float:
@@ -349,6 +384,12 @@ def main() -> None:
         f"instance CPU {median_ms(warm, 1):8.1f} ms"
     )
     print(f"  RSS growth per node taken over: {affine['grown']:.1f} MiB")
+    moved = affine["moved"]
+    assert isinstance(moved, tuple)
+    print(
+        f"a third instance joins (same nginx hash, 3 upstreams): {moved[0]} of {args.nodes} "
+        f"nodes move to it, {moved[1]} move between the other two"
+    )
     print(f"load average at end: {os.getloadavg()}")
 
 
