@@ -33,7 +33,7 @@ from kato.api.auth import (
 from kato.api.deps import LimitsDep, ServiceDep, service_of, v1_session_id
 from kato.api.idempotency import IdempotencyKey
 from kato.api.limits import check_metadata, check_observation, check_sequence
-from kato.api.routes_sessions import NOTHING_LEARNED, session_exists
+from kato.api.routes_sessions import NOTHING_LEARNED, count_sessions, get_stm, session_exists
 from kato.api.schemas import (
     ConfigResponse,
     SessionCountResponse,
@@ -163,9 +163,14 @@ async def create_session(
     return _session_response(session, to_v3(service.genes_for(session)), session.ttl_seconds)
 
 
-@router.get("/count", response_model=SessionCountResponse, dependencies=[READER])
-async def count_sessions(service: ServiceDep) -> SessionCountResponse:
-    return SessionCountResponse(active_session_count=await service.sessions.count())
+# Same shape as v2; registered before "/{session_id}" so that "count" is not taken for an id.
+router.add_api_route(
+    "/count",
+    count_sessions,
+    methods=["GET"],
+    response_model=SessionCountResponse,
+    dependencies=[READER],
+)
 
 
 @router.get("/{session_id}", response_model=V3SessionResponse, dependencies=[SessionReader])
@@ -203,10 +208,13 @@ async def extend_session(
     return V3ExtendedResponse(status="extended", session_id=session_id, ttl_seconds=ttl_seconds)
 
 
-@router.get("/{session_id}/stm", response_model=STMResponse, dependencies=[SessionReader])
-async def get_stm(session_id: str, service: ServiceDep) -> STMResponse:
-    stm = (await service.get_session(session_id)).state.stm
-    return STMResponse(stm=stm, session_id=session_id, length=len(stm))
+router.add_api_route(  # same shape as v2
+    "/{session_id}/stm",
+    get_stm,
+    methods=["GET"],
+    response_model=STMResponse,
+    dependencies=[SessionReader],
+)
 
 
 @router.post(
