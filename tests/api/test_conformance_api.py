@@ -59,6 +59,7 @@ async def replay(client: httpx.AsyncClient, scenario: dict[str, Any]) -> list[st
     return problems
 
 
+@pytest.mark.timeout(900)  # the whole golden corpus over HTTP: minutes on a busy machine
 async def test_every_golden_scenario_through_the_session_api(start: ClientFactory) -> None:
     genes = golden()["genes"]
     async with start(genes=genes) as client:
