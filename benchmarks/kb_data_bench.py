@@ -30,15 +30,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -50,9 +46,11 @@ from kato.engine.node import Node
 from kato.engine.ports import LearnItem
 from kato.service import knowledge_base as kb
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.servers import kato_process  # noqa: E402
+
 VOCABULARY = [f"s{number:04d}" for number in range(1000)]
 BATCH = 1000
-STARTUP_SECONDS = 120.0
 
 
 def generate_patterns(count: int, seed: int) -> list[list[list[str]]]:
@@ -73,51 +71,6 @@ def generate_contexts(
         start = rng.randint(0, len(pattern) - 3)
         contexts.append(pattern[start : start + 3])
     return contexts
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def serving(work: Path) -> Iterator[tuple[str, int]]:
-    """``kato serve`` on a free port (base URL, pid); output in ``work/serve.log``."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "KATO_DATABASE__QDRANT__LOCAL_STORE": "sqlite",
-        "KATO_LIMITS__MAX_BODY_BYTES": str(512 * 1024 * 1024),
-        "KATO_LIMITS__BODY_READ_TIMEOUT_SECONDS": "300",
-    }
-    command = [sys.executable, "-m", "kato.cli", "serve", "--port", str(port)]
-    command += ["--data-dir", str(work / "data")]
-    log = (work / "serve.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    try:
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"kato serve exited: {(work / 'serve.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("kato serve did not become ready in time")
-            time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -204,9 +157,15 @@ def main() -> None:
     baseline: list[tuple[float, float]] = []
     with (
         tempfile.TemporaryDirectory() as work,
-        serving(Path(work)) as (base, pid),
+        kato_process(
+            Path(work) / "data",
+            KATO_DATABASE__QDRANT__LOCAL_STORE="sqlite",
+            KATO_LIMITS__MAX_BODY_BYTES=str(512 * 1024 * 1024),
+            KATO_LIMITS__BODY_READ_TIMEOUT_SECONDS="300",
+        ) as (base, process),
         httpx.Client(base_url=base, timeout=600) as client,
     ):
+        pid = process.pid
         exported: list[bytes] = []
         for repeat in range(args.repeats):
             node = f"learn-{repeat}"

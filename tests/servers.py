@@ -118,6 +118,15 @@ def clean_environment(**extra: str) -> dict[str, str]:
 def kato_serving(data_dir: Path, *options: str, **env: str) -> Iterator[str]:
     """``kato serve`` on a free port until ``/health`` answers (its base URL); its output goes
     to a log file beside the data directory; stopped with SIGTERM."""
+    with kato_process(data_dir, *options, **env) as (base, _):
+        yield base
+
+
+@contextmanager
+def kato_process(
+    data_dir: Path, *options: str, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``kato_serving`` that also gives the process (benchmarks read its CPU and memory)."""
     port = free_port()
     log_path = data_dir.parent / f"serve-{port}.log"
     command = [sys.executable, "-m", "kato.cli", "serve", "--port", str(port)]
@@ -133,7 +142,7 @@ def kato_serving(data_dir: Path, *options: str, **env: str) -> Iterator[str]:
 
     wait_until_ready(process, healthy, log_path, "kato serve")
     try:
-        yield base
+        yield base, process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
