@@ -13,9 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def planned(target: str, venv: Path) -> str:
+    # Under a parent make (CI runs ``make test``) MAKELEVEL and MAKEFLAGS are inherited and
+    # make prints "Entering directory" lines; the plan must read the same either way.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     result = subprocess.run(
-        ["make", "-n", target, f"VENV={venv}"],
+        ["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
