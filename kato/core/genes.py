@@ -24,6 +24,30 @@ class STMMode(StrEnum):
 
 StrictInt = Annotated[int, Field(strict=True)]
 
+# The metrics predictions can be ranked by (semantics §12.9), descending, ties by name.
+RankMetric = Literal[
+    "potential",
+    "similarity",
+    "evidence",
+    "confidence",
+    "snr",
+    "fragmentation",
+    "frequency",
+    "normalized_entropy",
+    "global_normalized_entropy",
+    "itfdf_similarity",
+    "confluence",
+    "predictive_information",
+    "bayesian_posterior",
+    "bayesian_prior",
+    "bayesian_likelihood",
+    "tfidf_score",
+    "weighted_similarity",
+    "weighted_evidence",
+    "weighted_confidence",
+    "weighted_snr",
+]
+
 
 def integral_float_to_int(value: Any) -> Any:
     """JSON (and JSON Schema's "integer") does not tell 5.0 from 5: read it as 5. 5.5, strings
@@ -63,6 +87,36 @@ class Genes(BaseModel):
     auto_learn_threshold: Annotated[StrictInt, Field(ge=1)] = 50
     # Session lifecycle (§12.18): every access slides the expiry (3.x sessions' default).
     session_auto_extend: StrictBool = False
+    # The later prediction features of §12, each one named setting (off = the v2 baseline;
+    # sessions created on /sessions start with the 3.x values of kato/service/v3_config.py).
+    missing_extras_by_event: StrictBool = False  # §12.6: missing / extras as lists of events
+    entropy_metrics: Literal["baseline", "intrinsic"] = "baseline"  # §12.7
+    predictive_information: StrictBool = False  # §12.8: the field and future_potentials
+    rank_sort_algo: RankMetric = "potential"  # §12.9
+    ensemble_prepruning: StrictBool = False  # §12.9: 3 x max_predictions by pre-potential
+    extended_metrics: StrictBool = False  # §12.15 tfidf/Bayesian, §12.16 weighted_*, anomalies
+    single_symbol_predictions: StrictBool = False  # §12.11
+    statistics_rules: Literal["baseline", "distinct_patterns"] = "baseline"  # §12.12
+    use_token_matching: StrictBool = True  # §12.14: false = character-level similarity
+    fuzzy_token_threshold: UnitFloat = 0.0  # §12.14: 0 = exact tokens only
+    affinity_emotive: str | None = None  # §12.16: the emotive whose affinity weights tokens
+
+    @property
+    def later_predictions(self) -> bool:
+        """Whether any §12 prediction feature is on (else the baseline path computes them)."""
+        return (
+            self.missing_extras_by_event
+            or self.entropy_metrics != "baseline"
+            or self.predictive_information
+            or self.rank_sort_algo != "potential"
+            or self.ensemble_prepruning
+            or self.extended_metrics
+            or self.single_symbol_predictions
+            or self.statistics_rules != "baseline"
+            or not self.use_token_matching
+            or self.fuzzy_token_threshold > 0.0
+            or self.affinity_emotive is not None
+        )
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Genes:

@@ -261,7 +261,12 @@ class PatternIndex:
         return selected[self._live[selected]]
 
     def score(
-        self, state_ids: array, candidates: np.ndarray, threshold: float, keep: int
+        self,
+        state_ids: array,
+        candidates: np.ndarray,
+        threshold: float,
+        keep: int,
+        statistics: str = "baseline",
     ) -> tuple[list[Scored], int]:
         """Match and rank ``candidates`` in the prediction core (compiled, or its fallback).
 

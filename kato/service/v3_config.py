@@ -23,7 +23,18 @@ from kato.core.genes import Genes, STMMode
 logger = logging.getLogger("kato.service.v3")
 
 # §12.2: auto-learn empties STM (CLEAR); §12.18: every access slides the expiry.
-V3_SESSION_DEFAULTS: dict[str, Any] = {"stm_mode": STMMode.CLEAR.value, "session_auto_extend": True}
+# §12.6–§12.15: the later prediction features, each a setting (kato/core/genes.py).
+V3_SESSION_DEFAULTS: dict[str, Any] = {
+    "stm_mode": STMMode.CLEAR.value,
+    "session_auto_extend": True,
+    "missing_extras_by_event": True,
+    "entropy_metrics": "intrinsic",
+    "predictive_information": True,
+    "ensemble_prepruning": True,
+    "extended_metrics": True,
+    "single_symbol_predictions": True,
+    "statistics_rules": "distinct_patterns",
+}
 
 _V3_NAMES = {"sort": "sort_symbols"}  # gene name → the name 3.x uses for it
 
