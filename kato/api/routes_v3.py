@@ -270,10 +270,10 @@ async def clear_all(
 async def predictions(
     session_id: str, service: ServiceDep, visible: SessionReaderCheck
 ) -> V3PredictionsResponse:
-    session, ranked = await service.predictions(session_id, check=visible)
+    session, (ranked, futures) = await service.prediction_result(session_id, check=visible)
     return V3PredictionsResponse(
         predictions=ranked,
-        future_potentials=None,
+        future_potentials=futures,
         session_id=session_id,
         processor_id=session.node_id,
         count=len(ranked),

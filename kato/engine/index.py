@@ -229,6 +229,15 @@ class PatternIndex:
     def pattern_count(self) -> int:
         return len(self._slot_of)
 
+    def member_frequency(self, symbol: str) -> int:
+        """``pattern_member_frequency`` of ``symbol`` (§1.9); 0 when no pattern holds it."""
+        return self._member_frequency.get(symbol, 0)
+
+    @property
+    def symbols_in_patterns(self) -> int:
+        """``T_sip`` (§1.10)."""
+        return self._totals.symbols_in_patterns
+
     def state_ids(self, state: Sequence[str]) -> array:
         """State symbols as ids; symbols no pattern holds get distinct negative ids."""
         unknown: dict[str, int] = {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from kato.core import heap
@@ -22,10 +23,12 @@ from kato.core.genes import Genes, STMMode
 from kato.core.hashing import PATTERN_PREFIX, pattern_hash, strip_pattern_prefix
 from kato.core.observation import Observation, event_of
 from kato.core.prediction import prediction_objects
+from kato.engine import v3_predictions
 from kato.engine.index import PatternIndex
-from kato.engine.ports import KnowledgeBase, PatternRecord, VectorStore
+from kato.engine.ports import KnowledgeBase, PatternRecord, TrainingFigures, VectorStore
 from kato.engine.records import check_update, merged_metadata
 from kato.engine.session_state import SessionState
+from kato.engine.training import finalize_training
 
 _CACHE_SIZE = 512
 # A catch-up of this many patterns (a start-up load, a reset) freezes the heap afterwards
@@ -57,7 +60,7 @@ class Node:
         self._lock = threading.RLock()
         # (STM, genes, knowledge-base revision) -> predictions: a pure function, so one
         # cache serves every session of the node and can never be stale (D1).
-        self._cache: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], v3_predictions.Result] = OrderedDict()
         # Told (seconds, candidates evaluated) after each prediction computation (cache misses
         # only); the service layer points it at its metrics, the engine knows none.
         self.on_compute: Callable[[float, int], None] | None = None
@@ -102,6 +105,14 @@ class Node:
         self.knowledge_base.clear()
         if self.vectors is not None:
             self.vectors.clear()
+
+    def finalize_training(self, genes: Genes) -> int:
+        """Precompute and store every pattern's §12.7 figures; the patterns processed."""
+        return finalize_training(self.knowledge_base, self.refresh(), genes)
+
+    def training_figures(self, name: str) -> TrainingFigures | None:
+        """The figures finalize-training stored for pattern ``name`` (``PTRN|`` optional)."""
+        return self.knowledge_base.training_figures(strip_pattern_prefix(name))
 
     # -- session operations ---------------------------------------------------------------
 
@@ -233,9 +244,15 @@ class Node:
 
         The returned list is shared with the cache: callers must copy before changing it.
         """
+        return self.prediction_result(session, genes).predictions
+
+    def prediction_result(self, session: SessionState, genes: Genes) -> v3_predictions.Result:
+        """The predictions and, when ``predictive_information`` is set, the future
+        potentials (§12.8). Genes with a later prediction feature take the §12 pipeline;
+        every other session the baseline one, unchanged."""
         state = [symbol for event in session.stm for symbol in event]
-        if len(state) < 2:
-            return []
+        if not genes.later_predictions and len(state) < 2:
+            return v3_predictions.Result([], None)
         with self._lock:
             index = self.refresh()
             key = (tuple(map(tuple, session.stm)), genes, index.revision)
@@ -243,11 +260,32 @@ class Node:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-            predictions = self._compute(index, state, genes)
-            self._cache[key] = predictions
+            if genes.later_predictions:
+                result = v3_predictions.compute(index, session.stm, genes, self._sources(genes))
+            else:
+                result = v3_predictions.Result(self._compute(index, state, genes), None)
+            self._cache[key] = result
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
-            return predictions
+            return result
+
+    def _sources(self, genes: Genes) -> v3_predictions.Sources:
+        emotive = genes.affinity_emotive
+        weights = None if emotive is None else partial(self._token_weights, emotive=emotive)
+        return v3_predictions.Sources(self.training_figures, weights)
+
+    def _token_weights(self, symbols: Iterable[str], emotive: str) -> dict[str, float]:
+        """§12.16 token weights from the symbols' stored affinity and frequency."""
+        from kato.core.affinity import symbol_affinity, token_weights
+
+        wanted = set(symbols)
+        affinity = symbol_affinity(self.knowledge_base, wanted, emotive)
+        frequency = {}
+        for symbol in wanted:
+            stats = self.knowledge_base.get_symbol(symbol)
+            if stats is not None:
+                frequency[symbol] = stats.frequency
+        return token_weights(wanted, affinity, frequency)
 
     def _compute(self, index: PatternIndex, state: list[str], genes: Genes) -> list[dict[str, Any]]:
         started = time.perf_counter()

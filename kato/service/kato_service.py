@@ -23,6 +23,7 @@ from kato.core.genes import Genes
 from kato.core.observation import Observation
 from kato.engine.node import Node, ObserveOutcome
 from kato.engine.ports import PatternRecord
+from kato.engine.v3_predictions import Result
 from kato.observability.logging import bind_request_fields
 from kato.observability.metrics import STM_SIZE
 from kato.resilience.overload import ConcurrencyLimiter
@@ -442,6 +443,17 @@ class KatoService:
         genes = self.genes_for(session)
         with self.prediction_slots.slot():  # CPU-bound: refuse at once beyond the bound
             return session, await run_in_threadpool(node.predictions, session.state, genes)
+
+    async def prediction_result(
+        self, session_id: str, check: SessionCheck | None = None
+    ) -> tuple[Session, Result]:
+        """The predictions with the §12.8 future potentials (None unless the session's
+        ``predictive_information`` is set), for the 3.x predictions route."""
+        session = await self.get_session(session_id, check)
+        node = self.nodes.get(session.node_id)
+        genes = self.genes_for(session)
+        with self.prediction_slots.slot():
+            return session, await run_in_threadpool(node.prediction_result, session.state, genes)
 
     async def cognition_data(self, session_id: str) -> dict[str, Any]:
         session = await self.get_session(session_id)

@@ -12,6 +12,20 @@ import pytest
 from tests.api.conftest import ClientFactory, assert_error, new_session, observe
 from tests.conformance_cases import GOLDEN, golden, prediction_mismatches, scenarios
 
+# Every §12 prediction setting at its baseline value: /sessions then predicts as v2 does.
+V2_PREDICTIONS: dict[str, Any] = {
+    "missing_extras_by_event": False,
+    "entropy_metrics": "baseline",
+    "predictive_information": False,
+    "rank_sort_algo": "potential",
+    "ensemble_prepruning": False,
+    "extended_metrics": False,
+    "single_symbol_predictions": False,
+    "statistics_rules": "baseline",
+    "use_token_matching": True,
+    "fuzzy_token_threshold": 0.0,
+    "affinity_emotive": None,
+}
 Z_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
@@ -353,7 +367,11 @@ async def test_golden_scenarios_on_sessions_with_the_v2_configuration(start: Cli
                 kind, expect = op["op"], op.get("expect", {})
                 where = f"{scenario['id']} op {step} {kind}"
                 if kind == "new_node":
-                    v2_like = {"stm_mode": "BASELINE", "session_auto_extend": False}
+                    v2_like = {
+                        "stm_mode": "BASELINE",
+                        "session_auto_extend": False,
+                        **V2_PREDICTIONS,
+                    }
                     body = {"node_id": scenario["id"], "config": v2_like}
                     created = (await client.post("/sessions", json=body)).json()
                     base = f"/sessions/{created['session_id']}"
