@@ -15,6 +15,7 @@ from kato.engine.ports import (
     PatternRecord,
     SymbolStats,
     Totals,
+    TrainingFigures,
     symbol_counts,
 )
 from kato.engine.records import add_totals, learned_many, learned_record, stats_increments
@@ -33,6 +34,7 @@ class InMemoryKnowledgeBase:
         self._symbols: dict[str, SymbolStats] = {}
         self._totals = Totals()
         self._archive: dict[str, list[dict[str, Any]]] = {}
+        self._training: dict[str, TrainingFigures] = {}
         self._revision = 0
         self._reset_revision = 0
         self._changed: dict[tuple[str, str], int] = {}
@@ -113,6 +115,7 @@ class InMemoryKnowledgeBase:
         with self._lock:
             if self._patterns.pop(name, None) is None:
                 return False
+            self._training.pop(name, None)
             self._revision += 1
             self._touch("p", name)
             return True
@@ -157,6 +160,7 @@ class InMemoryKnowledgeBase:
             self._patterns = new_patterns
             self._symbols = new_symbols
             self._archive.clear()
+            self._training.clear()
             self._changed.clear()
             self._totals = totals
             self._revision += 1
@@ -242,6 +246,16 @@ class InMemoryKnowledgeBase:
     def archived_predictions(self, unique_id: str) -> list[dict[str, Any]]:
         predictions = self._archive.get(unique_id)
         return [] if predictions is None else [{"unique_id": unique_id, "predictions": predictions}]
+
+    def store_training_figures(self, figures: Mapping[str, TrainingFigures]) -> None:
+        with self._lock:
+            for name, values in figures.items():
+                if name in self._patterns:
+                    self._training[name] = values
+            self._revision += 1
+
+    def training_figures(self, name: str) -> TrainingFigures | None:
+        return self._training.get(name)
 
     def close(self) -> None:
         """Nothing to release."""

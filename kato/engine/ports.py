@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 Events = tuple[tuple[str, ...], ...]
 # Pattern metadata (semantics §12.5): key -> sorted distinct string values.
@@ -81,6 +81,16 @@ class Totals:
     pattern_frequencies: int = 0  # T_pf
     symbol_frequencies: int = 0
     symbols_in_patterns: int = 0  # T_sip
+
+
+class TrainingFigures(NamedTuple):
+    """A pattern's figures precomputed by finalize-training (semantics §12.7): the three
+    entropy metrics over the whole pattern and its TF vector (symbol -> count / length)."""
+
+    entropy: float
+    normalized_entropy: float
+    global_normalized_entropy: float
+    tf: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +204,17 @@ class KnowledgeBase(Protocol):
     def archive_predictions(self, unique_id: str, predictions: list[dict[str, Any]]) -> None: ...
 
     def archived_predictions(self, unique_id: str) -> list[dict[str, Any]]: ...
+
+    def store_training_figures(self, figures: Mapping[str, TrainingFigures]) -> None:
+        """Store (overwrite) the finalize-training figures of these patterns, by bare name,
+        and bump the revision (cached predictions made without them are then stale). Figures
+        of a name that is not a stored pattern are not kept. Cleared with their pattern by
+        ``delete_pattern``, ``clear`` and ``replace``."""
+        ...
+
+    def training_figures(self, name: str) -> TrainingFigures | None:
+        """The figures stored for pattern ``name`` (bare), or None."""
+        ...
 
     def close(self) -> None: ...
 

@@ -39,6 +39,7 @@ from kato.engine.ports import (
     PatternRecord,
     SymbolStats,
     Totals,
+    TrainingFigures,
     VectorStore,
 )
 from kato.resilience import Resilience
@@ -171,6 +172,12 @@ class BreakerGuardedKnowledgeBase:
 
     def archived_predictions(self, unique_id: str) -> list[dict[str, Any]]:
         return self._call(lambda kb: kb.archived_predictions(unique_id))
+
+    def store_training_figures(self, figures: Mapping[str, TrainingFigures]) -> None:
+        self._call(lambda kb: kb.store_training_figures(figures))
+
+    def training_figures(self, name: str) -> TrainingFigures | None:
+        return self._call(lambda kb: kb.training_figures(name))
 
     def close(self) -> None:
         with self._opening:

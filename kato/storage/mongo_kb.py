@@ -1,9 +1,9 @@
 """MongoDB knowledge base: the production adapter of the ``KnowledgeBase`` port.
 
 One database per node (named by its knowledge-base id, semantics §1.11) with collections
-``patterns``, ``symbols``, ``deleted`` (tombstones), ``metadata`` (revision counter, totals)
-and ``archive``. Counters change only through ``$inc``, so two processes learning the same
-pattern at once count it twice.
+``patterns``, ``symbols``, ``deleted`` (tombstones), ``metadata`` (revision counter, totals),
+``archive`` and ``training`` (finalize-training figures, §12.7). Counters change only through
+``$inc``, so two processes learning the same pattern at once count it twice.
 
 Revisions without transactions: a write first marks the documents it touches as pending
 (``$inc pending``), then takes the next revision from the counter, then stamps the documents
@@ -35,6 +35,7 @@ from kato.engine.ports import (
     PatternRecord,
     SymbolStats,
     Totals,
+    TrainingFigures,
 )
 from kato.engine.records import stats_increments
 
@@ -187,11 +188,13 @@ class MongoKnowledgeBase:
         self._deleted: Collection[dict[str, Any]] = database["deleted"]
         self._metadata: Collection[dict[str, Any]] = database["metadata"]
         self._archive: Collection[dict[str, Any]] = database["archive"]
+        self._training: Collection[dict[str, Any]] = database["training"]
         for collection in (self._patterns, self._symbols, self._deleted):
             collection.create_index([("name", ASCENDING)], unique=True)
             collection.create_index([("rev", ASCENDING)])
             collection.create_index([("pending", ASCENDING)])
         self._archive.create_index([("unique_id", ASCENDING)], unique=True)
+        self._training.create_index([("name", ASCENDING)], unique=True)
         self._metadata.update_one(
             {"_id": _REVISION}, {"$setOnInsert": {"value": 0, "reset": 0}}, upsert=True
         )
@@ -321,6 +324,7 @@ class MongoKnowledgeBase:
     def delete_pattern(self, name: str) -> bool:
         if not _valid_name(name) or not self._patterns.delete_one({"name": name}).deleted_count:
             return False
+        self._training.delete_one({"name": name})
         _retry_duplicate(
             lambda: self._deleted.update_one(
                 {"name": name}, {"$inc": {"pending": 1}, "$setOnInsert": {"rev": 0}}, upsert=True
@@ -361,7 +365,13 @@ class MongoKnowledgeBase:
         # reloads again after the second bump.
         first = self._next_revision()
         self._metadata.update_one({"_id": _REVISION}, {"$max": {"reset": first + 1}})
-        for collection in (self._patterns, self._symbols, self._deleted, self._archive):
+        for collection in (
+            self._patterns,
+            self._symbols,
+            self._deleted,
+            self._archive,
+            self._training,
+        ):
             collection.delete_many({})
         self._metadata.update_one(
             {"_id": _TOTALS}, {"$set": dict.fromkeys(_TOTAL_FIELDS, 0)}, upsert=True
@@ -417,6 +427,7 @@ class MongoKnowledgeBase:
                 target.create_index([(field, ASCENDING)], unique=field == "name")
         self._deleted.delete_many({})
         self._archive.delete_many({})
+        self._training.delete_many({})
         self._metadata.update_one(
             {"_id": _TOTALS},
             {
@@ -529,6 +540,46 @@ class MongoKnowledgeBase:
         if document is None:
             return []
         return [{"unique_id": unique_id, "predictions": json.loads(document["predictions"])}]
+
+    def store_training_figures(self, figures: Mapping[str, TrainingFigures]) -> None:
+        names = [name for name in figures if _valid_name(name)]
+        # Only names that are stored patterns (one deleted since it was read is skipped).
+        stored = {d["name"] for d in self._patterns.find({"name": {"$in": names}}, {"name": 1})}
+        documents = [
+            {
+                "name": name,
+                "entropy": values.entropy,
+                "normalized_entropy": values.normalized_entropy,
+                "global_normalized_entropy": values.global_normalized_entropy,
+                # Symbols are client data: [symbol, tf] pairs, never document keys.
+                "tf": [[symbol, share] for symbol, share in values.tf.items()],
+            }
+            for name, values in figures.items()
+            if name in stored
+        ]
+        if documents:
+            # Delete then insert: two round trips per batch instead of one per pattern. A
+            # concurrent finalize inserting the same name first wins (its figures are equal).
+            self._training.delete_many({"name": {"$in": [d["name"] for d in documents]}})
+            try:
+                self._training.insert_many(documents, ordered=False)
+            except BulkWriteError as error:
+                if any(item["code"] != _DUPLICATE_KEY for item in error.details["writeErrors"]):
+                    raise
+        self._next_revision()
+
+    def training_figures(self, name: str) -> TrainingFigures | None:
+        if not _valid_name(name):
+            return None
+        document = self._training.find_one({"name": name})
+        if document is None:
+            return None
+        return TrainingFigures(
+            document["entropy"],
+            document["normalized_entropy"],
+            document["global_normalized_entropy"],
+            dict(document["tf"]),
+        )
 
     def close(self) -> None:
         """Close the client if this knowledge base created it; a shared one stays open."""

@@ -18,12 +18,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 FILE_NAME = "kato.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+_TRAINING_TABLE = """
+CREATE TABLE IF NOT EXISTS kb_training (
+    kb TEXT NOT NULL,
+    name TEXT NOT NULL,
+    entropy REAL NOT NULL,
+    normalized_entropy REAL NOT NULL,
+    global_normalized_entropy REAL NOT NULL,
+    tf TEXT NOT NULL,
+    PRIMARY KEY (kb, name)
+) WITHOUT ROWID;
+"""
 
 # Steps that bring an older file up to SCHEMA_VERSION (user_version -> statements). Version 2:
-# pattern metadata (semantics §12.5); rows of version 1 read as ``{}``.
+# pattern metadata (semantics §12.5); rows of version 1 read as ``{}``. Version 3: the
+# finalize-training figures of §12.7 (a new table; a file without it has none stored).
 _MIGRATIONS = {
     1: "ALTER TABLE kb_patterns ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';",
+    2: _TRAINING_TABLE,
 }
 
 _SCHEMA = """
@@ -80,6 +94,7 @@ CREATE TABLE IF NOT EXISTS vectors (
     PRIMARY KEY (kb, name)
 ) WITHOUT ROWID;
 """
+_SCHEMA += _TRAINING_TABLE
 
 
 class SQLiteDatabase:

@@ -23,6 +23,7 @@ from kato.engine.ports import (
     PatternRecord,
     SymbolStats,
     Totals,
+    TrainingFigures,
     symbol_counts,
 )
 from kato.engine.records import add_totals, learned_many, learned_record, stats_increments
@@ -282,6 +283,9 @@ class SQLiteKnowledgeBase:
                 return False
             revision = self._bump(connection, patterns=-1)
             connection.execute(
+                "DELETE FROM kb_training WHERE kb = ? AND name = ?", (self.kb_id, name)
+            )
+            connection.execute(
                 "INSERT OR REPLACE INTO kb_deleted (kb, name, rev) VALUES (?, ?, ?)",
                 (self.kb_id, name, revision),
             )
@@ -319,7 +323,7 @@ class SQLiteKnowledgeBase:
             self._clear(connection)
 
     def _clear(self, connection: sqlite3.Connection) -> None:
-        for table in ("kb_patterns", "kb_symbols", "kb_deleted", "kb_archive"):
+        for table in ("kb_patterns", "kb_symbols", "kb_deleted", "kb_archive", "kb_training"):
             connection.execute(f"DELETE FROM {table} WHERE kb = ?", (self.kb_id,))
         connection.execute(
             "UPDATE kb_nodes SET revision = revision + 1, reset_revision = revision + 1,"
@@ -516,6 +520,45 @@ class SQLiteKnowledgeBase:
             .fetchone()
         )
         return [] if row is None else [{"unique_id": unique_id, "predictions": json.loads(row[0])}]
+
+    def store_training_figures(self, figures: Mapping[str, TrainingFigures]) -> None:
+        kb = self.kb_id
+        with self._db.write() as connection:
+            # Only names that are stored patterns: one deleted since it was read is skipped.
+            connection.executemany(
+                "INSERT OR REPLACE INTO kb_training (kb, name, entropy, normalized_entropy,"
+                " global_normalized_entropy, tf) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS"
+                " (SELECT 1 FROM kb_patterns WHERE kb = ? AND name = ?)",
+                [
+                    (
+                        kb,
+                        name,
+                        values.entropy,
+                        values.normalized_entropy,
+                        values.global_normalized_entropy,
+                        _dumps(values.tf),
+                        kb,
+                        name,
+                    )
+                    for name, values in figures.items()
+                ],
+            )
+            self._bump(connection)
+
+    def training_figures(self, name: str) -> TrainingFigures | None:
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT entropy, normalized_entropy, global_normalized_entropy, tf"
+                " FROM kb_training WHERE kb = ? AND name = ?",
+                (self.kb_id, name),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        entropy, normalized, global_normalized, tf = row
+        return TrainingFigures(entropy, normalized, global_normalized, _loads(tf))
 
     def close(self) -> None:
         """Close the file if this knowledge base opened it; a shared one stays open."""

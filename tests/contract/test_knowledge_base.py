@@ -35,6 +35,7 @@ from kato.engine.ports import (
     PatternRecord,
     SymbolStats,
     Totals,
+    TrainingFigures,
 )
 from kato.engine.session_state import SessionState
 from kato.service import knowledge_base
@@ -765,3 +766,47 @@ def test_sqlite_file_of_schema_1_is_migrated_and_reads_empty_metadata(tmp_path: 
     kb.close()
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert check.execute("SELECT count(*) FROM kb_training").fetchone()[0] == 0
+
+
+# -- finalize-training figures (semantics §12.7) ------------------------------------------
+
+FIGURES = TrainingFigures(1.5, 0.75, 0.123456789012345, {"a": 0.5, "$gt": 0.25, "b.c": 0.25})
+
+
+def test_training_figures_round_trip_exactly_and_bump_the_revision(
+    backend: Backend, kb: KnowledgeBase
+) -> None:
+    record = learn(kb, "a $gt", "a b.c")
+    assert kb.training_figures(record.name) is None
+    before = kb.revision()
+    kb.store_training_figures({record.name: FIGURES})
+    assert kb.revision() > before
+    assert kb.training_figures(record.name) == FIGURES
+    other = backend.open()  # every handle (process) reads the same figures
+    assert other.training_figures(record.name) == FIGURES
+    replaced = FIGURES._replace(entropy=2.0)
+    kb.store_training_figures({record.name: replaced})
+    assert kb.training_figures(record.name) == replaced
+
+
+def test_training_figures_of_an_unknown_pattern_are_not_kept(kb: KnowledgeBase) -> None:
+    kb.store_training_figures({"f" * 40: FIGURES})
+    assert kb.training_figures("f" * 40) is None
+    assert kb.training_figures("not-a-name") is None
+
+
+def test_training_figures_go_with_delete_clear_and_replace(kb: KnowledgeBase) -> None:
+    first, second = learn(kb, "a", "b"), learn(kb, "c", "d")
+    kb.store_training_figures({first.name: FIGURES, second.name: FIGURES})
+    assert kb.delete_pattern(first.name)
+    assert kb.training_figures(first.name) is None
+    assert kb.training_figures(second.name) == FIGURES
+    learn(kb, "a", "b")  # re-learned after its delete: no figures until trained again
+    assert kb.training_figures(first.name) is None
+    kb.clear()
+    assert kb.training_figures(second.name) is None
+    third = learn(kb, "e", "f")
+    kb.store_training_figures({third.name: FIGURES})
+    kb.replace([third], [], kb.totals())
+    assert kb.training_figures(third.name) is None
