@@ -28,7 +28,6 @@ from kato.engine.index import PatternIndex
 from kato.engine.ports import KnowledgeBase, PatternRecord, TrainingFigures, VectorStore
 from kato.engine.records import check_update, merged_metadata
 from kato.engine.session_state import SessionState
-from kato.engine.training import finalize_training
 
 _CACHE_SIZE = 512
 # A catch-up of this many patterns (a start-up load, a reset) freezes the heap afterwards
@@ -108,7 +107,9 @@ class Node:
 
     def finalize_training(self, genes: Genes) -> int:
         """Precompute and store every pattern's §12.7 figures; the patterns processed."""
-        return finalize_training(self.knowledge_base, self.refresh(), genes)
+        from kato.engine import training  # the §12 metrics load only when a node trains
+
+        return training.finalize_training(self.knowledge_base, self.refresh(), genes)
 
     def training_figures(self, name: str) -> TrainingFigures | None:
         """The figures finalize-training stored for pattern ``name`` (``PTRN|`` optional)."""
