@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -264,6 +265,42 @@ async def clear_all(
 ) -> V3ClearedAllResponse:
     await service.clear_all(session_id, idempotency_key)
     return V3ClearedAllResponse(status="cleared", session_id=session_id, scope="all")
+
+
+class FinalizeTrainingResponse(BaseModel):
+    """§12.7's answer to ``POST /sessions/{id}/finalize-training``."""
+
+    status: str
+    patterns_processed: int
+    time_ms: float
+    session_id: str
+    node_id: str
+    message: str
+
+
+@router.post(
+    "/{session_id}/finalize-training",
+    response_model=FinalizeTrainingResponse,
+    dependencies=[SessionWriter],
+)
+async def finalize_training(session_id: str, service: ServiceDep) -> FinalizeTrainingResponse:
+    """Precompute every pattern's whole-pattern entropies and TF vector (§12.7), under the
+    session's ``statistics_rules``, into the node's knowledge base."""
+    session = await service.get_session(session_id)
+    node = service.nodes.get(session.node_id)
+    genes = service.genes_for(session)
+    started = time.perf_counter()
+    # CPU-bound over the whole node: it takes a prediction slot, in the threadpool.
+    with service.prediction_slots.slot():
+        processed = await run_in_threadpool(node.finalize_training, genes)
+    return FinalizeTrainingResponse(
+        status="completed",
+        patterns_processed=processed,
+        time_ms=(time.perf_counter() - started) * 1000.0,
+        session_id=session_id,
+        node_id=session.node_id,
+        message=f"Precomputed training figures for {processed} patterns",
+    )
 
 
 @router.get("/{session_id}/predictions", response_model=V3PredictionsResponse)
