@@ -3,8 +3,8 @@
 The three intrinsic entropy metrics and a TF vector are computed over the *whole* pattern
 (not the part an observation matched) and kept in the knowledge base, so every process
 serving the node reads the same figures at prediction time. Patterns are streamed from the
-store and written back in bounded batches: memory holds one batch of figures and the symbol
-probabilities, never the node's patterns a second time.
+store and written back in bounded batches: memory holds one batch of figures, never the
+node's patterns a second time (the probabilities come from the node's index).
 """
 
 from __future__ import annotations
@@ -34,35 +34,30 @@ def pattern_figures(record: PatternRecord, probability: Probability, t_sym: int)
     return TrainingFigures(entropy, normalized, global_normalized, term_frequencies(record.events))
 
 
-def symbol_probability(
-    knowledge_base: KnowledgeBase, index: PatternIndex, genes: Genes
-) -> tuple[Probability, int]:
-    """``prob(s)`` under the session's ``statistics_rules`` and ``T_sym``.
-
-    ``baseline``: ``pattern_member_frequency(s) / T_sip`` (§4.11), read from the store;
-    ``distinct_patterns``: patterns holding ``s`` / live patterns (§12.12), from the index.
-    """
+def symbol_probability(index: PatternIndex, genes: Genes) -> Probability:
+    """``prob(s)`` under the session's ``statistics_rules``, from the node's index (the same
+    figures predictions use): ``baseline`` = ``pattern_member_frequency(s) / T_sip`` (§4.11),
+    ``distinct_patterns`` = patterns holding ``s`` / live patterns (§12.12)."""
     if genes.statistics_rules == "distinct_patterns":
         unique = index.unique_patterns
 
         def distinct(symbol: str) -> float:
             return index.patterns_with_symbol(symbol) / unique if unique else 0.0
 
-        return distinct, index.symbol_count
-    t_sip = knowledge_base.totals().symbols_in_patterns
-    member = {stats.name: stats.pattern_member_frequency for stats in knowledge_base.iter_symbols()}
+        return distinct
+    t_sip = index.symbols_in_patterns
 
     def baseline(symbol: str) -> float:
-        return member.get(symbol, 0) / t_sip if t_sip else 0.0
+        return index.member_frequency(symbol) / t_sip if t_sip else 0.0
 
-    return baseline, len(member)
+    return baseline
 
 
 def finalize_training(
     knowledge_base: KnowledgeBase, index: PatternIndex, genes: Genes, batch: int = BATCH
 ) -> int:
     """Compute and store the figures of every pattern; the number of patterns processed."""
-    probability, t_sym = symbol_probability(knowledge_base, index, genes)
+    probability, t_sym = symbol_probability(index, genes), index.symbol_count
     processed = 0
     pending: dict[str, TrainingFigures] = {}
     for record in knowledge_base.iter_patterns():
