@@ -74,6 +74,10 @@ class PatternIndex:
         self._symbol_ids: dict[str, int] = {}
         self._member_frequency: dict[str, int] = {}
         self._member_frequency_by_id = array("q")
+        # §12.12 statistics: live distinct patterns holding each symbol (by symbol id), and
+        # the live slots whose first symbol is each symbol (§12.11's single-symbol path).
+        self._distinct_patterns_by_id = array("q")
+        self._first_symbol_slots: dict[int, array] = {}
         self._totals = Totals()
 
     # -- keeping fresh -------------------------------------------------------------------
@@ -114,6 +118,7 @@ class PatternIndex:
         if symbol_id is None:
             symbol_id = self._symbol_ids[symbol] = len(self._symbol_ids)
             self._member_frequency_by_id.append(0)
+            self._distinct_patterns_by_id.append(0)
             self._postings.append(_Postings())
         return symbol_id
 
@@ -138,11 +143,15 @@ class PatternIndex:
             self._live = np.concatenate([self._live, np.zeros_like(self._live)])
         self._lengths[slot] = len(flat)
         self._live[slot] = True
+        if ids:
+            self._first_symbol_slots.setdefault(ids[0], array("i")).append(slot)
         postings = self._postings
+        distinct = self._distinct_patterns_by_id
         for symbol_id, count in Counter(ids).items():
             entry = postings[symbol_id]
             entry.slots.append(slot)
             entry.counts.append(count)
+            distinct[symbol_id] += 1
 
     def _append(self, records: Sequence[PatternRecord]) -> None:
         """New patterns, in slots ``first …``: one pass over all of their symbols at C speed
@@ -203,6 +212,12 @@ class PatternIndex:
         pairs, counts = np.unique(ids.astype(np.int64) * size + slots, return_counts=True)
         pair_symbols, pair_slots = np.divmod(pairs, size)
         groups = np.flatnonzero(np.diff(pair_symbols)) + 1
+        distinct = np.frombuffer(self._distinct_patterns_by_id, dtype=np.int64)
+        distinct += np.bincount(pair_symbols, minlength=len(distinct))
+        firsts = self._first_symbol_slots
+        for slot, offset, length in zip(range(first, size), pattern_offsets, lengths, strict=True):
+            if length:
+                firsts.setdefault(int(ids[offset]), array("i")).append(slot)
         postings = self._postings
         starts = np.concatenate([[0], groups]) if len(pairs) else groups
         for start, group_slots, group_counts in zip(
@@ -222,6 +237,9 @@ class PatternIndex:
             self._records[slot] = None
             self._view_cache.pop(slot, None)
             self._live[slot] = False
+            flat = self._flat[self._flat_offsets[slot] : self._flat_offsets[slot + 1]]
+            for symbol_id in set(flat):
+                self._distinct_patterns_by_id[symbol_id] -= 1
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -237,6 +255,30 @@ class PatternIndex:
     def symbols_in_patterns(self) -> int:
         """``T_sip`` (§1.10)."""
         return self._totals.symbols_in_patterns
+
+    @property
+    def unique_patterns(self) -> int:
+        """Live distinct patterns: §12.12's ``total_unique_patterns``."""
+        return len(self._slot_of)
+
+    @property
+    def symbol_count(self) -> int:
+        """``T_sym``: distinct symbols with statistics (§1.10)."""
+        return len(self._member_frequency)
+
+    def patterns_with_symbol(self, symbol: str) -> int:
+        """Live distinct patterns holding ``symbol`` (§12.12); 0 for an unknown symbol."""
+        symbol_id = self._symbol_ids.get(symbol)
+        return 0 if symbol_id is None else self._distinct_patterns_by_id[symbol_id]
+
+    def first_symbol_slots(self, symbol: str) -> np.ndarray:
+        """Live slots, ascending, whose first symbol is ``symbol`` (§12.11's candidates)."""
+        symbol_id = self._symbol_ids.get(symbol)
+        slots = self._first_symbol_slots.get(symbol_id) if symbol_id is not None else None
+        if not slots:
+            return np.zeros(0, dtype=np.int64)
+        found = np.frombuffer(slots, dtype=np.int32).astype(np.int64)
+        return found[self._live[found]]
 
     def state_ids(self, state: Sequence[str]) -> array:
         """State symbols as ids; symbols no pattern holds get distinct negative ids."""
@@ -281,8 +323,17 @@ class PatternIndex:
 
         Returns the survivors (ratio ≥ ``threshold``) with the ``keep`` highest potentials,
         plus any tied with the last of them, and the number of survivors. Every returned
-        survivor carries its blocks and information metrics too.
+        survivor carries its blocks and information metrics too. With ``statistics`` =
+        ``"distinct_patterns"`` symbol probabilities are ``patterns_with_symbol /
+        unique_patterns`` (semantics §12.12) instead of ``pattern_member_frequency / T_sip``.
         """
+        if statistics == "distinct_patterns":
+            member_frequency, total = self._distinct_patterns_by_id, self.unique_patterns
+        else:
+            member_frequency, total = (
+                self._member_frequency_by_id,
+                self._totals.symbols_in_patterns,
+            )
         best, survivors = matcher.score(
             state_ids,
             self._flat,
@@ -290,8 +341,8 @@ class PatternIndex:
             self._bounds,
             self._bounds_offsets,
             self._frequencies,
-            self._member_frequency_by_id,
-            self._totals.symbols_in_patterns,
+            member_frequency,
+            total,
             len(self._member_frequency),
             self._totals.pattern_frequencies,
             candidates.astype(np.int64, copy=False),
