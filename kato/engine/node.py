@@ -11,9 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from kato.core import heap
@@ -23,7 +22,7 @@ from kato.core.genes import Genes, STMMode
 from kato.core.hashing import PATTERN_PREFIX, pattern_hash, strip_pattern_prefix
 from kato.core.observation import Observation, event_of
 from kato.core.prediction import prediction_objects
-from kato.engine import v3_predictions
+from kato.engine import training, v3_predictions
 from kato.engine.index import PatternIndex
 from kato.engine.ports import KnowledgeBase, PatternRecord, TrainingFigures, VectorStore
 from kato.engine.records import check_update, merged_metadata
@@ -107,8 +106,6 @@ class Node:
 
     def finalize_training(self, genes: Genes) -> int:
         """Precompute and store every pattern's §12.7 figures; the patterns processed."""
-        from kato.engine import training  # the §12 metrics load only when a node trains
-
         return training.finalize_training(self.knowledge_base, self.refresh(), genes)
 
     def training_figures(self, name: str) -> TrainingFigures | None:
@@ -262,7 +259,7 @@ class Node:
                 self._cache.move_to_end(key)
                 return cached
             if genes.later_predictions:
-                result = v3_predictions.compute(index, session.stm, genes, self._sources(genes))
+                result = v3_predictions.compute(index, session.stm, genes, self._sources())
             else:
                 result = v3_predictions.Result(self._compute(index, state, genes), None)
             self._cache[key] = result
@@ -270,23 +267,8 @@ class Node:
                 self._cache.popitem(last=False)
             return result
 
-    def _sources(self, genes: Genes) -> v3_predictions.Sources:
-        emotive = genes.affinity_emotive
-        weights = None if emotive is None else partial(self._token_weights, emotive=emotive)
-        return v3_predictions.Sources(self.training_figures, weights)
-
-    def _token_weights(self, symbols: Iterable[str], emotive: str) -> dict[str, float]:
-        """§12.16 token weights from the symbols' stored affinity and frequency."""
-        from kato.core.affinity import symbol_affinity, token_weights
-
-        wanted = set(symbols)
-        affinity = symbol_affinity(self.knowledge_base, wanted, emotive)
-        frequency = {}
-        for symbol in wanted:
-            stats = self.knowledge_base.get_symbol(symbol)
-            if stats is not None:
-                frequency[symbol] = stats.frequency
-        return token_weights(wanted, affinity, frequency)
+    def _sources(self) -> v3_predictions.Sources:
+        return v3_predictions.Sources(self.training_figures)
 
     def _compute(self, index: PatternIndex, state: list[str], genes: Genes) -> list[dict[str, Any]]:
         started = time.perf_counter()

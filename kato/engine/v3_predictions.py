@@ -10,11 +10,12 @@ compatibility").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from kato.core import v3_metrics
 from kato.core.genes import Genes
 from kato.core.prediction import PatternView, Scored, prediction_objects
 from kato.engine import v3_matching
@@ -42,11 +43,9 @@ class Figures(Protocol):
 
 
 class Sources(NamedTuple):
-    """What the pipeline reads beyond the index: precomputed figures per pattern name, and
-    the §12.16 token weights of the given symbols (None when no affinity emotive is set)."""
+    """What the pipeline reads beyond the index: precomputed figures per pattern name."""
 
     figures: Callable[[str], Figures | None]
-    token_weights: Callable[[Iterable[str]], Mapping[str, float]] | None
 
 
 class Result(NamedTuple):
@@ -74,17 +73,13 @@ def compute(
         kept = _prepruned(index, state, matched.scored, limit)
         matched = v3_matching.match(index, state, genes, everything, candidates=kept)
 
-    similarities: Mapping[int, float] = getattr(matched, "similarities", {})
     members = [(index.view(item.slot), item) for item in matched.scored]
     objects = [
         _object(index, pattern, item, matched.states.get(item.slot, state), stm, genes, sources)
         for pattern, item in members
     ]
     for (_, item), obj in zip(members, objects, strict=True):
-        obj["similarity"] = similarities.get(item.slot, obj["similarity"])
         obj["anomalies"] = list(matched.anomalies.get(item.slot, []))
-
-    from kato.core import v3_metrics
 
     information, future_list = v3_metrics.future_potentials(
         [(obj["frequency"], obj["similarity"], obj["future"]) for obj in objects]
@@ -148,12 +143,10 @@ def _object(
     if genes.missing_extras_by_event:
         _by_event(obj, present_flat, _events_of(state, stm))
     _intrinsic_entropies(obj, index, pattern.name, present_flat, genes, sources)
-    from kato.core import v3_metrics
-
     obj["tfidf_score"] = v3_metrics.tfidf_score(
         present_flat, index.patterns_with_symbol, index.unique_patterns
     )
-    _weighted(obj, pattern, present_flat, sources)
+    _weighted(obj)
     return obj
 
 
@@ -180,12 +173,11 @@ def _by_event(obj: dict[str, Any], present_flat: list[str], stm: list[list[str]]
 
 
 def _potential(obj: Mapping[str, Any], itfdf: float) -> float:
-    """§4.12's potential from the object's own (possibly weighted) fields, unrounded."""
+    """§4.12's potential from the object's own fields, unrounded."""
     fragmentation = obj["fragmentation"]
     phi = 0.0 if fragmentation == -1.0 else 1.0 / (fragmentation + 1.0)
-    prefix = "weighted_" if obj.get("weighted_replace") else ""
-    evidence, confidence = obj[prefix + "evidence"], obj[prefix + "confidence"]
-    return float((evidence + confidence) * obj[prefix + "snr"] + itfdf + phi)
+    evidence, confidence = obj["evidence"], obj["confidence"]
+    return float((evidence + confidence) * obj["snr"] + itfdf + phi)
 
 
 def _intrinsic_entropies(
@@ -202,8 +194,6 @@ def _intrinsic_entropies(
     if figures is not None:
         values = (figures.entropy, figures.normalized_entropy, figures.global_normalized_entropy)
     else:
-        from kato.core import v3_metrics
-
         values = v3_metrics.intrinsic_entropies(
             present_flat,
             lambda symbol: _probability(index, symbol, genes.statistics_rules),
@@ -221,22 +211,11 @@ def _probability(index: PatternIndex, symbol: str, statistics: str) -> float:
     return index.member_frequency(symbol) / total if total else 0.0
 
 
-def _weighted(
-    obj: dict[str, Any], pattern: PatternView, present_flat: list[str], sources: Sources
-) -> None:
-    """§12.16: affinity-weighted base metrics (replacing the unweighted ones in the potential)
-    when an affinity emotive is set; otherwise the weighted fields equal the unweighted."""
-    if sources.token_weights is None:
-        for field in _WEIGHTED_FIELDS:
-            obj[field] = obj[field.removeprefix("weighted_")]
-        return
-    from kato.core.affinity import weighted_metrics
-
-    extras = _flat(obj["extras"])
-    weights = sources.token_weights({*pattern.flat, *obj["matches"], *extras})
-    obj.update(weighted_metrics(obj["matches"], pattern.flat, present_flat, extras, weights))
-    obj["weighted_replace"] = True
-    obj["potential"] = round(_potential(obj, obj["itfdf_similarity"]), 12)
+def _weighted(obj: dict[str, Any]) -> None:
+    """The ``weighted_*`` fields: without §12.16's affinity weighting (not built, see
+    docs/DECISIONS.md) they equal the unweighted metrics."""
+    for field in _WEIGHTED_FIELDS:
+        obj[field] = obj[field.removeprefix("weighted_")]
 
 
 def _flat(items: Sequence[Any]) -> list[str]:
@@ -259,7 +238,6 @@ def _emitted(obj: dict[str, Any], genes: Genes) -> dict[str, Any]:
     """The object with the fields its settings emit (§4.14 plus the §12 additions)."""
     out = dict(obj)
     intrinsic = out.pop("intrinsic")
-    out.pop("weighted_replace", None)
     if genes.entropy_metrics == "intrinsic":
         for baseline in ("hamiltonian", "grand_hamiltonian"):
             del out[baseline]
@@ -315,9 +293,8 @@ def _single_symbol(
             "pattern_data": full["sequence"],
             "length": len(pattern.flat),
         }
-        _weighted(obj, pattern, present_flat, sources)
+        _weighted(obj)
         obj["potential"] = _potential(obj, 0.0)
-        obj.pop("weighted_replace", None)
         objects.append(obj)
     # A ranking metric the fast path does not compute (an ensemble metric) ranks by potential.
     metric = genes.rank_sort_algo
