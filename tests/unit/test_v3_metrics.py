@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from kato.core.genes import Genes
 from kato.core.v3_metrics import bayesian, future_potentials, intrinsic_entropies, tfidf_score
+from tests.unit.engine_helpers import Engine
 
 
 def test_intrinsic_entropies_use_the_present_distribution_and_global_probabilities() -> None:
@@ -62,3 +66,42 @@ def test_future_potentials_ties_are_ordered_by_the_future() -> None:
     _, listed = future_potentials([(1, 1.0, [["b"]]), (1, 1.0, [["a"]])])
     assert [item["future"] for item in listed] == [[["a"]], [["b"]]]
     assert future_potentials([]) == ([], [])
+
+
+# -- §12.12: both rule sets from one knowledge base ------------------------------------------
+
+_SYMBOLS = st.sampled_from(["a", "b", "c", "d"])
+_PATTERN = st.lists(st.lists(_SYMBOLS, min_size=1, max_size=2), min_size=1, max_size=3)
+_STEP = st.tuples(st.sampled_from(["v2", "v3", "delete"]), _PATTERN)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_STEP, min_size=1, max_size=12))
+def test_v2_and_v3_sessions_of_one_node_each_get_their_own_statistics(steps: list) -> None:
+    """Learns through a v2 and a v3 session of one node, interleaved with deletes: the index
+    gives each rule set the numbers a from-scratch count of its own rule gives."""
+    v2 = Engine()
+    node = v2.node
+    v3 = Engine(genes=Genes(statistics_rules="distinct_patterns"), node=node)
+    learned: list[str] = []
+    for kind, events in steps:
+        if kind == "delete":
+            if learned:
+                name = learned.pop(0)
+                if node.knowledge_base.get_pattern(name.removeprefix("PTRN|")) is not None:
+                    node.delete_pattern(name)
+            continue
+        session = v2 if kind == "v2" else v3
+        name = session.learn_events(*events)
+        if name:
+            learned.append(name)
+        v3.predictions()  # both sessions predict from the one index between learns
+        v2.predictions()
+    index = node.refresh()
+    live = [record for record in node.knowledge_base.iter_patterns()]
+    stored = v2.symbol_stats()
+    assert index.unique_patterns == len(live)
+    for symbol in ["a", "b", "c", "d"]:
+        holding = sum(1 for record in live if any(symbol in event for event in record.events))
+        assert index.patterns_with_symbol(symbol) == holding
+        assert index.member_frequency(symbol) == stored.get(symbol, (0, 0))[1]
