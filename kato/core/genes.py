@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from kato.core.errors import GeneError
 
@@ -97,18 +97,6 @@ class Genes(BaseModel):
     extended_metrics: StrictBool = False  # §12.15 tfidf/Bayesian, §12.16 weighted_*, anomalies
     single_symbol_predictions: StrictBool = False  # §12.11
     statistics_rules: Literal["baseline", "distinct_patterns"] = "baseline"  # §12.12
-    use_token_matching: StrictBool = True  # §12.14: false = character-level similarity
-    fuzzy_token_threshold: UnitFloat = 0.0  # §12.14: 0 = exact tokens only
-    affinity_emotive: str | None = None  # §12.16: the emotive whose affinity weights tokens
-
-    @field_validator("use_token_matching", "fuzzy_token_threshold", "affinity_emotive")
-    @classmethod
-    def _not_built(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        """§12.14 matching modes and §12.16 affinity weighting are not built yet: refusing
-        them is honest, accepting them without their effect would not (docs/DECISIONS.md)."""
-        if value != cls.model_fields[info.field_name or ""].default:
-            raise ValueError("not supported by this service yet (semantics §12.14, §12.16)")
-        return value
 
     @property
     def later_predictions(self) -> bool:
@@ -122,9 +110,6 @@ class Genes(BaseModel):
             or self.extended_metrics
             or self.single_symbol_predictions
             or self.statistics_rules != "baseline"
-            or not self.use_token_matching
-            or self.fuzzy_token_threshold > 0.0
-            or self.affinity_emotive is not None
         )
 
     @classmethod

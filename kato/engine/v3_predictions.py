@@ -244,13 +244,9 @@ def _emitted(obj: dict[str, Any], genes: Genes) -> dict[str, Any]:
         out.update(intrinsic)
     if not genes.predictive_information:
         del out["predictive_information"]
-    extended = genes.extended_metrics or genes.affinity_emotive is not None
-    if not extended:
-        for field in ("tfidf_score", *_BAYESIAN_FIELDS, *_WEIGHTED_FIELDS):
-            del out[field]
-    if not (extended or genes.fuzzy_token_threshold > 0.0):
-        del out["anomalies"]
     if not genes.extended_metrics:
+        for field in ("tfidf_score", *_BAYESIAN_FIELDS, *_WEIGHTED_FIELDS, "anomalies"):
+            del out[field]
         del out["pattern_data"], out["length"]
     return out
 

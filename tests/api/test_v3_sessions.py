@@ -22,9 +22,6 @@ V2_PREDICTIONS: dict[str, Any] = {
     "extended_metrics": False,
     "single_symbol_predictions": False,
     "statistics_rules": "baseline",
-    "use_token_matching": True,
-    "fuzzy_token_threshold": 0.0,
-    "affinity_emotive": None,
 }
 Z_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
