@@ -438,11 +438,8 @@ class KatoService:
     async def predictions(
         self, session_id: str, check: SessionCheck | None = None
     ) -> tuple[Session, list[dict[str, Any]]]:
-        session = await self.get_session(session_id, check)
-        node = self.nodes.get(session.node_id)
-        genes = self.genes_for(session)
-        with self.prediction_slots.slot():  # CPU-bound: refuse at once beyond the bound
-            return session, await run_in_threadpool(node.predictions, session.state, genes)
+        session, result = await self.prediction_result(session_id, check)
+        return session, result.predictions
 
     async def prediction_result(
         self, session_id: str, check: SessionCheck | None = None
@@ -452,7 +449,7 @@ class KatoService:
         session = await self.get_session(session_id, check)
         node = self.nodes.get(session.node_id)
         genes = self.genes_for(session)
-        with self.prediction_slots.slot():
+        with self.prediction_slots.slot():  # CPU-bound: refuse at once beyond the bound
             return session, await run_in_threadpool(node.prediction_result, session.state, genes)
 
     async def cognition_data(self, session_id: str) -> dict[str, Any]:
