@@ -97,6 +97,12 @@ class Genes(BaseModel):
     extended_metrics: StrictBool = False  # §12.15 tfidf/Bayesian, §12.16 weighted_*, anomalies
     single_symbol_predictions: StrictBool = False  # §12.11
     statistics_rules: Literal["baseline", "distinct_patterns"] = "baseline"  # §12.12
+    # §12.14: symbol-level matching, or character similarity of the space-joined strings;
+    # fuzzy tokens (0 = off) match a state symbol to its most similar pattern symbol.
+    use_token_matching: StrictBool = True
+    fuzzy_token_threshold: UnitFloat = 0.0
+    # §12.16: the emotive whose symbol affinities weight the matching metrics (None = off).
+    affinity_emotive: Annotated[str, Field(min_length=1, max_length=256)] | None = None
 
     @property
     def later_predictions(self) -> bool:
@@ -110,6 +116,9 @@ class Genes(BaseModel):
             or self.extended_metrics
             or self.single_symbol_predictions
             or self.statistics_rules != "baseline"
+            or not self.use_token_matching
+            or self.fuzzy_token_threshold > 0
+            or self.affinity_emotive is not None
         )
 
     @classmethod
@@ -127,6 +136,9 @@ class Genes(BaseModel):
         changes = {
             ("sort" if key == "sort_symbols" else key): value for key, value in changes.items()
         }
+        if isinstance(changes.get("use_token_matching"), bool) and "sort" not in changes:
+            # §12.3: setting use_token_matching without sort_symbols sets it alike.
+            changes["sort"] = changes["use_token_matching"]
         changes = {
             key: integral_float_to_int(value) if key in _INTEGER_GENES else value
             for key, value in changes.items()

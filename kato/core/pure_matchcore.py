@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -92,10 +92,22 @@ def score(
     candidates: Codes,
     threshold: float,
     keep: int,
+    *,
+    slot_states: Mapping[int, Codes] | None = None,
 ) -> tuple[
     list[tuple[int, float, float, int, int, tuple[Block, ...], float, float, float, float]], int
 ]:
-    """Match and rank the candidate slots; see ``_matchcore.score`` for the contract."""
+    """Match and rank the candidate slots; see ``_matchcore.score`` for the contract.
+
+    ``slot_states`` (this core only) gives some slots their own state, of ``state``'s
+    length: the state as fuzzy tokens matched it to that pattern (semantics §12.14). The
+    ensemble figures (probability table, ensemble frequency) stay over every survivor.
+    """
+    own_states = slot_states or {}
+
+    def state_of(slot: int) -> Codes:
+        return own_states.get(slot, state)
+
     n_slots = len(flat_offsets) - 1
     if len(bounds_offsets) - 1 != n_slots or len(frequencies) < n_slots:
         raise ValueError("per-slot arrays disagree in length")
@@ -117,11 +129,12 @@ def score(
     ensemble_frequency = 0
     for slot in slots:
         pattern, pattern_bounds = pattern_of(slot)
-        blocks = matching_blocks(pattern, state)
+        slot_state = state_of(slot)
+        blocks = matching_blocks(pattern, slot_state)
         matched = 0
         for _, _, size in blocks:
             matched += size
-        total = len(pattern) + len(state)
+        total = len(pattern) + len(slot_state)
         if total == 0 or not 2.0 * matched / total >= threshold:  # C: 0/0 is NaN, never kept
             continue
         if not blocks:
@@ -132,10 +145,8 @@ def score(
             start = bisect_left(pattern_bounds, first_i)
             end = bisect_left(pattern_bounds, last_i + last_size, start)
             # Boundary adjustment (§4.8 step 4), membership by value.
-            if (
-                start > 0
-                and state[first_j] in pattern[pattern_bounds[start - 1] : pattern_bounds[start]]
-            ):
+            previous_event = pattern[pattern_bounds[start - 1] : pattern_bounds[start]]
+            if start > 0 and slot_state[first_j] in previous_event:
                 start -= 1
         survivors.append(_Survivor(slot, start, end, matched, len(blocks)))
         ensemble_frequency += frequencies[slot]
@@ -143,13 +154,23 @@ def score(
             if 0 <= symbol < n_symbols and symbol not in prob:
                 prob[symbol] = member_frequency[symbol] / t_sip if t_sip > 0 else 0.0
 
-    state_counts = Counter(state)
-    state_weights = [prob.get(symbol, 0.0) * count for symbol, count in state_counts.items()]
-    state_norm = _norm(state_weights)
+    # The weighted state vector of §4.11, once per distinct state.
+    state_vectors: dict[tuple[int, ...], tuple[Counter[int], list[float], float]] = {}
+
+    def state_vector(codes: Codes) -> tuple[Counter[int], list[float], float]:
+        key = tuple(codes)
+        vector = state_vectors.get(key)
+        if vector is None:
+            counts = Counter(codes)
+            weights = [prob.get(symbol, 0.0) * count for symbol, count in counts.items()]
+            vector = state_vectors[key] = (counts, weights, _norm(weights))
+        return vector
 
     # Pass 2: itfdf_similarity (§4.11) and potential (§4.12).
     for survivor in survivors:
         pattern, pattern_bounds = pattern_of(survivor.slot)
+        slot_state = state_of(survivor.slot)
+        state_counts, state_weights, state_norm = state_vector(slot_state)
         present = pattern[pattern_bounds[survivor.start] : pattern_bounds[survivor.end]]
         itfdf = 0.0
         if ensemble_frequency > 0:
@@ -169,7 +190,7 @@ def score(
                 if math.isnan(distance):
                     distance = 1.0
             itfdf = round(1 - distance * frequencies[survivor.slot] / ensemble_frequency, 12)
-        matched, extras = survivor.matched, len(state) - survivor.matched
+        matched, extras = survivor.matched, len(slot_state) - survivor.matched
         evidence = matched / len(pattern) if len(pattern) else 0.0
         confidence = matched / len(present) if len(present) else 0.0
         denominator = 2 * matched + extras
@@ -198,7 +219,7 @@ def score(
                 survivor.itfdf,
                 survivor.start,
                 survivor.end,
-                tuple(matching_blocks(pattern, state)),
+                tuple(matching_blocks(pattern, state_of(survivor.slot))),
                 *_information(present, prob, t_sym, pattern_probability),
             )
         )

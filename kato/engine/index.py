@@ -9,14 +9,18 @@ of the Ratcliff–Obershelp ratio — is below the recall threshold (docs/ENGINE
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from itertools import accumulate, chain
+from typing import Any
 
 import numpy as np
 
-from kato.core import matcher
+from kato.core import matcher, pure_matchcore
+from kato.core.emotives import average_emotives
 from kato.core.prediction import PatternView, Scored
 from kato.engine.ports import ChangeSet, PatternRecord, Totals
 
@@ -78,6 +82,11 @@ class PatternIndex:
         # the live slots whose first symbol is each symbol (§12.11's single-symbol path).
         self._distinct_patterns_by_id = array("q")
         self._first_symbol_slots: dict[int, array] = {}
+        self._symbol_frequency: dict[str, int] = {}
+        # Read-side caches of §12.14/§12.16, valid for one revision (emptied by ``apply``):
+        # a slot's space-joined symbols, a (symbol, emotive)'s affinity.
+        self._texts: dict[int, str] = {}
+        self._affinities: dict[tuple[str, str], float] = {}
         self._totals = Totals()
 
     # -- keeping fresh -------------------------------------------------------------------
@@ -106,11 +115,14 @@ class PatternIndex:
         for name in changes.deleted:
             self._remove(name)
         for stats in changes.symbols:
+            self._symbol_frequency[stats.name] = stats.frequency
             self._member_frequency[stats.name] = stats.pattern_member_frequency
             self._member_frequency_by_id[self._symbol_id(stats.name)] = (
                 stats.pattern_member_frequency
             )
         self._totals = changes.totals
+        self._texts.clear()
+        self._affinities.clear()
         self.revision = changes.revision
 
     def _symbol_id(self, symbol: str) -> int:
@@ -266,6 +278,42 @@ class PatternIndex:
         """``T_sym``: distinct symbols with statistics (§1.10)."""
         return len(self._member_frequency)
 
+    def symbol_frequency(self, symbol: str) -> int:
+        """The symbol's ``frequency`` (§1.9); 0 when it has no statistics."""
+        return self._symbol_frequency.get(symbol, 0)
+
+    def vocabulary(self) -> list[str]:
+        """Every symbol some pattern was learned with, in first-seen order."""
+        return list(self._symbol_ids)
+
+    def text(self, slot: int) -> str:
+        """The pattern's symbols joined by spaces (§12.14's character-level matching)."""
+        text = self._texts.get(slot)
+        if text is None:
+            text = self._texts[slot] = " ".join(self.view(slot).flat)
+        return text
+
+    def slots_holding(self, symbols: Sequence[str]) -> np.ndarray:
+        """Live slots, ascending, holding at least one of ``symbols``."""
+        return self.candidates(symbols, float(np.nextafter(0.0, 1.0)))
+
+    def affinity(self, symbol: str, emotive: str) -> float:
+        """§12.16's affinity of ``symbol`` for ``emotive``: Σ over the live patterns holding
+        it of frequency × the pattern's mean ``emotive`` (docs/DECISIONS.md). ``math.fsum``
+        makes it independent of slot order, so a reloaded index gives the same bits."""
+        key = (symbol, emotive)
+        value = self._affinities.get(key)
+        if value is None:
+            terms = []
+            for slot in self.slots_holding([symbol]):
+                record = self._records[slot]
+                assert record is not None
+                mean = average_emotives(record.emotives).get(emotive)
+                if mean is not None:
+                    terms.append(record.frequency * mean)
+            value = self._affinities[key] = math.fsum(terms)
+        return value
+
     def patterns_with_symbol(self, symbol: str) -> int:
         """Live distinct patterns holding ``symbol`` (§12.12); 0 for an unknown symbol."""
         symbol_id = self._symbol_ids.get(symbol)
@@ -318,6 +366,7 @@ class PatternIndex:
         threshold: float,
         keep: int,
         statistics: str = "baseline",
+        slot_states: Mapping[int, array] | None = None,
     ) -> tuple[list[Scored], int]:
         """Match and rank ``candidates`` in the prediction core (compiled, or its fallback).
 
@@ -326,6 +375,8 @@ class PatternIndex:
         survivor carries its blocks and information metrics too. With ``statistics`` =
         ``"distinct_patterns"`` symbol probabilities are ``patterns_with_symbol /
         unique_patterns`` (semantics §12.12) instead of ``pattern_member_frequency / T_sip``.
+        ``slot_states`` gives slots their own state (fuzzy tokens, §12.14); only the Python
+        core takes them, so a query with any runs there.
         """
         if statistics == "distinct_patterns":
             member_frequency, total = self._distinct_patterns_by_id, self.unique_patterns
@@ -334,7 +385,10 @@ class PatternIndex:
                 self._member_frequency_by_id,
                 self._totals.symbols_in_patterns,
             )
-        best, survivors = matcher.score(
+        score: Callable[..., tuple[list[tuple[Any, ...]], int]] = (
+            partial(pure_matchcore.score, slot_states=slot_states) if slot_states else matcher.score
+        )
+        best, survivors = score(
             state_ids,
             self._flat,
             self._flat_offsets,

@@ -10,6 +10,7 @@ compatibility").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -73,13 +74,10 @@ def compute(
         kept = _prepruned(index, state, matched.scored, limit)
         matched = v3_matching.match(index, state, genes, everything, candidates=kept)
 
-    members = [(index.view(item.slot), item) for item in matched.scored]
     objects = [
-        _object(index, pattern, item, matched.states.get(item.slot, state), stm, genes, sources)
-        for pattern, item in members
+        _object(index, index.view(item.slot), item, state, matched, stm, genes, sources)
+        for item in matched.scored
     ]
-    for (_, item), obj in zip(members, objects, strict=True):
-        obj["anomalies"] = list(matched.anomalies.get(item.slot, []))
 
     information, future_list = v3_metrics.future_potentials(
         [(obj["frequency"], obj["similarity"], obj["future"]) for obj in objects]
@@ -92,7 +90,7 @@ def compute(
         obj.update(zip(_BAYESIAN_FIELDS, bayes, strict=True))
         if genes.predictive_information:
             # §12.8: the potential is the classic formula without the rounding of §4.12.
-            obj["potential"] = _potential(obj, obj["itfdf_similarity"])
+            obj["potential"] = _potential(obj, obj["itfdf_similarity"], _weighs(genes))
 
     ranked = _ranked(objects, genes.rank_sort_algo)[: genes.max_predictions]
     return Result(
@@ -130,24 +128,43 @@ def _object(
     index: PatternIndex,
     pattern: PatternView,
     item: Scored,
-    state: list[str],
+    observed: list[str],
+    matched: v3_matching.Matched,
     stm: Sequence[Sequence[str]],
     genes: Genes,
     sources: Sources,
 ) -> dict[str, Any]:
-    """The §4.14 object of one member with every later metric of that member alone."""
+    """The §4.14 object of one member with every later metric of that member alone.
+
+    ``matches`` and ``missing`` are of the state as matched to this pattern (§12.14's fuzzy
+    tokens), ``extras`` name the observed symbols; a character-level match reports its
+    character similarity."""
+    state = matched.states.get(item.slot, observed)
     obj: dict[str, Any] = prediction_objects(state, [(pattern, item)])[0]
+    if state is not observed:
+        obj["extras"] = _unmatched(observed, item)
+    if item.slot in matched.similarities:
+        obj["similarity"] = matched.similarities[item.slot]
+    obj["anomalies"] = list(matched.anomalies.get(item.slot, []))
     present_flat = _flat(obj["present"])
     obj["pattern_data"] = obj["sequence"]
     obj["length"] = len(pattern.flat)
     if genes.missing_extras_by_event:
-        _by_event(obj, present_flat, _events_of(state, stm))
+        _by_event(obj, present_flat, _events_of(state, stm), _events_of(observed, stm))
     _intrinsic_entropies(obj, index, pattern.name, present_flat, genes, sources)
     obj["tfidf_score"] = v3_metrics.tfidf_score(
         present_flat, index.patterns_with_symbol, index.unique_patterns
     )
-    _weighted(obj)
+    _weighted(obj, index, pattern, state, genes)
+    if _weighs(genes):
+        obj["potential"] = round(_potential(obj, obj["itfdf_similarity"], weighted=True), 12)
     return obj
+
+
+def _unmatched(observed: list[str], item: Scored) -> list[str]:
+    """The observed symbols at the state positions no block covers (§4.14's extras)."""
+    covered = {j for _, start, size in item.blocks for j in range(start, start + size)}
+    return [symbol for j, symbol in enumerate(observed) if j not in covered]
 
 
 def _events_of(state: list[str], stm: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -159,25 +176,41 @@ def _events_of(state: list[str], stm: Sequence[Sequence[str]]) -> list[list[str]
     return events
 
 
-def _by_event(obj: dict[str, Any], present_flat: list[str], stm: list[list[str]]) -> None:
-    """§12.6: ``missing`` per present event, ``extras`` per STM event; ``snr`` (and so the
-    potential) counts every extra of the sublists."""
+def _by_event(
+    obj: dict[str, Any],
+    present_flat: list[str],
+    stm: list[list[str]],
+    observed: list[list[str]],
+) -> None:
+    """§12.6: ``missing`` per present event, ``extras`` per STM event (the observed symbols
+    whose symbol as matched is not in the present); ``snr`` (and so the potential) counts
+    every extra of the sublists."""
     matches = set(obj["matches"])
     in_present = set(present_flat)
     obj["missing"] = [[s for s in event if s not in matches] for event in obj["present"]]
-    obj["extras"] = [[s for s in event if s not in in_present] for event in stm]
+    obj["extras"] = [
+        [seen for s, seen in zip(event, seen_event, strict=True) if s not in in_present]
+        for event, seen_event in zip(stm, observed, strict=True)
+    ]
     matched, extra = len(obj["matches"]), sum(map(len, obj["extras"]))
     denominator = 2 * matched + extra
     obj["snr"] = (2 * matched - extra) / denominator if denominator else 0.0
     obj["potential"] = round(_potential(obj, obj["itfdf_similarity"]), 12)
 
 
-def _potential(obj: Mapping[str, Any], itfdf: float) -> float:
-    """§4.12's potential from the object's own fields, unrounded."""
+def _potential(obj: Mapping[str, Any], itfdf: float, weighted: bool = False) -> float:
+    """§4.12's potential from the object's own fields, unrounded; with ``weighted`` from
+    the affinity-weighted evidence, confidence and snr (§12.16)."""
     fragmentation = obj["fragmentation"]
     phi = 0.0 if fragmentation == -1.0 else 1.0 / (fragmentation + 1.0)
-    evidence, confidence = obj["evidence"], obj["confidence"]
-    return float((evidence + confidence) * obj["snr"] + itfdf + phi)
+    prefix = "weighted_" if weighted else ""
+    evidence, confidence = obj[prefix + "evidence"], obj[prefix + "confidence"]
+    return float((evidence + confidence) * obj[prefix + "snr"] + itfdf + phi)
+
+
+def _weighs(genes: Genes) -> bool:
+    """Whether the potential uses the affinity-weighted metrics (§12.16)."""
+    return genes.affinity_emotive is not None
 
 
 def _intrinsic_entropies(
@@ -211,11 +244,41 @@ def _probability(index: PatternIndex, symbol: str, statistics: str) -> float:
     return index.member_frequency(symbol) / total if total else 0.0
 
 
-def _weighted(obj: dict[str, Any]) -> None:
-    """The ``weighted_*`` fields: without §12.16's affinity weighting (not built, see
-    docs/DECISIONS.md) they equal the unweighted metrics."""
-    for field in _WEIGHTED_FIELDS:
-        obj[field] = obj[field.removeprefix("weighted_")]
+def _weighted(
+    obj: dict[str, Any],
+    index: PatternIndex,
+    pattern: PatternView,
+    state: Sequence[str],
+    genes: Genes,
+) -> None:
+    """§12.16's ``weighted_*``: the base metrics with each symbol counted by its weight
+    ``|affinity(t)| / frequency(t) + 0.01`` for the session's ``affinity_emotive``, which
+    then replace the unweighted ones in the potential. Without one they equal the base
+    metrics (the caller computes the potential)."""
+    emotive = genes.affinity_emotive
+    if emotive is None:
+        for field in _WEIGHTED_FIELDS:
+            obj[field] = obj[field.removeprefix("weighted_")]
+        return
+
+    def total(symbols: Sequence[str]) -> float:
+        return math.fsum(_token_weight(index, symbol, emotive) for symbol in symbols)
+
+    matched, extra = total(obj["matches"]), total(_flat(obj["extras"]))
+    pattern_weight, present_weight = total(pattern.flat), total(_flat(obj["present"]))
+    obj["weighted_similarity"] = 2.0 * matched / (pattern_weight + total(state))
+    obj["weighted_evidence"] = matched / pattern_weight if pattern_weight else 0.0
+    obj["weighted_confidence"] = matched / present_weight if present_weight else 0.0
+    denominator = 2.0 * matched + extra
+    obj["weighted_snr"] = (2.0 * matched - extra) / denominator if denominator else 0.0
+
+
+def _token_weight(index: PatternIndex, symbol: str, emotive: str) -> float:
+    """``w(t) = |affinity(t)| / frequency(t) + 0.01``; a symbol without statistics weighs
+    0.01 (docs/DECISIONS.md)."""
+    frequency = index.symbol_frequency(symbol)
+    affinity = abs(index.affinity(symbol, emotive)) / frequency if frequency else 0.0
+    return affinity + 0.01
 
 
 def _flat(items: Sequence[Any]) -> list[str]:
@@ -245,9 +308,13 @@ def _emitted(obj: dict[str, Any], genes: Genes) -> dict[str, Any]:
     if not genes.predictive_information:
         del out["predictive_information"]
     if not genes.extended_metrics:
-        for field in ("tfidf_score", *_BAYESIAN_FIELDS, *_WEIGHTED_FIELDS, "anomalies"):
+        dropped = ["tfidf_score", *_BAYESIAN_FIELDS, "pattern_data", "length"]
+        if genes.affinity_emotive is None:
+            dropped += _WEIGHTED_FIELDS
+        if genes.fuzzy_token_threshold == 0:
+            dropped.append("anomalies")
+        for field in dropped:
             del out[field]
-        del out["pattern_data"], out["length"]
     return out
 
 
@@ -289,8 +356,8 @@ def _single_symbol(
             "pattern_data": full["sequence"],
             "length": len(pattern.flat),
         }
-        _weighted(obj)
-        obj["potential"] = _potential(obj, 0.0)
+        _weighted(obj, index, pattern, [symbol], genes)
+        obj["potential"] = _potential(obj, 0.0, _weighs(genes))
         objects.append(obj)
     # A ranking metric the fast path does not compute (an ensemble metric) ranks by potential.
     metric = genes.rank_sort_algo
