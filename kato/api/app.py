@@ -50,6 +50,7 @@ from kato.api.routes_v1 import router as v1_router
 from kato.api.routes_v3 import router as v3_router
 from kato.api.routes_v3_events import router as v3_events_router
 from kato.api.routes_v3_monitoring import router as v3_monitoring_router
+from kato.api.routes_v3_symbols import router as v3_symbols_router
 from kato.api.routes_ws import router as ws_router
 from kato.config import Settings
 from kato.core import heap
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v3_router)  # KATO 3.x clients: /sessions/... (issue 12)
     app.include_router(v3_monitoring_router)  # 3.x /stats, /metrics/{name} (issue 12)
     app.include_router(v3_events_router)  # 3.x /ws/events (issue 12)
+    app.include_router(v3_symbols_router)  # 3.x /symbols/stats, /symbols/.../affinity (§12.16)
     app.include_router(system_router)
     app.include_router(v1_router)
     app.include_router(ws_router)

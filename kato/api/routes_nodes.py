@@ -124,7 +124,7 @@ NodeAdmin = Depends(_node_guard(Role.ADMIN, must_exist=True))
 ImportGuard = Annotated[Principal, Depends(_node_guard(Role.WRITER, must_exist=False))]
 
 
-async def _node(request: Request, node_id: str) -> Node:
+async def node_of(request: Request, node_id: str) -> Node:
     service = service_of(request)
     return await run_in_threadpool(service.nodes.get, node_id)
 
@@ -178,7 +178,7 @@ async def list_nodes(request: Request) -> dict[str, Any]:
 
 @router.get("/{node_id}", dependencies=[NodeReader])
 async def node_summary(node_id: str, request: Request) -> dict[str, Any]:
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     return await run_in_threadpool(kb.node_summary, node, _storage(request))
 
 
@@ -197,7 +197,7 @@ async def list_patterns(
     min_length: Annotated[int, Query(ge=0)] = 0,
     max_length: Annotated[int | None, Query(ge=0)] = None,
 ) -> dict[str, Any]:
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     where = kb.PatternFilter(symbol, min_frequency, min_length, max_length)
     page = await run_in_threadpool(kb.browse_patterns, node, limit, cursor, sort, where)
     return {
@@ -208,7 +208,7 @@ async def list_patterns(
 
 @router.get("/{node_id}/patterns/{name}", dependencies=[NodeReader])
 async def get_pattern(node_id: str, name: str, request: Request) -> dict[str, Any]:
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     return (await run_in_threadpool(kb.get_pattern, node, name)).to_record()
 
 
@@ -216,7 +216,7 @@ async def get_pattern(node_id: str, name: str, request: Request) -> dict[str, An
 async def patch_pattern(
     node_id: str, name: str, body: PatternPatch, request: Request
 ) -> dict[str, Any]:
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     # The node's window bound is the persistence gene's own (sessions may set theirs; the
     # next learn trims the window to the learning session's persistence).
     record = await run_in_threadpool(
@@ -227,7 +227,7 @@ async def patch_pattern(
 
 @router.delete("/{node_id}/patterns/{name}", dependencies=[NodeAdmin])
 async def delete_pattern(node_id: str, name: str, request: Request) -> dict[str, Any]:
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     await run_in_threadpool(kb.delete_pattern, node, name)
     return {"status": "deleted", "name": name}
 
@@ -243,7 +243,7 @@ async def list_symbols(
     cursor: str | None = None,
     sort: Sort = "name",
 ) -> dict[str, Any]:
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     page = await run_in_threadpool(kb.browse_symbols, node, limit, cursor, sort)
     return {
         "symbols": [kb.symbol_dict(stats) for stats in page.items],
@@ -253,7 +253,7 @@ async def list_symbols(
 
 @router.get("/{node_id}/symbols/{symbol}", dependencies=[NodeReader])
 async def get_symbol(node_id: str, symbol: str, request: Request) -> dict[str, Any]:
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     return kb.symbol_dict(await run_in_threadpool(kb.get_symbol, node, symbol))
 
 
@@ -280,7 +280,7 @@ async def learn_batch(
         )
         for sequence in body.sequences
     ]
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     names = await run_in_threadpool(kb.learn_batch, node, sequences, service.settings.genes)
     return LearnBatchResponse(learned=sum(1 for name in names if name), patterns=names)
 
@@ -292,7 +292,7 @@ async def predict(node_id: str, body: PredictRequest, request: Request) -> Predi
     _within(limits, "max_contexts_per_batch", "contexts in one batch", len(body.contexts))
     contexts = [_observations(context, limits) for context in body.contexts]
     genes = service.settings.genes.replace(body.config) if body.config else service.settings.genes
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     with service.prediction_slots.slot():  # one slot for the batch: CPU-bound like a predict
         results = await run_in_threadpool(kb.predict_many, node, contexts, genes)
     return PredictResponse(results=[PredictResult(predictions=r) for r in results])
@@ -308,7 +308,7 @@ async def predict(node_id: str, body: PredictRequest, request: Request) -> Predi
     responses={200: {"content": {NDJSON: {}}, "description": "Header line, patterns, symbols"}},
 )
 async def export(node_id: str, request: Request) -> StreamingResponse:
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     return StreamingResponse(
         iterate_in_threadpool(_chunks(kb.export_lines(node))), media_type=NDJSON
     )
@@ -333,7 +333,7 @@ async def import_(
     if mode == "replace" and not principal.is_admin:
         raise ForbiddenError("mode=replace requires the admin role")
     service = service_of(request)
-    node = await _node(request, node_id)
+    node = await node_of(request, node_id)
     lines = await _spooled_lines(request)
     imported = await run_in_threadpool(
         kb.import_lines,

@@ -84,9 +84,9 @@ class PatternIndex:
         self._first_symbol_slots: dict[int, array] = {}
         self._symbol_frequency: dict[str, int] = {}
         # Read-side caches of §12.14/§12.16, valid for one revision (emptied by ``apply``):
-        # a slot's space-joined symbols, a (symbol, emotive)'s affinity.
+        # a slot's space-joined symbols, a symbol's affinities.
         self._texts: dict[int, str] = {}
-        self._affinities: dict[tuple[str, str], float] = {}
+        self._affinities: dict[str, dict[str, float]] = {}
         self._totals = Totals()
 
     # -- keeping fresh -------------------------------------------------------------------
@@ -298,21 +298,26 @@ class PatternIndex:
         return self.candidates(symbols, float(np.nextafter(0.0, 1.0)))
 
     def affinity(self, symbol: str, emotive: str) -> float:
-        """§12.16's affinity of ``symbol`` for ``emotive``: Σ over the live patterns holding
-        it of frequency × the pattern's mean ``emotive`` (docs/DECISIONS.md). ``math.fsum``
-        makes it independent of slot order, so a reloaded index gives the same bits."""
-        key = (symbol, emotive)
-        value = self._affinities.get(key)
-        if value is None:
-            terms = []
-            for slot in self.slots_holding([symbol]):
+        """§12.16's affinity of ``symbol`` for ``emotive`` (0 when none)."""
+        return self.affinities(symbol).get(emotive, 0.0)
+
+    def affinities(self, symbol: str) -> dict[str, float]:
+        """§12.16's affinity of ``symbol`` per emotive, by emotive name: Σ over the live
+        patterns holding it of frequency × the pattern's mean of that emotive
+        (docs/DECISIONS.md). ``math.fsum`` makes it independent of slot order, so a
+        reloaded index gives the same bits."""
+        found = self._affinities.get(symbol)
+        if found is None:
+            terms: dict[str, list[float]] = {}
+            for slot in self.slots_holding([symbol]).tolist():
                 record = self._records[slot]
                 assert record is not None
-                mean = average_emotives(record.emotives).get(emotive)
-                if mean is not None:
-                    terms.append(record.frequency * mean)
-            value = self._affinities[key] = math.fsum(terms)
-        return value
+                for emotive, mean in average_emotives(record.emotives).items():
+                    terms.setdefault(emotive, []).append(record.frequency * mean)
+            found = self._affinities[symbol] = {
+                emotive: math.fsum(terms[emotive]) for emotive in sorted(terms)
+            }
+        return found
 
     def patterns_with_symbol(self, symbol: str) -> int:
         """Live distinct patterns holding ``symbol`` (§12.12); 0 for an unknown symbol."""

@@ -76,6 +76,11 @@ class Node:
                     heap.settle()  # the index lives as long as the node: out of every gc pass
             return self._index
 
+    def symbol_affinities(self, symbol: str) -> dict[str, float]:
+        """§12.16: ``symbol``'s affinity per emotive, at the store's current revision."""
+        with self._lock:
+            return dict(self.refresh().affinities(symbol))
+
     @property
     def pattern_count(self) -> int:
         return self.knowledge_base.pattern_count()

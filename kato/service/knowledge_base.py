@@ -233,6 +233,47 @@ def get_symbol(node: Node, symbol: str) -> SymbolStats:
     return stats
 
 
+def symbol_statistics(node: Node, page: Page) -> dict[str, Any]:
+    """3.x ``GET /symbols/stats``: a page of symbol statistics with each symbol's
+    probability ``pattern_member_frequency / T_sip`` (§4.11) and the node's totals."""
+    kb = node.knowledge_base
+    totals = kb.totals()
+    in_patterns = totals.symbols_in_patterns
+    return {
+        "node_id": node.node_id,
+        "total_symbols": kb.symbol_count(),
+        "totals": totals_dict(totals),
+        "symbols": [
+            {
+                **symbol_dict(stats),
+                "probability": (
+                    stats.pattern_member_frequency / in_patterns if in_patterns else 0.0
+                ),
+            }
+            for stats in page.items
+        ],
+        "next_cursor": page.next_cursor,
+    }
+
+
+def symbol_affinities(node: Node, page: Page) -> dict[str, Any]:
+    """3.x ``GET /symbols/affinity``: a page of symbols with their affinity per emotive."""
+    return {
+        "node_id": node.node_id,
+        "symbols": [
+            {"name": stats.name, "affinity": node.symbol_affinities(stats.name)}
+            for stats in page.items
+        ],
+        "next_cursor": page.next_cursor,
+    }
+
+
+def symbol_affinity(node: Node, symbol: str) -> dict[str, Any]:
+    """3.x ``GET /symbols/{symbol}/affinity``; a symbol without statistics is a 404."""
+    get_symbol(node, symbol)
+    return {"node_id": node.node_id, "symbol": symbol, "affinity": node.symbol_affinities(symbol)}
+
+
 # -- editing --------------------------------------------------------------------------------
 
 
