@@ -77,3 +77,25 @@ def test_v2_sessions_keep_the_baseline_objects(tmp_path: Path) -> None:
         (prediction,) = body["predictions"]
         assert "predictive_information" not in prediction and "hamiltonian" in prediction
         assert prediction["potential"] == 3.666666666667
+
+
+def test_3x_fuzzy_tokens_and_affinity_weighting(tmp_path: Path) -> None:
+    with kato_serving(tmp_path / "data") as base, httpx.Client(base_url=base, timeout=60) as kato:
+        session = kato.post("/sessions", json={"node_id": "cafe"}).json()["session_id"]
+        for strings, emotives in ((["coffee"], {"joy": 0.8}), (["cake"], {})):
+            body = {"strings": strings, "emotives": emotives}
+            assert kato.post(f"/sessions/{session}/observe", json=body).status_code == 200
+        kato.post(f"/sessions/{session}/learn")
+        affinity = kato.get("/symbols/coffee/affinity", params={"node_id": "cafe"}).json()
+        assert affinity["affinity"] == {"joy": 0.8}
+
+        config = {"config": {"fuzzy_token_threshold": 0.8, "affinity_emotive": "joy"}}
+        assert kato.post(f"/sessions/{session}/config", json=config).status_code == 200
+        for strings in (["cofee"], ["cake"]):
+            kato.post(f"/sessions/{session}/observe", json={"strings": strings})
+        (prediction,) = _predictions(kato, session)["predictions"]
+        assert prediction["anomalies"] == [
+            {"observed": "cofee", "expected": "coffee", "similarity": 10 / 11}
+        ]
+        assert prediction["matches"] == ["coffee", "cake"]
+        assert prediction["weighted_similarity"] == 1.0
