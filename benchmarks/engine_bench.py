@@ -18,6 +18,16 @@ computed). ``cpu`` (learns per CPU-second) and ``cpu p50`` use the thread's CPU 
 a busy shared machine inflates far less than wall time. ``shared``/``bound``/``kept`` are
 mean counts per query of patterns sharing a symbol with the query, surviving the pruning
 bound, and reaching the recall threshold.
+
+``--features`` adds a second table per size (issue 12 req 7): the CPU median per prediction
+of the §12 settings on the same node and queries, with its ratio to the baseline genes —
+the ``/sessions`` defaults, the single-symbol fast path (queries of one symbol, the first of
+a learned pattern), fuzzy tokens (``fuzzy_token_threshold`` 0.85, one symbol of each query
+misspelled with a trailing ``x``: similarity 10/11 to its own symbol, < 0.85 to any other),
+character matching (``use_token_matching: false``) and affinity weighting (the generated
+patterns carry no emotives, so this measures the weighting's cost, every weight 0.01).
+
+    .venv/bin/python benchmarks/engine_bench.py --sizes 10000 --queries 200 --features
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from kato.core.genes import Genes
 from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.node import Node
 from kato.engine.session_state import SessionState
+from kato.service.v3_config import V3_SESSION_DEFAULTS
 
 VOCABULARY = [f"s{number:04d}" for number in range(1000)]
 
@@ -86,7 +97,40 @@ def candidate_counts(node: Node, state: list[str], genes: Genes) -> tuple[int, i
     return index.candidate_counts(state, genes.recall_threshold)
 
 
-def run(size: int, queries: int, seed: int, profile: bool) -> Row:
+def cpu_median_ms(node: Node, probes: list[list[list[str]]], genes: Genes) -> float:
+    """Median thread CPU of ``Node.predictions`` per probe, every one computed."""
+    session, cpu_times = SessionState(), []
+    for events in probes:
+        session.stm = events
+        node._cache.clear()
+        started = time.thread_time()
+        node.predictions(session, genes)
+        cpu_times.append(time.thread_time() - started)
+    return statistics.median(cpu_times) * 1000
+
+
+def misspelled(probes: list[list[list[str]]]) -> list[list[list[str]]]:
+    """Each probe with the first symbol of its first event misspelled (a trailing ``x``)."""
+    return [[[events[0][0] + "x", *events[0][1:]], *events[1:]] for events in probes]
+
+
+def feature_rows(
+    node: Node, patterns: list[list[list[str]]], probes: list[list[list[str]]]
+) -> list[tuple[str, float]]:
+    """(setting, CPU median ms) for the baseline and each §12 feature, same node."""
+    single = [[[pattern[0][0]]] for pattern in patterns[: len(probes)]]
+    cases = [
+        ("baseline genes", probes, Genes()),
+        ("/sessions defaults", probes, Genes(**V3_SESSION_DEFAULTS)),
+        ("single symbol (fast path)", single, Genes(single_symbol_predictions=True)),
+        ("fuzzy tokens 0.85", misspelled(probes), Genes(fuzzy_token_threshold=0.85)),
+        ("character matching", probes, Genes(use_token_matching=False)),
+        ("affinity weighting", probes, Genes(affinity_emotive="joy")),
+    ]
+    return [(name, cpu_median_ms(node, queries, genes)) for name, queries, genes in cases]
+
+
+def run(size: int, queries: int, seed: int, profile: bool, features: bool) -> Row:
     genes = Genes()
     patterns = generate_patterns(size, seed)
     probes = generate_queries(patterns, queries, seed)
@@ -119,6 +163,11 @@ def run(size: int, queries: int, seed: int, profile: bool) -> Row:
             profiler.disable()
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    if features:
+        rows = feature_rows(node, patterns, probes)
+        print(f"  §12 settings at {size} patterns: CPU p50 ms per prediction, ratio to baseline")
+        for name, cpu_ms in rows:
+            print(f"  {name:<28} {cpu_ms:>9.3f} {cpu_ms / rows[0][1]:>7.2f}x", flush=True)
 
     counts = [
         candidate_counts(node, [s for event in events for s in event], genes) for events in probes
@@ -145,6 +194,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="cProfile the predictions")
+    parser.add_argument("--features", action="store_true", help="the §12 settings' table")
     args = parser.parse_args()
 
     header = (
@@ -158,7 +208,7 @@ def main() -> None:
     )
     print(header)
     for size in args.sizes:
-        row = run(size, args.queries, args.seed, args.profile)
+        row = run(size, args.queries, args.seed, args.profile, args.features)
         print(
             f"{row.patterns:>9} {row.learn_per_second:>9.0f} {row.learn_per_cpu_second:>9.0f}"
             f" {row.index_per_second:>9.0f}"

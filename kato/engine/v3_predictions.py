@@ -151,10 +151,13 @@ def _object(
     obj["length"] = len(pattern.flat)
     if genes.missing_extras_by_event:
         _by_event(obj, present_flat, _events_of(state, stm), _events_of(observed, stm))
-    _intrinsic_entropies(obj, index, pattern.name, present_flat, genes, sources)
-    obj["tfidf_score"] = v3_metrics.tfidf_score(
-        present_flat, index.patterns_with_symbol, index.unique_patterns
-    )
+    # A per-member metric is computed when it is emitted or ranks the predictions.
+    if genes.entropy_metrics == "intrinsic" or genes.rank_sort_algo in _ENTROPY_FIELDS:
+        _intrinsic_entropies(obj, index, pattern.name, present_flat, genes, sources)
+    if genes.extended_metrics or genes.rank_sort_algo == "tfidf_score":
+        obj["tfidf_score"] = v3_metrics.tfidf_score(
+            present_flat, index.patterns_with_symbol, index.unique_patterns
+        )
     _weighted(obj, index, pattern, state, genes)
     if _weighs(genes):
         obj["potential"] = round(_potential(obj, obj["itfdf_similarity"], weighted=True), 12)
@@ -300,7 +303,7 @@ def _ranked(objects: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
 def _emitted(obj: dict[str, Any], genes: Genes) -> dict[str, Any]:
     """The object with the fields its settings emit (§4.14 plus the §12 additions)."""
     out = dict(obj)
-    intrinsic = out.pop("intrinsic")
+    intrinsic = out.pop("intrinsic", {})
     if genes.entropy_metrics == "intrinsic":
         for baseline in ("hamiltonian", "grand_hamiltonian"):
             del out[baseline]
@@ -314,7 +317,7 @@ def _emitted(obj: dict[str, Any], genes: Genes) -> dict[str, Any]:
         if genes.fuzzy_token_threshold == 0:
             dropped.append("anomalies")
         for field in dropped:
-            del out[field]
+            out.pop(field, None)
     return out
 
 
