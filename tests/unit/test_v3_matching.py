@@ -172,16 +172,25 @@ _observed = st.lists(st.lists(_symbols, min_size=1, max_size=2), min_size=2, max
 
 
 @settings(max_examples=40, deadline=None)
-@given(patterns=_patterns, observed=_observed, threshold=st.sampled_from([0.0, 0.1, 0.5]))
+@given(
+    patterns=_patterns,
+    observed=_observed,
+    threshold=st.sampled_from([0.0, 0.1, 0.5]),
+    fuzzy_threshold=st.sampled_from([0.0, 1.0]),
+)
 def test_12_14_fuzzy_that_pairs_nothing_equals_exact_matching(
-    patterns: list[list[list[str]]], observed: list[list[str]], threshold: float
+    patterns: list[list[list[str]]],
+    observed: list[list[str]],
+    threshold: float,
+    fuzzy_threshold: float,
 ) -> None:
-    """Threshold 1 pairs no two different symbols: the fuzzy path (every reachable pattern a
-    candidate, no per-pattern state) must give exact matching's predictions byte for byte."""
+    """Threshold 0 is exact matching; threshold 1 pairs no two different symbols, so the
+    fuzzy path (every reachable pattern a candidate, no per-pattern state) must give exact
+    matching's predictions byte for byte."""
     genes: dict[str, Any] = dict(extended_metrics=True, recall_threshold=threshold)
     exact = _engine(*patterns, **genes)
     exact.observe_events(*observed)
-    fuzzy = _engine(*patterns, fuzzy_token_threshold=1.0, **genes)
+    fuzzy = _engine(*patterns, fuzzy_token_threshold=fuzzy_threshold, **genes)
     fuzzy.observe_events(*observed)
     assert fuzzy.predictions() == exact.predictions()
 
