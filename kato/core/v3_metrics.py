@@ -96,9 +96,12 @@ def future_potentials(
     frequency_total = 0
     for frequency, _, _ in candidates:
         frequency_total += frequency
-    groups: dict[str, list] = {}  # key -> [future, Σ frequency·similarity, members]
-    for frequency, similarity, future in candidates:
-        group = groups.setdefault(_future_key(future), [future, 0.0, 0])
+    # Grouped by the sorted events as tuples (the same partition as their JSON text, which
+    # is computed once per group, for the order of ties).
+    keys = [tuple(tuple(sorted(event)) for event in future) for _, _, future in candidates]
+    groups: dict[tuple[tuple[str, ...], ...], list] = {}  # -> [future, Σ f·similarity, members]
+    for key, (frequency, similarity, future) in zip(keys, candidates, strict=True):
+        group = groups.setdefault(key, [future, 0.0, 0])
         group[1] += frequency * similarity
         group[2] += 1
     grand_total = 0.0
@@ -109,8 +112,8 @@ def future_potentials(
         return total / grand_total if grand_total else 0.0
 
     information = []
-    for frequency, similarity, future in candidates:
-        share = aggregate(groups[_future_key(future)][1])
+    for key, (frequency, similarity, future) in zip(keys, candidates, strict=True):
+        share = aggregate(groups[key][1])
         strength = similarity * (frequency / frequency_total if frequency_total else 0.0)
         information.append(strength / share if future and share else 0.0)
     listed: list[dict[str, object]] = [

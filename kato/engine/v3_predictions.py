@@ -79,16 +79,22 @@ def compute(
         for item in matched.scored
     ]
 
-    information, future_list = v3_metrics.future_potentials(
-        [(obj["frequency"], obj["similarity"], obj["future"]) for obj in objects]
-    )
-    posterior = v3_metrics.bayesian(
-        [obj["frequency"] for obj in objects], [obj["similarity"] for obj in objects]
-    )
-    for obj, value, bayes in zip(objects, information, posterior, strict=True):
-        obj["predictive_information"] = value
-        obj.update(zip(_BAYESIAN_FIELDS, bayes, strict=True))
-        if genes.predictive_information:
+    # The ensemble metrics, when emitted or ranking the predictions.
+    future_list: list[dict[str, Any]] = []
+    if genes.predictive_information or genes.rank_sort_algo == "predictive_information":
+        information, future_list = v3_metrics.future_potentials(
+            [(obj["frequency"], obj["similarity"], obj["future"]) for obj in objects]
+        )
+        for obj, value in zip(objects, information, strict=True):
+            obj["predictive_information"] = value
+    if genes.extended_metrics or genes.rank_sort_algo in _BAYESIAN_FIELDS:
+        posterior = v3_metrics.bayesian(
+            [obj["frequency"] for obj in objects], [obj["similarity"] for obj in objects]
+        )
+        for obj, bayes in zip(objects, posterior, strict=True):
+            obj.update(zip(_BAYESIAN_FIELDS, bayes, strict=True))
+    if genes.predictive_information:
+        for obj in objects:
             # §12.8: the potential is the classic formula without the rounding of §4.12.
             obj["potential"] = _potential(obj, obj["itfdf_similarity"], _weighs(genes))
 
@@ -309,7 +315,7 @@ def _emitted(obj: dict[str, Any], genes: Genes) -> dict[str, Any]:
             del out[baseline]
         out.update(intrinsic)
     if not genes.predictive_information:
-        del out["predictive_information"]
+        out.pop("predictive_information", None)
     if not genes.extended_metrics:
         dropped = ["tfidf_score", *_BAYESIAN_FIELDS, "pattern_data", "length"]
         if genes.affinity_emotive is None:
