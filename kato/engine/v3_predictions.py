@@ -156,7 +156,9 @@ def _object(
     obj["pattern_data"] = obj["sequence"]
     obj["length"] = len(pattern.flat)
     if genes.missing_extras_by_event:
-        _by_event(obj, present_flat, _events_of(state, stm), _events_of(observed, stm))
+        events = _events_of(state, stm)
+        seen = events if state is observed else _events_of(observed, stm)
+        _by_event(obj, present_flat, events, seen)
     # A per-member metric is computed when it is emitted or ranks the predictions.
     if genes.entropy_metrics == "intrinsic" or genes.rank_sort_algo in _ENTROPY_FIELDS:
         _intrinsic_entropies(obj, index, pattern.name, present_flat, genes, sources)
