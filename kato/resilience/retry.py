@@ -52,13 +52,20 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def is_closed_connection(exc: BaseException) -> bool:
+    """uvloop (the server's event loop) raises ``RuntimeError``, not ``ConnectionError``, when
+    a driver writes to a connection whose peer is gone — a Redis primary killed mid-failover
+    (MagicStack/uvloop#506): a lost connection like any other."""
+    return isinstance(exc, RuntimeError) and "handler is closed" in str(exc)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for errors worth retrying: the dependency may answer the same call next time."""
     if isinstance(exc, CircuitOpenError):
         return False
     if isinstance(exc, DependencyError):
         return True
-    if isinstance(exc, TRANSIENT_ERRORS):
+    if isinstance(exc, TRANSIENT_ERRORS) or is_closed_connection(exc):
         return True
     # qdrant-client wraps transport failures in ResponseHandlingException(source=...).
     source = getattr(exc, "source", None)

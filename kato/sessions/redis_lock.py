@@ -162,7 +162,8 @@ class RedisSessionLocks:
                 reply = await self._fenced(
                     self._renew_script, [self.key(session_id)], lease.token, lease_ms
                 )
-            except redis_errors.RedisError:
+            except (redis_errors.RedisError, RuntimeError):
+                # RuntimeError: uvloop's "handler is closed" for a connection lost mid-write.
                 return True  # try again; if Redis stays away the lease lapses (save fenced)
             return bool(reply[0] != _TAKEN)  # taken: expired and maybe taken over
 
@@ -171,8 +172,9 @@ class RedisSessionLocks:
     async def release(self, session_id: str, token: str) -> None:
         try:
             await self._release_script(keys=[self.key(session_id)], args=[token])
-        except redis_errors.RedisError as exc:
+        except (redis_errors.RedisError, RuntimeError) as exc:
             # The request's own outcome stands; the lock frees itself at its short expiry.
+            # (RuntimeError: uvloop's "handler is closed" for a connection lost mid-write.)
             log.warning("could not release the lock of session %s: %s", session_id, exc)
 
     def release_later(self, session_id: str, token: str) -> None:

@@ -10,6 +10,7 @@ import pymongo
 import pytest
 import redis
 import redis.asyncio
+import uvloop
 from fastapi import FastAPI
 
 from kato.config import ResilienceSettings, RetrySettings
@@ -192,6 +193,29 @@ def test_real_driver_connection_errors_are_transient() -> None:
     with pytest.raises(httpx.ConnectError) as http_error:
         httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
     assert is_transient(http_error.value)
+
+
+def test_a_write_to_a_lost_connection_under_uvloop_is_transient() -> None:
+    """The server's loop is uvloop: a driver writing to a connection its peer closed gets
+    uvloop's RuntimeError (a Redis primary killed mid-failover), which must mean 503."""
+
+    async def write_after_close() -> BaseException:
+        server = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.transport.close()
+        await asyncio.sleep(0)
+        try:
+            writer.writelines([b"PING\r\n"])
+        except RuntimeError as error:
+            return error
+        finally:
+            server.close()
+        raise AssertionError("uvloop accepted a write to a closed transport")
+
+    error = uvloop.run(write_after_close())
+    assert is_transient(error)
+    assert not is_transient(RuntimeError("some other bug"))
 
 
 @pytest.mark.parametrize(
