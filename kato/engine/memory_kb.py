@@ -257,5 +257,11 @@ class InMemoryKnowledgeBase:
     def training_figures(self, name: str) -> TrainingFigures | None:
         return self._training.get(name)
 
+    def index_snapshot(self) -> tuple[int, bytes] | None:
+        return None  # it lives in memory: no start-up to shorten
+
+    def store_index_snapshot(self, revision: int, data: bytes) -> None:
+        pass
+
     def close(self) -> None:
         """Nothing to release."""

@@ -216,6 +216,17 @@ class KnowledgeBase(Protocol):
         """The figures stored for pattern ``name`` (bare), or None."""
         ...
 
+    def index_snapshot(self) -> tuple[int, bytes] | None:
+        """A node's in-memory index as ``store_index_snapshot`` kept it, with its revision,
+        when that is still valid (no reset since, not after the current revision); None
+        when none is kept. Adapters that keep none answer None."""
+        ...
+
+    def store_index_snapshot(self, revision: int, data: bytes) -> None:
+        """Keep the node's index as of ``revision`` (a cache: no revision bump; an adapter
+        may keep nothing)."""
+        ...
+
     def close(self) -> None: ...
 
 

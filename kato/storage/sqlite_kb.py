@@ -323,7 +323,8 @@ class SQLiteKnowledgeBase:
             self._clear(connection)
 
     def _clear(self, connection: sqlite3.Connection) -> None:
-        for table in ("kb_patterns", "kb_symbols", "kb_deleted", "kb_archive", "kb_training"):
+        tables = ("kb_patterns", "kb_symbols", "kb_deleted", "kb_archive", "kb_training")
+        for table in (*tables, "kb_index_snapshots"):
             connection.execute(f"DELETE FROM {table} WHERE kb = ?", (self.kb_id,))
         connection.execute(
             "UPDATE kb_nodes SET revision = revision + 1, reset_revision = revision + 1,"
@@ -502,6 +503,35 @@ class SQLiteKnowledgeBase:
             symbols=tuple(SymbolStats(*row) for row in symbols),
             totals=_totals(tuple(totals)),  # type: ignore[arg-type]
         )
+
+    def index_snapshot(self) -> tuple[int, bytes] | None:
+        """The stored index snapshot and its revision, if it is still valid: taken at or
+        after the last reset (clear, replace) and not after the current revision. The
+        changes made after it are then what ``changes_since(its revision)`` returns."""
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT s.revision, s.data FROM kb_index_snapshots s JOIN kb_nodes n USING (kb)"
+                " WHERE kb = ? AND s.revision BETWEEN n.reset_revision AND n.revision",
+                (self.kb_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def store_index_snapshot(self, revision: int, data: bytes) -> None:
+        """Keep ``data`` as the index snapshot at ``revision`` unless a newer one is kept. It
+        is a cache: when the file is busy or read-only it is not written."""
+        try:
+            with self._db.write() as connection:
+                connection.execute(
+                    "INSERT INTO kb_index_snapshots (kb, revision, data) VALUES (?, ?, ?)"
+                    " ON CONFLICT (kb) DO UPDATE SET revision = excluded.revision,"
+                    " data = excluded.data WHERE excluded.revision > revision",
+                    (self.kb_id, revision, data),
+                )
+        except sqlite3.OperationalError:
+            pass
 
     def archive_predictions(self, unique_id: str, predictions: list[dict[str, Any]]) -> None:
         with self._db.write() as connection:
