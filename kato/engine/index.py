@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import zipfile
 from array import array
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -321,9 +322,13 @@ class PatternIndex:
 
     @classmethod
     def from_snapshot(cls, data: bytes) -> PatternIndex | None:
-        """The index ``snapshot`` saved, or None when ``data`` has another layout."""
-        arrays = np.load(io.BytesIO(data), allow_pickle=False)
-        layout, revision = arrays["format"].tolist()
+        """The index ``snapshot`` saved, or None when ``data`` is not a snapshot of this
+        layout (the caller then reads every pattern, as without a snapshot)."""
+        try:
+            arrays = np.load(io.BytesIO(data), allow_pickle=False)
+            layout, revision = arrays["format"].tolist()
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
         if layout != _SNAPSHOT_FORMAT:
             return None
         index = cls()

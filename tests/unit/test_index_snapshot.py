@@ -56,6 +56,13 @@ def test_a_snapshot_loads_back_into_the_same_index() -> None:
     assert _full_state(loaded) == _full_state(index)
 
 
+def test_bytes_of_another_layout_are_no_snapshot() -> None:
+    assert PatternIndex.from_snapshot(b"not a snapshot") is None
+    assert PatternIndex.from_snapshot(PatternIndex().snapshot()[:100]) is None
+    other = PatternIndex().snapshot().replace(b"format", b"layout")  # no format entry
+    assert PatternIndex.from_snapshot(other) is None
+
+
 def test_an_empty_index_round_trips() -> None:
     loaded = PatternIndex.from_snapshot(PatternIndex().snapshot())
     assert loaded is not None and _full_state(loaded) == _full_state(PatternIndex())
