@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kato.engine.ports import (
@@ -260,7 +260,7 @@ class InMemoryKnowledgeBase:
     def index_snapshot(self) -> tuple[int, bytes] | None:
         return None  # it lives in memory: no start-up to shorten
 
-    def store_index_snapshot(self, revision: int, data: bytes) -> None:
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
         pass
 
     def close(self) -> None:

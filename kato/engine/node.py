@@ -84,7 +84,7 @@ class Node:
                     heap.settle()  # the index lives as long as the node: out of every gc pass
                 if loaded and (empty or changes.reset or from_snapshot):
                     self.knowledge_base.store_index_snapshot(
-                        self._index.revision, self._index.snapshot()
+                        self._index.revision, self._index.snapshot
                     )
             return self._index
 

@@ -8,7 +8,7 @@ processes without a full reload).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -222,9 +222,9 @@ class KnowledgeBase(Protocol):
         when none is kept. Adapters that keep none answer None."""
         ...
 
-    def store_index_snapshot(self, revision: int, data: bytes) -> None:
-        """Keep the node's index as of ``revision`` (a cache: no revision bump; an adapter
-        may keep nothing)."""
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+        """Keep the node's index as of ``revision``, as bytes from ``snapshot`` (a cache: no
+        revision bump). An adapter that keeps none never calls ``snapshot``."""
         ...
 
     def close(self) -> None: ...

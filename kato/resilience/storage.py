@@ -182,8 +182,8 @@ class BreakerGuardedKnowledgeBase:
     def index_snapshot(self) -> tuple[int, bytes] | None:
         return self._call(lambda kb: kb.index_snapshot())
 
-    def store_index_snapshot(self, revision: int, data: bytes) -> None:
-        self._call(lambda kb: kb.store_index_snapshot(revision, data))
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+        self._call(lambda kb: kb.store_index_snapshot(revision, snapshot))
 
     def close(self) -> None:
         with self._opening:

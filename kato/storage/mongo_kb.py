@@ -584,7 +584,7 @@ class MongoKnowledgeBase:
     def index_snapshot(self) -> tuple[int, bytes] | None:
         return None  # not kept in MongoDB (the embedded store's cold start only)
 
-    def store_index_snapshot(self, revision: int, data: bytes) -> None:
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
         pass
 
     def close(self) -> None:

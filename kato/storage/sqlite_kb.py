@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -519,16 +519,22 @@ class SQLiteKnowledgeBase:
         )
         return None if row is None else (int(row[0]), bytes(row[1]))
 
-    def store_index_snapshot(self, revision: int, data: bytes) -> None:
-        """Keep ``data`` as the index snapshot at ``revision`` unless a newer one is kept. It
-        is a cache: when the file is busy or read-only it is not written."""
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+        """Keep ``snapshot()`` as the index snapshot at ``revision`` unless one as recent is
+        kept (another process's). It is a cache: when the file is busy or read-only it is not
+        written."""
         try:
             with self._db.write() as connection:
+                kept = connection.execute(
+                    "SELECT 1 FROM kb_index_snapshots WHERE kb = ? AND revision >= ?",
+                    (self.kb_id, revision),
+                ).fetchone()
+                if kept:
+                    return
                 connection.execute(
-                    "INSERT INTO kb_index_snapshots (kb, revision, data) VALUES (?, ?, ?)"
-                    " ON CONFLICT (kb) DO UPDATE SET revision = excluded.revision,"
-                    " data = excluded.data WHERE excluded.revision > revision",
-                    (self.kb_id, revision, data),
+                    "INSERT OR REPLACE INTO kb_index_snapshots (kb, revision, data)"
+                    " VALUES (?, ?, ?)",
+                    (self.kb_id, revision, snapshot()),
                 )
         except sqlite3.OperationalError:
             pass

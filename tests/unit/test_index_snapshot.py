@@ -11,6 +11,7 @@ from kato.core.genes import Genes
 from kato.core.hashing import pattern_hash
 from kato.core.observation import Observation
 from kato.engine.index import PatternIndex
+from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.node import _SETTLE_AFTER, Node
 from kato.engine.ports import ChangeSet, LearnItem, PatternRecord, SymbolStats, Totals
 from kato.engine.session_state import SessionState
@@ -88,15 +89,15 @@ def test_the_store_keeps_a_snapshot_while_it_is_valid(tmp_path: Path) -> None:
     assert kb.index_snapshot() is None
     _learn(kb, 10)
     revision = kb.revision()
-    kb.store_index_snapshot(revision, b"data")
+    kb.store_index_snapshot(revision, lambda: b"data")
     assert kb.index_snapshot() == (revision, b"data")
-    kb.store_index_snapshot(revision - 1, b"older")  # an older one never replaces it
+    kb.store_index_snapshot(revision - 1, lambda: b"older")  # an older one never replaces it
     assert kb.index_snapshot() == (revision, b"data")
     _learn(kb, 1, start=10)  # still valid: the later changes are a catch-up away
     assert kb.index_snapshot() == (revision, b"data")
     kb.clear()
     assert kb.index_snapshot() is None
-    kb.store_index_snapshot(kb.revision() + 1, b"ahead")  # not a revision the store had
+    kb.store_index_snapshot(kb.revision() + 1, lambda: b"ahead")  # not a revision the store had
     assert kb.index_snapshot() is None
 
 
@@ -122,3 +123,12 @@ def test_a_node_started_from_the_snapshot_answers_as_a_full_load(tmp_path: Path)
     assert answer == _predictions(full)
     assert restarted.refresh().pattern_count == full.refresh().pattern_count
     assert json.loads(expected)  # the first node predicted something
+
+
+def test_stores_that_keep_no_snapshot_never_build_one() -> None:
+    def build() -> bytes:
+        raise AssertionError("the snapshot was built")
+
+    kb = InMemoryKnowledgeBase()
+    kb.store_index_snapshot(0, build)
+    assert kb.index_snapshot() is None
