@@ -188,8 +188,8 @@ class PatternIndex:
 
     def _append(self, records: Sequence[PatternRecord]) -> None:
         """New patterns, in slots ``first …``: one pass over all of their symbols at C speed
-        (a start-up load of 100,000 patterns is one call), no per-pattern Python objects
-        beyond the records themselves (views are built when a prediction needs one)."""
+        (a start-up load of 100,000 patterns is one call); of each record only its name (and
+        emotives, when it has any) is kept (views are built when a prediction needs one)."""
         if not records:
             return
         first, count = len(self._names), len(records)
@@ -296,9 +296,8 @@ class PatternIndex:
                 "with_stats": [self._symbol_ids[name] for name in self._member_frequency],
                 "frequencies": [self._symbol_frequency[name] for name in self._member_frequency],
                 "emotives": [[slot, emotives] for slot, emotives in self._emotives.items()],
-            },
-            ensure_ascii=False,
-        )
+            }
+        )  # ASCII: any str encodes, lone surrogates included
         arrays: dict[str, Any] = {
             key: np.frombuffer(getattr(self, attribute), np.uint8)
             for attribute, key, _ in _SNAPSHOT_ARRAYS

@@ -55,6 +55,11 @@ def test_a_snapshot_loads_back_into_the_same_index() -> None:
     for each in (index, loaded):
         each.apply(_changes([extra, records[5]], 3))
     assert _full_state(loaded) == _full_state(index)
+    # Any string survives, a lone surrogate (a JSON escape an observation may carry) too.
+    odd = PatternRecord(pattern_hash((("\ud800", "日本"),)), (("\ud800", "日本"),), 2)
+    index.apply(_changes([odd], 4))
+    again = PatternIndex.from_snapshot(index.snapshot())
+    assert again is not None and _full_state(again) == _full_state(index)
 
 
 def test_bytes_of_another_layout_are_no_snapshot() -> None:
