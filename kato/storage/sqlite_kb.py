@@ -335,8 +335,10 @@ class SQLiteKnowledgeBase:
             self._clear(connection)
 
     def _clear(self, connection: sqlite3.Connection) -> None:
-        tables = ("kb_patterns", "kb_symbols", "kb_deleted", "kb_archive", "kb_training")
-        for table in (*tables, "kb_index_snapshots"):
+        for table in (
+            "kb_patterns", "kb_symbols", "kb_deleted", "kb_archive", "kb_training",
+            "kb_index_snapshots",
+        ):  # fmt: skip
             connection.execute(f"DELETE FROM {table} WHERE kb = ?", (self.kb_id,))
         connection.execute(
             "UPDATE kb_nodes SET revision = revision + 1, reset_revision = revision + 1,"
