@@ -534,13 +534,14 @@ class SQLiteKnowledgeBase:
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
-        """Keep ``snapshot()`` as the index snapshot at ``revision`` unless one as recent is
-        kept (another process's). It is a cache: when the file is busy or read-only it is not
-        written."""
+        """Keep ``snapshot()`` as the index snapshot at ``revision`` unless a newer one is kept
+        (another process's). One of the same revision is replaced: the caller stores only
+        when it could not use the one kept (another layout) or found none. It is a cache:
+        when the file is busy or read-only it is not written."""
         try:
             with self._db.write() as connection:
                 kept = connection.execute(
-                    "SELECT 1 FROM kb_index_snapshots WHERE kb = ? AND revision >= ?",
+                    "SELECT 1 FROM kb_index_snapshots WHERE kb = ? AND revision > ?",
                     (self.kb_id, revision),
                 ).fetchone()
                 if kept:

@@ -98,8 +98,10 @@ def test_the_store_keeps_a_snapshot_while_it_is_valid(tmp_path: Path) -> None:
     assert kb.index_snapshot() == (revision, b"data")
     kb.store_index_snapshot(revision - 1, lambda: b"older")  # an older one never replaces it
     assert kb.index_snapshot() == (revision, b"data")
+    kb.store_index_snapshot(revision, lambda: b"again")  # one of the same revision does
+    assert kb.index_snapshot() == (revision, b"again")
     _learn(kb, 1, start=10)  # still valid: the later changes are a catch-up away
-    assert kb.index_snapshot() == (revision, b"data")
+    assert kb.index_snapshot() == (revision, b"again")
     kb.clear()
     assert kb.index_snapshot() is None
     kb.store_index_snapshot(kb.revision() + 1, lambda: b"ahead")  # not a revision the store had
@@ -128,6 +130,19 @@ def test_a_node_started_from_the_snapshot_answers_as_a_full_load(tmp_path: Path)
     assert answer == _predictions(full)
     assert restarted.refresh().pattern_count == full.refresh().pattern_count
     assert json.loads(expected)  # the first node predicted something
+
+
+def test_a_snapshot_the_node_cannot_read_is_replaced_after_a_full_load(tmp_path: Path) -> None:
+    kb = SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb")
+    _learn(kb, _SETTLE_AFTER)
+    kb.store_index_snapshot(kb.revision(), lambda: b"another layout")
+    full = Node("n", SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb"))
+    full._load_snapshot = lambda: False  # type: ignore[method-assign]  # noqa: SLF001
+    node = Node("n", kb)
+    assert _predictions(node) == _predictions(full)
+    stored = kb.index_snapshot()
+    assert stored is not None and stored[1] != b"another layout"
+    assert Node("n", kb)._load_snapshot()  # noqa: SLF001
 
 
 def test_stores_that_keep_no_snapshot_never_build_one() -> None:
