@@ -9,12 +9,16 @@ of the Ratcliff–Obershelp ratio — is below the recall threshold (docs/ENGINE
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import zipfile
 from array import array
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import astuple
 from functools import partial
-from itertools import accumulate, chain
+from itertools import accumulate, chain, pairwise
 from typing import Any
 
 import numpy as np
@@ -27,6 +31,18 @@ from kato.engine.ports import ChangeSet, PatternRecord, Totals
 # New patterns in one catch-up from which the vectorised ``_append`` is cheaper than
 # appending them one by one (its NumPy calls cost ~50 us whatever the size).
 _BULK = 64
+# The layout of ``PatternIndex.snapshot``; a snapshot of another layout is not loaded.
+_SNAPSHOT_FORMAT = 1
+# The index's array.array attributes as a snapshot stores them: (attribute, key, typecode).
+_SNAPSHOT_ARRAYS = (
+    ("_flat", "flat", "i"),
+    ("_flat_offsets", "flat_offsets", "q"),
+    ("_bounds", "bounds", "i"),
+    ("_bounds_offsets", "bounds_offsets", "q"),
+    ("_frequencies", "frequencies", "q"),
+    ("_member_frequency_by_id", "member_frequency", "q"),
+    ("_distinct_patterns_by_id", "distinct", "q"),
+)
 
 
 class _Postings:
@@ -61,9 +77,11 @@ class PatternIndex:
 
     def _reset(self) -> None:
         self._slot_of: dict[str, int] = {}
-        # The record of each slot (None once deleted); its PatternView is built when a
-        # prediction first needs it, so loading builds no per-pattern object.
-        self._records: list[PatternRecord | None] = []
+        # The name of each slot (None once deleted) and the emotives of the slots that have
+        # any; a slot's PatternView is built from these and the flat arrays when a prediction
+        # first needs it, so loading builds no per-pattern object.
+        self._names: list[str | None] = []
+        self._emotives: dict[int, tuple[Mapping[str, float], ...]] = {}
         self._view_cache: dict[int, PatternView] = {}
         # Slot s holds symbols _flat[_flat_offsets[s]:_flat_offsets[s+1]] and event bounds
         # _bounds[_bounds_offsets[s]:_bounds_offsets[s+1]] (C_0 = 0 … C_K = |flat|).
@@ -76,6 +94,7 @@ class PatternIndex:
         self._live = np.zeros(1024, dtype=bool)
         self._postings: list[_Postings] = []  # by symbol id
         self._symbol_ids: dict[str, int] = {}
+        self._symbol_names: list[str] = []  # by symbol id
         self._member_frequency: dict[str, int] = {}
         self._member_frequency_by_id = array("q")
         # §12.12 statistics: live distinct patterns holding each symbol (by symbol id), and
@@ -104,7 +123,7 @@ class PatternIndex:
                 if slot is None:
                     fresh[record.name] = record
                 else:  # events never change, so postings stay valid
-                    self._records[slot] = record
+                    self._set_emotives(slot, record.emotives)
                     self._view_cache.pop(slot, None)
                     self._frequencies[slot] = record.frequency
         if len(fresh) >= _BULK:
@@ -129,6 +148,7 @@ class PatternIndex:
         symbol_id = self._symbol_ids.get(symbol)
         if symbol_id is None:
             symbol_id = self._symbol_ids[symbol] = len(self._symbol_ids)
+            self._symbol_names.append(symbol)
             self._member_frequency_by_id.append(0)
             self._distinct_patterns_by_id.append(0)
             self._postings.append(_Postings())
@@ -137,9 +157,10 @@ class PatternIndex:
     def _append_one(self, record: PatternRecord) -> None:
         """One new pattern: what ``_append`` does, without its fixed cost of array calls
         (the catch-up after an ordinary learn)."""
-        slot = len(self._records)
+        slot = len(self._names)
         self._slot_of[record.name] = slot
-        self._records.append(record)
+        self._names.append(record.name)
+        self._set_emotives(slot, record.emotives)
         flat = list(chain.from_iterable(record.events))
         symbol_ids = self._symbol_ids
         ids = [symbol_ids.get(symbol, -1) for symbol in flat]
@@ -167,11 +188,11 @@ class PatternIndex:
 
     def _append(self, records: Sequence[PatternRecord]) -> None:
         """New patterns, in slots ``first …``: one pass over all of their symbols at C speed
-        (a start-up load of 100,000 patterns is one call), no per-pattern Python objects
-        beyond the records themselves (views are built when a prediction needs one)."""
+        (a start-up load of 100,000 patterns is one call); of each record only its name (and
+        emotives, when it has any) is kept (views are built when a prediction needs one)."""
         if not records:
             return
-        first, count = len(self._records), len(records)
+        first, count = len(self._names), len(records)
         events_of = [record.events for record in records]
         symbols = list(chain.from_iterable(chain.from_iterable(events_of)))
         symbol_ids = self._symbol_ids
@@ -196,9 +217,12 @@ class PatternIndex:
         keep[zero_at] = False
         bounds[keep] = within
 
-        self._records += records
         names = [record.name for record in records]
+        self._names += names
         self._slot_of.update(zip(names, range(first, first + count), strict=True))
+        for slot, record in enumerate(records, first):
+            if record.emotives:
+                self._emotives[slot] = record.emotives
         self._flat.frombytes(ids.tobytes())
         self._flat_offsets.frombytes((self._flat_offsets[-1] + np.cumsum(lengths)).tobytes())
         self._bounds.frombytes(bounds.tobytes())
@@ -246,12 +270,107 @@ class PatternIndex:
         slot = self._slot_of.pop(name, None)
         if slot is not None:
             # The slot stays in the posting lists; a dead slot is skipped at selection.
-            self._records[slot] = None
+            self._names[slot] = None
+            self._emotives.pop(slot, None)
             self._view_cache.pop(slot, None)
             self._live[slot] = False
             flat = self._flat[self._flat_offsets[slot] : self._flat_offsets[slot + 1]]
             for symbol_id in set(flat):
                 self._distinct_patterns_by_id[symbol_id] -= 1
+
+    # -- snapshot -------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """This index at ``revision`` as bytes: its arrays (NumPy ``.npz``, no pickles) and
+        one JSON text of its strings, so a restart loads it without decoding every pattern
+        (issue 10 req 5). The store keeps it beside the revision it is valid at."""
+        size = len(self._names)
+        postings = self._postings
+        firsts = self._first_symbol_slots
+        text = json.dumps(
+            {
+                "names": self._names,
+                "symbols": self._symbol_names,
+                # Symbols with statistics, in the dicts' order (a symbol id each), and
+                # their frequencies.
+                "with_stats": [self._symbol_ids[name] for name in self._member_frequency],
+                "frequencies": [self._symbol_frequency[name] for name in self._member_frequency],
+                "emotives": [[slot, emotives] for slot, emotives in self._emotives.items()],
+            }
+        )  # ASCII: any str encodes, lone surrogates included
+        arrays: dict[str, Any] = {
+            key: np.frombuffer(getattr(self, attribute), np.uint8)
+            for attribute, key, _ in _SNAPSHOT_ARRAYS
+        }
+        arrays.update(
+            format=np.array([_SNAPSHOT_FORMAT, self.revision], np.int64),
+            totals=np.array(astuple(self._totals), np.int64),
+            text=np.frombuffer(text.encode(), np.uint8),
+            lengths=self._lengths[:size],
+            live=self._live[:size],
+            posting_sizes=np.array([len(entry.slots) for entry in postings], np.int64),
+            posting_slots=np.frombuffer(b"".join(entry.slots for entry in postings), np.int32),
+            posting_counts=np.frombuffer(b"".join(entry.counts for entry in postings), np.int32),
+            first_symbols=np.array(list(firsts), np.int64),
+            first_sizes=np.array([len(slots) for slots in firsts.values()], np.int64),
+            first_slots=np.frombuffer(b"".join(firsts.values()), np.int32),
+        )
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> PatternIndex | None:
+        """The index ``snapshot`` saved, or None when ``data`` is not a snapshot of this
+        layout (the caller then reads every pattern, as without a snapshot)."""
+        try:
+            arrays = np.load(io.BytesIO(data), allow_pickle=False)
+            layout, revision = arrays["format"].tolist()
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        if layout != _SNAPSHOT_FORMAT:
+            return None
+        index = cls()
+        text = json.loads(arrays["text"].tobytes().decode())
+        index._names = text["names"]
+        index._slot_of = {name: slot for slot, name in enumerate(index._names) if name is not None}
+        index._emotives = {slot: tuple(emotives) for slot, emotives in text["emotives"]}
+        names = index._symbol_names = text["symbols"]
+        index._symbol_ids = {name: symbol_id for symbol_id, name in enumerate(names)}
+        for attribute, key, typecode in _SNAPSHOT_ARRAYS:
+            setattr(index, attribute, array(typecode, arrays[key].tobytes()))
+        by_id = index._member_frequency_by_id
+        with_stats = text["with_stats"]
+        index._member_frequency = {names[i]: by_id[i] for i in with_stats}
+        index._symbol_frequency = {
+            names[i]: frequency
+            for i, frequency in zip(with_stats, text["frequencies"], strict=True)
+        }
+        size = len(index._names)
+        index._lengths = np.zeros(max(size, 1024), np.int64)
+        index._lengths[:size] = arrays["lengths"]
+        index._live = np.zeros(max(size, 1024), bool)
+        index._live[:size] = arrays["live"]
+        slots, counts = arrays["posting_slots"], arrays["posting_counts"]
+        index._postings = []
+        start = 0
+        for length in arrays["posting_sizes"].tolist():
+            entry = _Postings()
+            entry.slots.frombytes(slots[start : start + length].tobytes())
+            entry.counts.frombytes(counts[start : start + length].tobytes())
+            index._postings.append(entry)
+            start += length
+        firsts, start = arrays["first_slots"], 0
+        for symbol_id, length in zip(
+            arrays["first_symbols"].tolist(), arrays["first_sizes"].tolist(), strict=True
+        ):
+            index._first_symbol_slots[symbol_id] = array(
+                "i", firsts[start : start + length].tobytes()
+            )
+            start += length
+        index._totals = Totals(*arrays["totals"].tolist())
+        index.revision = revision
+        return index
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -310,10 +429,9 @@ class PatternIndex:
         if found is None:
             terms: dict[str, list[float]] = {}
             for slot in self.slots_holding([symbol]).tolist():
-                record = self._records[slot]
-                assert record is not None
-                for emotive, mean in average_emotives(record.emotives).items():
-                    terms.setdefault(emotive, []).append(record.frequency * mean)
+                frequency = self._frequencies[slot]
+                for emotive, mean in average_emotives(self._emotives.get(slot, ())).items():
+                    terms.setdefault(emotive, []).append(frequency * mean)
             found = self._affinities[symbol] = {
                 emotive: math.fsum(terms[emotive]) for emotive in sorted(terms)
             }
@@ -346,13 +464,13 @@ class PatternIndex:
 
     def live_slots(self) -> np.ndarray:
         """Every live pattern: the candidates when nothing may be pruned (θ = 0)."""
-        return np.flatnonzero(self._live[: len(self._records)])
+        return np.flatnonzero(self._live[: len(self._names)])
 
     def candidates(self, state: Sequence[str], threshold: float) -> np.ndarray:
         """Slots of the live patterns whose multiset bound reaches ``threshold``."""
         if threshold <= 0.0:
             return self.live_slots()
-        size = len(self._records)
+        size = len(self._names)
         overlap = np.zeros(size, dtype=np.int64)
         for symbol, state_count in Counter(state).items():
             symbol_id = self._symbol_ids.get(symbol)
@@ -418,30 +536,39 @@ class PatternIndex:
         return shared, len(bounded), kept
 
     def name(self, slot: int) -> str:
-        record = self._records[slot]
-        assert record is not None
-        return record.name
+        name = self._names[slot]
+        assert name is not None
+        return name
 
     def view(self, slot: int) -> PatternView:
         view = self._view_cache.get(slot)
         if view is None:
-            record = self._records[slot]
-            assert record is not None
-            view = self._view_cache[slot] = _view_of(record)
+            view = self._view_cache[slot] = self._view_of(slot)
         return view
+
+    def _view_of(self, slot: int) -> PatternView:
+        """The slot's pattern rebuilt from its symbol ids and event bounds (the events a
+        record held: the same strings, in the same order)."""
+        names = self._symbol_names
+        flat = tuple(
+            names[i] for i in self._flat[self._flat_offsets[slot] : self._flat_offsets[slot + 1]]
+        )
+        bounds = tuple(self._bounds[self._bounds_offsets[slot] : self._bounds_offsets[slot + 1]])
+        return PatternView(
+            name=self.name(slot),
+            events=tuple(flat[start:end] for start, end in pairwise(bounds)),
+            flat=flat,
+            bounds=bounds,
+            frequency=self._frequencies[slot],
+            emotives=self._emotives.get(slot, ()),
+        )
+
+    def _set_emotives(self, slot: int, emotives: tuple[Mapping[str, float], ...]) -> None:
+        if emotives:
+            self._emotives[slot] = emotives
+        else:
+            self._emotives.pop(slot, None)
 
     def get(self, name: str) -> PatternView | None:
         slot = self._slot_of.get(name)
         return None if slot is None else self.view(slot)
-
-
-def _view_of(record: PatternRecord) -> PatternView:
-    events = record.events
-    return PatternView(
-        name=record.name,
-        events=events,
-        flat=tuple(chain.from_iterable(events)),
-        bounds=tuple(accumulate(map(len, events), initial=0)),
-        frequency=record.frequency,
-        emotives=record.emotives,
-    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kato.engine.ports import (
@@ -256,6 +256,12 @@ class InMemoryKnowledgeBase:
 
     def training_figures(self, name: str) -> TrainingFigures | None:
         return self._training.get(name)
+
+    def index_snapshot(self) -> tuple[int, bytes] | None:
+        return None  # it lives in memory: no start-up to shorten
+
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+        pass
 
     def close(self) -> None:
         """Nothing to release."""

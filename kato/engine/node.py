@@ -66,15 +66,39 @@ class Node:
     # -- long-term memory -----------------------------------------------------------------
 
     def refresh(self) -> PatternIndex:
-        """Catch the in-memory index up with the store (incremental)."""
+        """Catch the in-memory index up with the store (incremental).
+
+        The first catch-up starts from the store's index snapshot when it keeps a valid one;
+        a load of many patterns into an empty index (no snapshot, a stale one, a reset)
+        stores a new snapshot, so the next process starts from it.
+        """
         with self._lock:
             if self.knowledge_base.revision() != self._index.revision:
                 with heap.paused():
+                    from_snapshot = self._index.revision < 0 and self._load_snapshot()
+                    empty = not self._index.pattern_count
                     changes = self.knowledge_base.changes_since(self._index.revision)
                     self._index.apply(changes)
-                if len(changes.patterns) >= _SETTLE_AFTER:
+                loaded = len(changes.patterns) >= _SETTLE_AFTER
+                if from_snapshot or loaded:
                     heap.settle()  # the index lives as long as the node: out of every gc pass
+                if loaded and (empty or changes.reset or from_snapshot):
+                    self.knowledge_base.store_index_snapshot(
+                        self._index.revision, self._index.snapshot
+                    )
             return self._index
+
+    def _load_snapshot(self) -> bool:
+        """Replace the (never loaded) index by the store's snapshot, if it keeps one."""
+        stored = self.knowledge_base.index_snapshot()
+        if stored is None:
+            return False
+        revision, data = stored
+        index = PatternIndex.from_snapshot(data)
+        if index is None or index.revision != revision:  # another layout, or not that revision
+            return False
+        self._index = index
+        return True
 
     def symbol_affinities(self, symbol: str) -> dict[str, float]:
         """§12.16: ``symbol``'s affinity per emotive, at the store's current revision."""

@@ -8,7 +8,7 @@ processes without a full reload).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -214,6 +214,17 @@ class KnowledgeBase(Protocol):
 
     def training_figures(self, name: str) -> TrainingFigures | None:
         """The figures stored for pattern ``name`` (bare), or None."""
+        ...
+
+    def index_snapshot(self) -> tuple[int, bytes] | None:
+        """A node's in-memory index as ``store_index_snapshot`` kept it, with its revision,
+        when that is still valid (no reset since, not after the current revision); None
+        when none is kept. Adapters that keep none answer None."""
+        ...
+
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+        """Keep the node's index as of ``revision``, as bytes from ``snapshot`` (a cache: no
+        revision bump). An adapter that keeps none never calls ``snapshot``."""
         ...
 
     def close(self) -> None: ...

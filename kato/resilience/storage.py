@@ -179,6 +179,12 @@ class BreakerGuardedKnowledgeBase:
     def training_figures(self, name: str) -> TrainingFigures | None:
         return self._call(lambda kb: kb.training_figures(name))
 
+    def index_snapshot(self) -> tuple[int, bytes] | None:
+        return self._call(lambda kb: kb.index_snapshot())
+
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+        self._call(lambda kb: kb.store_index_snapshot(revision, snapshot))
+
     def close(self) -> None:
         with self._opening:
             if self._inner is not None:

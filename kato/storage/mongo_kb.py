@@ -581,6 +581,12 @@ class MongoKnowledgeBase:
             dict(document["tf"]),
         )
 
+    def index_snapshot(self) -> tuple[int, bytes] | None:
+        return None  # not kept in MongoDB (the embedded store's cold start only)
+
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+        pass
+
     def close(self) -> None:
         """Close the client if this knowledge base created it; a shared one stays open."""
         if self._owns_client:

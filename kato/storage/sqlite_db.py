@@ -87,6 +87,11 @@ CREATE TABLE IF NOT EXISTS kb_owners (
     kb TEXT PRIMARY KEY,
     node_id TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kb_index_snapshots (
+    kb TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS vectors (
     kb TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -95,6 +100,9 @@ CREATE TABLE IF NOT EXISTS vectors (
 ) WITHOUT ROWID;
 """
 _SCHEMA += _TRAINING_TABLE
+# kb_index_snapshots is a cache, not data: a node's in-memory index as bytes, valid at its
+# revision (sqlite_kb.py). A rowid table, as its rows are megabytes. Created by every open, so
+# it needs no schema version; older versions ignore it.
 
 
 class SQLiteDatabase:

@@ -43,8 +43,8 @@ def _state(index: PatternIndex) -> dict[str, object]:
         "bounds": bytes(index._bounds),  # noqa: SLF001
         "bounds_offsets": bytes(index._bounds_offsets),  # noqa: SLF001
         "frequencies": bytes(index._frequencies),  # noqa: SLF001
-        "lengths": index._lengths[: len(index._records)].tolist(),  # noqa: SLF001
-        "live": index._live[: len(index._records)].tolist(),  # noqa: SLF001
+        "lengths": index._lengths[: len(index._names)].tolist(),  # noqa: SLF001
+        "live": index._live[: len(index._names)].tolist(),  # noqa: SLF001
         "postings": postings,
     }
 
