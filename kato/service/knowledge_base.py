@@ -287,18 +287,24 @@ def learn_item(sequence: BatchSequence, genes: Genes) -> LearnItem | None:
     unchanged), the zero-filtered average of the emotives observed; None when the STM would
     hold fewer than 2 symbols (§3.2). Auto-learning does not apply: one sequence, one pattern."""
     sort = genes.sort
+    observations = sequence.observations
     events: Events = tuple(
-        (tuple(sorted(o.strings)) if sort else o.strings)
-        if not o.vectors
-        else tuple(event_of(o, sort))
-        for o in sequence.observations
-        if o.strings or o.vectors
+        [
+            (tuple(sorted(o.strings)) if sort else o.strings)
+            if not o.vectors
+            else tuple(event_of(o, sort))
+            for o in observations
+            if o.strings or o.vectors
+        ]
     )
-    if sum(len(event) for event in events) < 2:
+    # Every event holds at least one symbol, so fewer than 2 means one event of one symbol.
+    if not events or (len(events) == 1 and len(events[0]) == 1):
         return None
-    averaged = average_emotives(o.emotives for o in sequence.observations if o.emotives)
+    emotives = [o.emotives for o in observations if o.emotives]
+    averaged = average_emotives(emotives) if emotives else None
     window = (without_zeros(averaged),) if averaged else ()
-    return LearnItem(pattern_hash(events), events, window, metadata_values(sequence.metadata))
+    metadata = metadata_values(sequence.metadata) if sequence.metadata else {}
+    return LearnItem(pattern_hash(events), events, window, metadata)
 
 
 def learn_batch(node: Node, sequences: Sequence[BatchSequence], genes: Genes) -> list[str]:
