@@ -118,11 +118,10 @@ class InMemoryKnowledgeBase:
                     if old
                     else SymbolStats(symbol, frequencies[symbol], member)
                 )
-            last_item = dict(zip(increments.touches, increments.toucher, strict=True))
             changed = self._changed_symbols
-            for symbol in reversed(dict.fromkeys(reversed(increments.touches))):
+            for symbol, index in increments.last_item.items():
                 changed.pop(symbol, None)
-                changed[symbol] = first + last_item[symbol]
+                changed[symbol] = first + index
             self._totals = add_totals(self._totals, increments.totals)
             self._revision += len(items)
             return results

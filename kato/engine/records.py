@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any, NamedTuple
 
 from kato.core.errors import ValidationError
 from kato.core.observation import EMOTIVE_MAGNITUDE_LIMIT, is_emotive_value
+from kato.core.tally import tally
 from kato.engine.ports import Events, LearnItem, Metadata, PatternRecord, Totals, symbol_counts
 
 
@@ -117,39 +117,29 @@ class BatchIncrements(NamedTuple):
     """What a batch of learns adds to the symbol statistics and totals, as ``stats_increments``
     of each item in turn would (same sums, symbols in the same first-touch order)."""
 
-    frequencies: Counter[str]  # symbol -> frequency increment
-    members: Counter[str]  # symbol -> pattern-member-frequency increment, first-touch order
+    frequencies: dict[str, int]  # symbol -> frequency increment, first-touch order
+    members: dict[str, int]  # symbol -> pattern-member-frequency increment, same order
     totals: Totals
-    # Each item's distinct symbols (first-occurrence order), items in order, and the index of
-    # the item each entry comes from: an adapter that stamps a revision per item needs them.
-    touches: list[str]
-    toucher: list[int]
+    # symbol -> index of the last item holding it, in the order those items touch them (an
+    # adapter that stamps a revision per item needs it).
+    last_item: dict[str, int]
 
 
 def batch_increments(items: Sequence[LearnItem]) -> BatchIncrements:
-    """``stats_increments`` of a whole batch. Counted by ``Counter`` over the flattened
-    symbols (its C loop) instead of per item and symbol in Python: the batch path's hot spot."""
-    touches: list[str] = []
-    toucher: list[int] = []
-    weighted: list[tuple[LearnItem, list[str]]] = []
-    for index, item in enumerate(items):
-        distinct = list(dict.fromkeys(chain.from_iterable(item.events)))
-        touches += distinct
-        toucher += repeat(index, len(distinct))
-        if item.times != 1:
-            weighted.append((item, distinct))
-    frequencies = Counter(chain.from_iterable(chain.from_iterable(item.events for item in items)))
-    members = Counter(touches)
-    for item, distinct in weighted:  # counted once above; the other times - 1 learns here
-        extra = item.times - 1
-        for symbol in chain.from_iterable(item.events):
-            frequencies[symbol] += extra
-        for symbol in distinct:
-            members[symbol] += extra
+    """``stats_increments`` of a whole batch, counted by one ``tally`` (compiled when built):
+    per item and symbol in Python, this was the batch path's hot spot."""
+    frequencies, members, last_item = tally([item.events for item in items])
+    for item in items:
+        if item.times != 1:  # counted once by the tally; the other times - 1 learns here
+            extra = item.times - 1
+            for symbol in chain.from_iterable(item.events):
+                frequencies[symbol] += extra
+            for symbol in dict.fromkeys(chain.from_iterable(item.events)):
+                members[symbol] += extra
     totals = Totals(
         sum(item.times for item in items), sum(frequencies.values()), sum(members.values())
     )
-    return BatchIncrements(frequencies, members, totals, touches, toucher)
+    return BatchIncrements(frequencies, members, totals, last_item)
 
 
 def add_totals(totals: Totals, more: Totals) -> Totals:
