@@ -95,16 +95,23 @@ class InMemoryKnowledgeBase:
         # the last item holding it, touched in that order.
         increments = batch_increments(items)
         with self._lock:
-            first = self._revision + 1
+            # Every record is built before anything changes: an item that fails leaves the
+            # knowledge base as it was.
             patterns = self._patterns
-            changed = self._changed_patterns
+            batch: dict[str, PatternRecord] = {}
             results = []
-            for revision, item in enumerate(items, first):
-                record = learned_many(patterns.get(item.name), item, persistence)
-                patterns[item.name] = record
-                changed.pop(item.name, None)
-                changed[item.name] = revision
+            for item in items:
+                record = learned_many(
+                    batch.get(item.name) or patterns.get(item.name), item, persistence
+                )
+                batch[item.name] = record
                 results.append(record)
+            first = self._revision + 1
+            changed = self._changed_patterns
+            for revision, record in enumerate(results, first):
+                patterns[record.name] = record
+                changed.pop(record.name, None)
+                changed[record.name] = revision
             symbols = self._symbols
             frequencies = increments.frequencies
             for symbol, member in increments.members.items():  # new symbols in first-touch order
