@@ -1,6 +1,6 @@
 """Build of the optional compiled cores; all other metadata lives in pyproject.toml.
 
-Both extensions are optional: a machine without a C compiler still installs (setuptools
+The extensions are optional: a machine without a C compiler still installs (setuptools
 warns and skips them) and KATO runs on the pure-Python paths with identical results.
 """
 
@@ -21,6 +21,14 @@ setup(
         Extension(
             "kato.core._hashcore",
             ["kato/core/_hashcore.c"],
+            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
+            optional=True,
+        ),
+        # The batch learn path's symbol tally; optional: kato.core.tally falls back to the
+        # pure path.
+        Extension(
+            "kato.core._tallycore",
+            ["kato/core/_tallycore.c"],
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
             optional=True,
         ),

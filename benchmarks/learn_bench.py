@@ -84,15 +84,17 @@ def engine_run(
 
 
 def with_hash(
-    function: Callable[..., str], work: Callable[[], tuple[float, float]]
+    functions: tuple[Callable[..., Any], Callable[..., Any]],
+    work: Callable[[], tuple[float, float]],
 ) -> tuple[float, float]:
-    """``work`` with ``function`` as the service's pattern hash (compiled or pure)."""
-    saved = kb_service.pattern_hash
-    kb_service.pattern_hash = function  # type: ignore[assignment]
+    """``work`` with ``functions`` as the service's pattern hash and string events (compiled
+    or pure: ``string_events`` hashes too)."""
+    saved = kb_service.pattern_hash, kb_service.string_events
+    kb_service.pattern_hash, kb_service.string_events = functions  # type: ignore[assignment]
     try:
         return work()
     finally:
-        kb_service.pattern_hash = saved  # type: ignore[assignment]
+        kb_service.pattern_hash, kb_service.string_events = saved  # type: ignore[assignment]
 
 
 def rate(count: int, seconds: list[float]) -> float:
@@ -222,10 +224,11 @@ def main() -> None:
         profiler.runcall(engine_run, sequences, genes)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
         return
-    compiled_hash = hashing.pattern_hash
+    compiled_hash = hashing.pattern_hash, hashing.string_events
+    pure_hash = hashing.pure_pattern_hash, hashing.pure_string_events
     pure, compiled = [], []
     for _ in range(args.runs):
-        pure.append(with_hash(hashing.pure_pattern_hash, lambda: engine_run(sequences, genes)))
+        pure.append(with_hash(pure_hash, lambda: engine_run(sequences, genes)))
         compiled.append(with_hash(compiled_hash, lambda: engine_run(sequences, genes)))
     for label, runs in (("engine, pure hash", pure), ("engine, compiled hash", compiled)):
         wall = rate(args.patterns, [w for w, _ in runs])

@@ -150,9 +150,83 @@ static PyObject *pattern_hash(PyObject *module, PyObject *events) {
     return result;
 }
 
+static PyObject *strings_name; /* "strings" */
+static PyObject *vectors_name; /* "vectors" */
+
+/* The event of one observation's strings: the tuple itself unsorted (or of one symbol),
+ * else tuple(sorted(strings)). */
+static PyObject *string_event(PyObject *strings, int sort) {
+    if (!sort || (PyTuple_CheckExact(strings) && PyTuple_GET_SIZE(strings) == 1)) {
+        Py_INCREF(strings);
+        return strings;
+    }
+    PyObject *list = PySequence_List(strings);
+    if (list == NULL) {
+        return NULL;
+    }
+    PyObject *event = PyList_Sort(list) < 0 ? NULL : PyList_AsTuple(list);
+    Py_DECREF(list);
+    return event;
+}
+
+/* hashing.pure_string_events: (events, pattern hash) of observations without vectors. */
+static PyObject *string_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "string_events(observations, sort)");
+        return NULL;
+    }
+    int sort = PyObject_IsTrue(args[1]);
+    PyObject *observations = sort < 0 ? NULL : PySequence_Fast(args[0], "observations");
+    if (observations == NULL) {
+        return NULL;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(observations);
+    PyObject *events = PyTuple_New(count); /* shrunk to the non-empty events at the end */
+    Py_ssize_t kept = 0;
+    int failed = events == NULL, vectors_seen = 0;
+    for (Py_ssize_t i = 0; i < count && !failed && !vectors_seen; i++) {
+        PyObject *observation = PySequence_Fast_GET_ITEM(observations, i);
+        PyObject *vectors = PyObject_GetAttr(observation, vectors_name);
+        int truth = vectors == NULL ? -1 : PyObject_IsTrue(vectors);
+        Py_XDECREF(vectors);
+        if (truth != 0) {
+            failed = truth < 0;
+            vectors_seen = truth > 0;
+            break;
+        }
+        PyObject *strings = PyObject_GetAttr(observation, strings_name);
+        truth = strings == NULL ? -1 : PyObject_IsTrue(strings);
+        PyObject *event = truth > 0 ? string_event(strings, sort) : NULL;
+        Py_XDECREF(strings);
+        if (truth < 0 || (truth > 0 && event == NULL)) {
+            failed = 1;
+        } else if (event != NULL) {
+            PyTuple_SET_ITEM(events, kept++, event);
+        }
+    }
+    Py_DECREF(observations);
+    if (failed || vectors_seen) {
+        Py_XDECREF(events);
+        if (failed) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (_PyTuple_Resize(&events, kept) < 0) {
+        return NULL;
+    }
+    PyObject *name = pattern_hash(module, events);
+    PyObject *result = name == NULL ? NULL : PyTuple_Pack(2, events, name);
+    Py_XDECREF(name);
+    Py_DECREF(events);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"pattern_hash", pattern_hash, METH_O,
      "Bare 40-hex identity of an event sequence: sha1 of str(list of lists)."},
+    {"string_events", (PyCFunction)(void (*)(void))string_events, METH_FASTCALL,
+     "(events, pattern hash) of observations without vectors; None if one has vectors."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -169,7 +243,10 @@ PyMODINIT_FUNC PyInit__hashcore(void) {
     sha1_constructor = PyObject_GetAttrString(hashlib, "sha1");
     Py_DECREF(hashlib);
     hexdigest_name = PyUnicode_InternFromString("hexdigest");
-    if (sha1_constructor == NULL || hexdigest_name == NULL) {
+    strings_name = PyUnicode_InternFromString("strings");
+    vectors_name = PyUnicode_InternFromString("vectors");
+    if (sha1_constructor == NULL || hexdigest_name == NULL || strings_name == NULL ||
+        vectors_name == NULL) {
         return NULL;
     }
     return PyModule_Create(&module_definition);

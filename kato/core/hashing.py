@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 PATTERN_PREFIX = "PTRN|"
 VECTOR_PREFIX = "VCTR|"
+
+Events = tuple[tuple[str, ...], ...]
 
 
 def pure_pattern_hash(events: Sequence[Sequence[str]]) -> str:
@@ -35,6 +38,34 @@ def _choose_pattern_hash() -> Callable[[Sequence[Sequence[str]]], str]:
 
 
 pattern_hash = _choose_pattern_hash()
+
+
+def pure_string_events(observations: Sequence[Any], sort: bool) -> tuple[Events, str] | None:
+    """The events of observations without vectors (their strings, each sorted when ``sort``,
+    empty ones skipped) and their pattern hash; None when one has vectors (its vector symbol
+    is part of its event). The batch learn path's per-observation loop, compiled when built."""
+    if any(observation.vectors for observation in observations):
+        return None
+    events = tuple(
+        [
+            tuple(sorted(observation.strings)) if sort else observation.strings
+            for observation in observations
+            if observation.strings
+        ]
+    )
+    return events, pure_pattern_hash(events)
+
+
+def _choose_string_events() -> Callable[[Sequence[Any], bool], tuple[Events, str] | None]:
+    # Compiled exactly when the pattern hash is: one switch for both.
+    if pattern_hash is pure_pattern_hash:
+        return pure_string_events
+    from kato.core._hashcore import string_events as compiled
+
+    return compiled
+
+
+string_events = _choose_string_events()
 
 
 def strip_pattern_prefix(name: str) -> str:

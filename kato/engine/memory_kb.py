@@ -18,14 +18,15 @@ from kato.engine.ports import (
     TrainingFigures,
     symbol_counts,
 )
-from kato.engine.records import add_totals, learned_many, learned_record, stats_increments
+from kato.engine.records import add_totals, batch_increments, learned_many, learned_record
 
 
 class InMemoryKnowledgeBase:
     """Thread-safe, process-local knowledge base.
 
-    Changes are tracked in an insertion-ordered dict ``(kind, key) -> revision`` whose entry
-    moves to the end on every change, so ``changes_since`` walks back only over what changed.
+    Changes are tracked in insertion-ordered dicts ``key -> revision`` (one for patterns, one
+    for symbols) whose entry moves to the end on every change, so ``changes_since`` walks back
+    only over what changed.
     """
 
     def __init__(self) -> None:
@@ -37,7 +38,8 @@ class InMemoryKnowledgeBase:
         self._training: dict[str, TrainingFigures] = {}
         self._revision = 0
         self._reset_revision = 0
-        self._changed: dict[tuple[str, str], int] = {}
+        self._changed_patterns: dict[str, int] = {}
+        self._changed_symbols: dict[str, int] = {}
         self._owner: str | None = None
 
     def revision(self) -> int:
@@ -49,9 +51,9 @@ class InMemoryKnowledgeBase:
                 self._owner = node_id
             return self._owner
 
-    def _touch(self, kind: str, key: str) -> None:
-        self._changed.pop((kind, key), None)
-        self._changed[(kind, key)] = self._revision
+    def _touch(self, changed: dict[str, int], key: str) -> None:
+        changed.pop(key, None)
+        changed[key] = self._revision
 
     def learn(
         self,
@@ -69,7 +71,7 @@ class InMemoryKnowledgeBase:
                 self._patterns.get(name), name, events, emotives, persistence, metadata
             )
             self._patterns[name] = record
-            self._touch("p", name)
+            self._touch(self._changed_patterns, name)
             symbols = self._symbols
             for symbol, count in counts.items():
                 old = symbols.get(symbol)
@@ -78,7 +80,7 @@ class InMemoryKnowledgeBase:
                     if old
                     else SymbolStats(symbol, count, 1)
                 )
-                self._touch("s", symbol)
+                self._touch(self._changed_symbols, symbol)
             totals = self._totals
             self._totals = Totals(
                 totals.pattern_frequencies + 1,
@@ -88,25 +90,48 @@ class InMemoryKnowledgeBase:
             return record
 
     def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
+        # One revision per item, as that many learns; the statistics are counted for the whole
+        # batch at once (not per item and symbol) and each symbol stamped with the revision of
+        # the last item holding it, touched in that order.
+        increments = batch_increments(items)
         with self._lock:
-            return [self._learn(item, persistence) for item in items]
-
-    def _learn(self, item: LearnItem, persistence: int) -> PatternRecord:
-        self._revision += 1
-        record = learned_many(self._patterns.get(item.name), item, persistence)
-        self._patterns[item.name] = record
-        self._touch("p", item.name)
-        increments, more = stats_increments(item)
-        for symbol, count in increments.items():
-            old = self._symbols.get(symbol)
-            self._symbols[symbol] = SymbolStats(
-                symbol,
-                (old.frequency if old else 0) + count,
-                (old.pattern_member_frequency if old else 0) + item.times,
-            )
-            self._touch("s", symbol)
-        self._totals = add_totals(self._totals, more)
-        return record
+            # Every record is built before anything changes: an item that fails leaves the
+            # knowledge base as it was.
+            patterns = self._patterns
+            batch: dict[str, PatternRecord] = {}
+            results = []
+            for item in items:
+                record = learned_many(
+                    batch.get(item.name) or patterns.get(item.name), item, persistence
+                )
+                batch[item.name] = record
+                results.append(record)
+            first = self._revision + 1
+            changed = self._changed_patterns
+            for revision, record in enumerate(results, first):
+                patterns[record.name] = record
+                changed.pop(record.name, None)
+                changed[record.name] = revision
+            symbols = self._symbols
+            frequencies = increments.frequencies
+            for symbol, member in increments.members.items():  # new symbols in first-touch order
+                old = symbols.get(symbol)
+                symbols[symbol] = (
+                    SymbolStats(
+                        symbol,
+                        old.frequency + frequencies[symbol],
+                        old.pattern_member_frequency + member,
+                    )
+                    if old
+                    else SymbolStats(symbol, frequencies[symbol], member)
+                )
+            changed = self._changed_symbols
+            for symbol, index in increments.last_item.items():
+                changed.pop(symbol, None)
+                changed[symbol] = first + index
+            self._totals = add_totals(self._totals, increments.totals)
+            self._revision += len(items)
+            return results
 
     def get_pattern(self, name: str) -> PatternRecord | None:
         return self._patterns.get(name)
@@ -117,7 +142,7 @@ class InMemoryKnowledgeBase:
                 return False
             self._training.pop(name, None)
             self._revision += 1
-            self._touch("p", name)
+            self._touch(self._changed_patterns, name)
             return True
 
     def update_pattern(
@@ -140,7 +165,7 @@ class InMemoryKnowledgeBase:
                 old.metadata if metadata is None else metadata,
             )
             self._patterns[name] = record
-            self._touch("p", name)
+            self._touch(self._changed_patterns, name)
             return record
 
     def clear(self) -> None:
@@ -161,7 +186,8 @@ class InMemoryKnowledgeBase:
             self._symbols = new_symbols
             self._archive.clear()
             self._training.clear()
-            self._changed.clear()
+            self._changed_patterns.clear()
+            self._changed_symbols.clear()
             self._totals = totals
             self._revision += 1
             self._reset_revision = self._revision
@@ -221,15 +247,17 @@ class InMemoryKnowledgeBase:
             patterns: list[PatternRecord] = []
             deleted: list[str] = []
             symbols: list[SymbolStats] = []
-            for (kind, key), changed_at in reversed(self._changed.items()):
+            for name, changed_at in reversed(self._changed_patterns.items()):
                 if changed_at <= revision:
                     break
-                if kind == "s":
-                    symbols.append(self._symbols[key])
-                elif key in self._patterns:
-                    patterns.append(self._patterns[key])
+                if name in self._patterns:
+                    patterns.append(self._patterns[name])
                 else:
-                    deleted.append(key)
+                    deleted.append(name)
+            for symbol, changed_at in reversed(self._changed_symbols.items()):
+                if changed_at <= revision:
+                    break
+                symbols.append(self._symbols[symbol])
             return ChangeSet(
                 revision=self._revision,
                 reset=False,

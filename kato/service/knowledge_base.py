@@ -36,7 +36,7 @@ from typing import IO, Any, Literal
 from kato.core.emotives import average_emotives, without_zeros
 from kato.core.errors import KatoError, PatternNotFoundError, ValidationError
 from kato.core.genes import Genes
-from kato.core.hashing import PATTERN_PREFIX, pattern_hash, strip_pattern_prefix
+from kato.core.hashing import PATTERN_PREFIX, pattern_hash, string_events, strip_pattern_prefix
 from kato.core.observation import Observation, event_of
 from kato.engine.node import Node
 from kato.engine.ports import (
@@ -328,18 +328,20 @@ def learn_item(sequence: BatchSequence, genes: Genes) -> LearnItem | None:
     unchanged), the zero-filtered average of the emotives observed; None when the STM would
     hold fewer than 2 symbols (§3.2). Auto-learning does not apply: one sequence, one pattern."""
     sort = genes.sort
-    events: Events = tuple(
-        (tuple(sorted(o.strings)) if sort else o.strings)
-        if not o.vectors
-        else tuple(event_of(o, sort))
-        for o in sequence.observations
-        if o.strings or o.vectors
-    )
-    if sum(len(event) for event in events) < 2:
+    observations = sequence.observations
+    identity = string_events(observations, sort)  # None when a vector was observed
+    if identity is None:
+        events: Events = tuple([tuple(event_of(o, sort)) for o in observations if not o.is_empty])
+        identity = events, pattern_hash(events)
+    events, name = identity
+    # Every event holds at least one symbol, so fewer than 2 means one event of one symbol.
+    if not events or (len(events) == 1 and len(events[0]) == 1):
         return None
-    averaged = average_emotives(o.emotives for o in sequence.observations if o.emotives)
+    emotives = [o.emotives for o in observations if o.emotives]
+    averaged = average_emotives(emotives) if emotives else None
     window = (without_zeros(averaged),) if averaged else ()
-    return LearnItem(pattern_hash(events), events, window, metadata_values(sequence.metadata))
+    metadata = metadata_values(sequence.metadata) if sequence.metadata else {}
+    return LearnItem(name, events, window, metadata)
 
 
 def learn_batch(node: Node, sequences: Sequence[BatchSequence], genes: Genes) -> list[str]:

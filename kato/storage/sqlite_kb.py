@@ -26,7 +26,7 @@ from kato.engine.ports import (
     TrainingFigures,
     symbol_counts,
 )
-from kato.engine.records import add_totals, learned_many, learned_record, stats_increments
+from kato.engine.records import batch_increments, learned_many, learned_record
 from kato.storage.sqlite_db import SQLiteDatabase
 
 _PATTERN_COLUMNS = "name, events, frequency, emotives, metadata"
@@ -204,24 +204,17 @@ class SQLiteKnowledgeBase:
         then written with one ``executemany`` per table."""
         if not items:
             return []
+        increments = batch_increments(items)
         with self._db.write() as connection:
             stored = self._records(connection, {item.name for item in items})
             records: dict[str, PatternRecord] = {}
             results: list[PatternRecord] = []
-            symbols: dict[str, list[int]] = {}
-            totals = Totals()
             for item in items:
                 record = learned_many(
                     records.get(item.name) or stored.get(item.name), item, persistence
                 )
                 records[item.name] = record
                 results.append(record)
-                increments, more = stats_increments(item)
-                for symbol, count in increments.items():
-                    entry = symbols.setdefault(symbol, [0, 0])
-                    entry[0] += count
-                    entry[1] += item.times
-                totals = add_totals(totals, more)
             revision = self._bump(connection, patterns=len(records.keys() - stored.keys()))
             kb = self.kb_id
             connection.executemany(
@@ -234,30 +227,37 @@ class SQLiteKnowledgeBase:
                         record.name,
                         _dumps(record.events),
                         record.frequency,
-                        _dumps(record.emotives),
-                        _dumps(record.metadata),
+                        _dumps(record.emotives) if record.emotives else "[]",
+                        _dumps(record.metadata) if record.metadata else "{}",
                         revision,
                     )
                     for record in records.values()
                 ],
             )
-            connection.executemany(
-                "DELETE FROM kb_deleted WHERE kb = ? AND name = ?",
-                [(kb, name) for name in records],
-            )
+            # Most stores hold no deleted names: one probe instead of a delete per pattern.
+            if connection.execute(
+                "SELECT 1 FROM kb_deleted WHERE kb = ? LIMIT 1", (kb,)
+            ).fetchone():
+                connection.executemany(
+                    "DELETE FROM kb_deleted WHERE kb = ? AND name = ?",
+                    [(kb, name) for name in records],
+                )
             connection.executemany(
                 "INSERT INTO kb_symbols (kb, name, frequency, pattern_member_frequency, rev)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kb, name) DO UPDATE SET"
                 " frequency = frequency + excluded.frequency,"
                 " pattern_member_frequency = pattern_member_frequency"
                 " + excluded.pattern_member_frequency, rev = excluded.rev",
-                [(kb, symbol, f, m, revision) for symbol, (f, m) in symbols.items()],
+                [
+                    (kb, symbol, increments.frequencies[symbol], members, revision)
+                    for symbol, members in increments.members.items()
+                ],
             )
             connection.execute(
                 "UPDATE kb_nodes SET pattern_frequencies = pattern_frequencies + ?,"
                 " symbol_frequencies = symbol_frequencies + ?,"
                 " symbols_in_patterns = symbols_in_patterns + ? WHERE kb = ?",
-                (*_total_values(totals), kb),
+                (*_total_values(increments.totals), kb),
             )
         return results
 

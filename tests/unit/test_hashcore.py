@@ -58,3 +58,36 @@ def test_the_compiled_hash_serves_unless_pure_python_is_asked_for() -> None:
         check=True,
     )
     assert result.stdout.strip() == "pure_pattern_hash"
+
+
+class _Observed:
+    """What string_events reads of an observation."""
+
+    def __init__(self, strings: tuple[str, ...], vectors: tuple[tuple[float, ...], ...]) -> None:
+        self.strings, self.vectors = strings, vectors
+
+
+observed = st.builds(
+    _Observed,
+    st.lists(symbols, max_size=4).map(tuple),
+    st.sampled_from([(), (), (), ((1.0, 2.0),)]),
+)
+
+
+@given(st.lists(observed, max_size=8), st.booleans())
+def test_compiled_string_events_equal_pure_string_events(
+    observations: list[_Observed], sort: bool
+) -> None:
+    assert _hashcore.string_events(observations, sort) == hashing.pure_string_events(
+        observations, sort
+    )
+
+
+def test_string_events_skip_empty_observations_and_refuse_vectors() -> None:
+    events = (("b", "a"), ("c",))
+    observations = [_Observed(events[0], ()), _Observed((), ()), _Observed(events[1], ())]
+    expected_sorted = ((("a", "b"), ("c",)), pure_pattern_hash([["a", "b"], ["c"]]))
+    assert _hashcore.string_events(observations, True) == expected_sorted
+    assert _hashcore.string_events(observations, False) == (events, pure_pattern_hash(events))
+    assert _hashcore.string_events([], True) == ((), pure_pattern_hash([]))
+    assert _hashcore.string_events([*observations, _Observed((), ((1.0,),))], True) is None

@@ -1,0 +1,68 @@
+"""The compiled symbol tally (kato/core/_tallycore.c) equals the pure definition."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kato.core import _tallycore, tally
+from kato.core.tally import pure_tally
+
+# A small alphabet, so symbols repeat within an event, across events and across sequences.
+sequences = st.lists(
+    st.lists(st.lists(st.sampled_from(["a", "b", "c", "d", "é", ""]), max_size=4), max_size=6),
+    max_size=10,
+)
+
+
+def ordered(result: tuple[dict[str, int], ...]) -> list[list[tuple[str, int]]]:
+    return [list(part.items()) for part in result]  # the orders are part of the answer
+
+
+@given(sequences)
+def test_compiled_tally_equals_pure_tally_in_values_and_orders(
+    batch: list[list[list[str]]],
+) -> None:
+    assert ordered(_tallycore.tally(batch)) == ordered(pure_tally(batch))
+
+
+def test_known_tally() -> None:
+    batch = [(("a", "b"), ("a",)), (("c",), ("b",)), (("a",),)]
+    expected = [
+        [("a", 3), ("b", 2), ("c", 1)],
+        [("a", 2), ("b", 2), ("c", 1)],
+        # b and c last touched by sequence 1 (c first), a by sequence 2.
+        [("c", 1), ("b", 1), ("a", 2)],
+    ]
+    assert ordered(pure_tally(batch)) == expected
+    assert ordered(_tallycore.tally(batch)) == expected
+
+
+def test_many_symbols_grow_the_arrays() -> None:
+    batch = [[[f"s{i}" for i in range(start, start + 700)]] for start in range(0, 3000, 500)]
+    assert ordered(_tallycore.tally(batch)) == ordered(pure_tally(batch))
+
+
+@pytest.mark.parametrize("bad", [1, [1], [[1]], [[[["unhashable"]]]]])
+def test_non_sequences_are_refused_like_the_pure_path(bad: object) -> None:
+    with pytest.raises(TypeError):
+        _tallycore.tally(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        pure_tally(bad)  # type: ignore[arg-type]
+
+
+def test_the_compiled_tally_serves_unless_pure_python_is_asked_for() -> None:
+    assert tally.tally is _tallycore.tally
+    probe = "from kato.core import tally; print(tally.tally.__name__)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"KATO_PURE_PYTHON": "1", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "pure_tally"
