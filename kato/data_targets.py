@@ -64,9 +64,11 @@ class EmbeddedTarget:
         self._settings = settings
         self.node = Node(node_id, open_knowledge_base(settings, node_id))
         self._genes = settings.genes  # the server's genes: learn and import as it would
+        self._changed = False
 
     def learn(self, sequences: Sequence[dict[str, Any]]) -> list[str]:
         batch = [batch_sequence(item) for item in sequences]
+        self._changed = True
         return kb_service.learn_batch(self.node, batch, self._genes)
 
     def predict(self, contexts: Sequence[list[list[str]]], genes: Genes) -> list[Predictions]:
@@ -77,6 +79,7 @@ class EmbeddedTarget:
         return kb_service.export_lines(self.node)
 
     def import_lines(self, lines: Iterable[bytes], replace: bool) -> int:
+        self._changed = True
         return kb_service.import_lines(
             self.node,
             lines,
@@ -89,6 +92,10 @@ class EmbeddedTarget:
         return self.node.pattern_count
 
     def close(self) -> None:
+        if self._changed:
+            # Index the node once now: a SQLite store keeps the index snapshot, so the next
+            # `kato serve` answers its first predictions without decoding every pattern.
+            self.node.refresh()
         self.node.knowledge_base.close()
 
 

@@ -156,6 +156,20 @@ def test_learn_csv(tmp_path: Path) -> None:
     assert events == [[["home"], ["cart"]], [["home"], ["promo", "search"]]]
 
 
+def test_learn_leaves_the_index_snapshot_kato_serve_starts_from(tmp_path: Path) -> None:
+    sequences = [{"events": [[f"s{n}"], [f"s{n + 1}"], ["end"]]} for n in range(1200)]
+    data = tmp_path / "data"
+    path = write_jsonl(tmp_path / "many.jsonl", sequences)
+    result = kato("learn", "big", str(path), "--data-dir", str(data), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    kb = open_knowledge_base(Settings(service={"data_dir": str(data)}), "big")
+    try:
+        snapshot = kb.index_snapshot()
+        assert snapshot is not None and snapshot[0] == kb.revision()
+    finally:
+        kb.close()
+
+
 def test_export_import_export_is_byte_identical(learned: Path, tmp_path: Path) -> None:
     first = tmp_path / "first.jsonl"
     result = kato("export", "tiny", "--data-dir", str(learned), "--out", str(first), cwd=tmp_path)
