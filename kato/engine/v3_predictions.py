@@ -75,9 +75,14 @@ def compute(
         matched = v3_matching.match(index, state, genes, everything, candidates=kept)
 
     objects = [
-        _object(index, index.view(item.slot), item, state, matched, stm, genes, sources)
+        _object(index, index.view(item.slot), item, state, matched, stm, genes)
         for item in matched.scored
     ]
+    # Member metrics that only their own ranking needs are computed for the returned ones.
+    ranks_by_member_metric = genes.rank_sort_algo in (*_ENTROPY_FIELDS, "tfidf_score")
+    if ranks_by_member_metric:
+        for obj in objects:
+            _member_metrics(obj, index, genes, sources)
 
     # The ensemble metrics, when emitted or ranking the predictions.
     future_list: list[dict[str, Any]] = []
@@ -99,6 +104,9 @@ def compute(
             obj["potential"] = _potential(obj, obj["itfdf_similarity"], _weighs(genes))
 
     ranked = _ranked(objects, genes.rank_sort_algo)[: genes.max_predictions]
+    if not ranks_by_member_metric:
+        for obj in ranked:
+            _member_metrics(obj, index, genes, sources)
     return Result(
         [_emitted(obj, genes) for obj in ranked], future_list if futures is not None else None
     )
@@ -138,9 +146,9 @@ def _object(
     matched: v3_matching.Matched,
     stm: Sequence[Sequence[str]],
     genes: Genes,
-    sources: Sources,
 ) -> dict[str, Any]:
-    """The §4.14 object of one member with every later metric of that member alone.
+    """The §4.14 object of one member with the later metrics its ranking and the ensemble
+    need (the others: ``_member_metrics``).
 
     ``matches`` and ``missing`` are of the state as matched to this pattern (§12.14's fuzzy
     tokens), ``extras`` name the observed symbols; a character-level match reports its
@@ -159,17 +167,24 @@ def _object(
         events = _events_of(state, stm)
         seen = events if state is observed else _events_of(observed, stm)
         _by_event(obj, present_flat, events, seen)
-    # A per-member metric is computed when it is emitted or ranks the predictions.
-    if genes.entropy_metrics == "intrinsic" or genes.rank_sort_algo in _ENTROPY_FIELDS:
-        _intrinsic_entropies(obj, index, pattern.name, present_flat, genes, sources)
-    if genes.extended_metrics or genes.rank_sort_algo == "tfidf_score":
-        obj["tfidf_score"] = v3_metrics.tfidf_score(
-            present_flat, index.patterns_with_symbol, index.unique_patterns
-        )
     _weighted(obj, index, pattern, state, genes)
     if _weighs(genes):
         obj["potential"] = round(_potential(obj, obj["itfdf_similarity"], weighted=True), 12)
     return obj
+
+
+def _member_metrics(
+    obj: dict[str, Any], index: PatternIndex, genes: Genes, sources: Sources
+) -> None:
+    """The metrics of one member that neither the potential nor the ensemble needs (§12.7
+    entropies, §12.15 tf-idf), each when it is emitted or ranks the predictions."""
+    present_flat = _flat(obj["present"])
+    if genes.entropy_metrics == "intrinsic" or genes.rank_sort_algo in _ENTROPY_FIELDS:
+        _intrinsic_entropies(obj, index, obj["name"], present_flat, genes, sources)
+    if genes.extended_metrics or genes.rank_sort_algo == "tfidf_score":
+        obj["tfidf_score"] = v3_metrics.tfidf_score(
+            present_flat, index.patterns_with_symbol, index.unique_patterns
+        )
 
 
 def _unmatched(observed: list[str], item: Scored) -> list[str]:
