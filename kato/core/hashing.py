@@ -7,11 +7,12 @@ KATO knowledge bases and clients (decision D12).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from kato.core.core_choice import pure_python_requested
 
 PATTERN_PREFIX = "PTRN|"
 VECTOR_PREFIX = "VCTR|"
@@ -28,7 +29,7 @@ def pure_pattern_hash(events: Sequence[Sequence[str]]) -> str:
 def _choose_pattern_hash() -> Callable[[Sequence[Sequence[str]]], str]:
     """The compiled ``kato.core._hashcore`` (optional extension, same text and digest, about
     3× faster) unless it was not built or ``KATO_PURE_PYTHON=1`` asks for the pure path."""
-    if os.environ.get("KATO_PURE_PYTHON", "").strip().lower() in {"1", "true", "yes"}:
+    if pure_python_requested():
         return pure_pattern_hash
     try:
         from kato.core._hashcore import pattern_hash as compiled

@@ -13,13 +13,13 @@ fallback; ``implementation()`` says which one serves (``/status``, the start-up 
 
 from __future__ import annotations
 
-import os
 from array import array
 from collections.abc import Hashable, Sequence
 from types import ModuleType
 from typing import Any
 
 from kato.core import pure_matchcore
+from kato.core.core_choice import PURE_PYTHON_VARIABLE, pure_python_requested
 
 compiled: ModuleType | None
 try:
@@ -27,14 +27,11 @@ try:
 except ImportError:  # installed without a C compiler: the optional extension is absent
     compiled = None
 
-PURE_PYTHON_VARIABLE = "KATO_PURE_PYTHON"
-
 Block = tuple[int, int, int]
 
 
 def _choose() -> ModuleType:
-    forced = os.environ.get(PURE_PYTHON_VARIABLE, "").strip().lower() in {"1", "true", "yes"}
-    return pure_matchcore if forced or compiled is None else compiled
+    return pure_matchcore if pure_python_requested() or compiled is None else compiled
 
 
 core: ModuleType = _choose()

@@ -7,8 +7,9 @@ path counts every symbol occurrence of every pattern; this loop is where its tim
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
+
+from kato.core.core_choice import pure_python_requested
 
 Tally = tuple[dict[str, int], dict[str, int], dict[str, int]]
 
@@ -33,7 +34,7 @@ def pure_tally(sequences: Iterable[Sequence[Sequence[str]]]) -> Tally:
 
 
 def _choose_tally() -> Callable[[Iterable[Sequence[Sequence[str]]]], Tally]:
-    if os.environ.get("KATO_PURE_PYTHON", "").strip().lower() in {"1", "true", "yes"}:
+    if pure_python_requested():
         return pure_tally
     try:
         from kato.core._tallycore import tally as compiled
