@@ -9,13 +9,14 @@ these share.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from kato.api.routes_nodes import NodeReader, Sort, node_of
 from kato.api.schemas import error_responses
+from kato.engine.node import Node
 from kato.service import knowledge_base as kb
 
 router = APIRouter(
@@ -26,32 +27,36 @@ NodeQuery = Annotated[str, Query(min_length=1, max_length=256, description="The 
 Limit = Annotated[int, Query(ge=1, le=kb.MAX_PAGE)]
 
 
-@router.get("/stats", dependencies=[NodeReader])
-async def symbol_stats(
+class SymbolPage(NamedTuple):
+    node: Node
+    page: kb.Page
+
+
+async def symbol_page(
     node_id: NodeQuery,
     request: Request,
     limit: Limit = 100,
     cursor: str | None = None,
     sort: Sort = "name",
-) -> dict[str, Any]:
-    """Symbol frequencies and probabilities (``pattern_member_frequency / T_sip``), paged."""
+) -> SymbolPage:
+    """The node and one page of its symbols, as ``/v2/nodes/{node_id}/symbols`` pages them."""
     node = await node_of(request, node_id)
-    page = await run_in_threadpool(kb.browse_symbols, node, limit, cursor, sort)
-    return await run_in_threadpool(kb.symbol_statistics, node, page)
+    return SymbolPage(node, await run_in_threadpool(kb.browse_symbols, node, limit, cursor, sort))
+
+
+SymbolPageDep = Annotated[SymbolPage, Depends(symbol_page)]
+
+
+@router.get("/stats", dependencies=[NodeReader])
+async def symbol_stats(selected: SymbolPageDep) -> dict[str, Any]:
+    """Symbol frequencies and probabilities (``pattern_member_frequency / T_sip``), paged."""
+    return await run_in_threadpool(kb.symbol_statistics, selected.node, selected.page)
 
 
 @router.get("/affinity", dependencies=[NodeReader])
-async def affinities(
-    node_id: NodeQuery,
-    request: Request,
-    limit: Limit = 100,
-    cursor: str | None = None,
-    sort: Sort = "name",
-) -> dict[str, Any]:
+async def affinities(selected: SymbolPageDep) -> dict[str, Any]:
     """Each symbol's affinity per emotive (§12.16), paged like the statistics."""
-    node = await node_of(request, node_id)
-    page = await run_in_threadpool(kb.browse_symbols, node, limit, cursor, sort)
-    return await run_in_threadpool(kb.symbol_affinities, node, page)
+    return await run_in_threadpool(kb.symbol_affinities, selected.node, selected.page)
 
 
 @router.get("/{symbol}/affinity", dependencies=[NodeReader])
