@@ -92,6 +92,8 @@ class ClusterNode:
             "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
             "--save", "",
             "--appendonly", "no",
+            # Replicas sync at once (the default waits 5 s for more replicas to join a sync).
+            "--repl-diskless-sync-delay", "0",
             "--daemonize", "no",
         ]  # fmt: skip
         self.process = spawn_logged(args, self.log_path)
@@ -134,6 +136,7 @@ class RedisCluster:
                 node.start(self.binary)
             self._create()
             self.wait_until_ok()
+            self.wait_until_replicated()
         except BaseException:
             self.close()
             raise
@@ -160,6 +163,25 @@ class RedisCluster:
                 return
             time.sleep(0.1)
         raise ServerStartError(f"the cluster was not ok within {budget:g} s\n{self.logs()}")
+
+    def wait_until_replicated(self, budget: float | None = None) -> None:
+        """Until every replica's link to its primary is up: a replica that has not synced
+        yet cannot be promoted, so a failover test killing a primary before that would
+        wait for a failover that never comes."""
+        budget = startup_budget() if budget is None else budget
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            replicas = [
+                info
+                for info in (node.info("INFO", "replication") for node in self.nodes)
+                if "role:slave" in info
+            ]
+            if len(replicas) == len(self.nodes) - len(self.primaries()) and all(
+                "master_link_status:up" in info for info in replicas
+            ):
+                return
+            time.sleep(0.1)
+        raise ServerStartError(f"the replicas did not sync within {budget:g} s\n{self.logs()}")
 
     def primaries(self) -> list[ClusterNode]:
         """Running nodes that serve slots as primaries (as the cluster now sees it)."""

@@ -53,10 +53,21 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_closed_connection(exc: BaseException) -> bool:
-    """uvloop (the server's event loop) raises ``RuntimeError``, not ``ConnectionError``, when
-    a driver writes to a connection whose peer is gone — a Redis primary killed mid-failover
-    (MagicStack/uvloop#506): a lost connection like any other."""
-    return isinstance(exc, RuntimeError) and "handler is closed" in str(exc)
+    """A driver writing to a connection that closed under it, reported as neither
+    ``ConnectionError`` nor ``TimeoutError`` — seen with a Redis primary killed mid-failover:
+    uvloop's ``RuntimeError`` "handler is closed" (MagicStack/uvloop#506), and redis-py's
+    ``AttributeError`` when a concurrent disconnect dropped the stream writer of a connection
+    still in its handshake (``None.writelines``, raised inside the ``redis`` package)."""
+    if isinstance(exc, RuntimeError):
+        return "handler is closed" in str(exc)
+    if isinstance(exc, AttributeError) and exc.obj is None and exc.name == "writelines":
+        frame = exc.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        return frame is not None and str(frame.tb_frame.f_globals.get("__name__")).startswith(
+            "redis."
+        )
+    return False
 
 
 def is_transient(exc: BaseException) -> bool:

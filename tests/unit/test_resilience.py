@@ -218,6 +218,21 @@ def test_a_write_to_a_lost_connection_under_uvloop_is_transient() -> None:
     assert not is_transient(RuntimeError("some other bug"))
 
 
+def test_a_write_to_a_writer_the_driver_dropped_is_transient() -> None:
+    """redis-py's handshake racing a disconnect writes to ``None`` inside the driver: a lost
+    connection. The same AttributeError raised by our own code stays a bug (a 500)."""
+
+    def raised_in(module: str) -> AttributeError:
+        namespace: dict[str, object] = {"__name__": module}
+        exec("def send(writer):\n    writer.writelines([b'PING'])\n", namespace)
+        with pytest.raises(AttributeError) as raised:
+            namespace["send"](None)  # type: ignore[operator]
+        return raised.value
+
+    assert is_transient(raised_in("redis.asyncio.connection"))
+    assert not is_transient(raised_in("kato.sessions.redis_store"))
+
+
 @pytest.mark.parametrize(
     "error",
     [
