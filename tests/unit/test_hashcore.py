@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -45,19 +42,6 @@ def test_non_sequences_are_refused_like_the_pure_path(bad: object) -> None:
         _hashcore.pattern_hash(bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         pure_pattern_hash(bad)  # type: ignore[arg-type]
-
-
-def test_the_compiled_hash_serves_unless_pure_python_is_asked_for() -> None:
-    assert hashing.pattern_hash is _hashcore.pattern_hash
-    probe = "from kato.core import hashing; print(hashing.pattern_hash.__name__)"
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={"KATO_PURE_PYTHON": "1", "PATH": ""},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "pure_pattern_hash"
 
 
 class _Observed:

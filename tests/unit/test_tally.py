@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kato.core import _tallycore, tally
+from kato.core import _tallycore
 from kato.core.tally import pure_tally
 
 # A small alphabet, so symbols repeat within an event, across events and across sequences.
@@ -53,16 +50,3 @@ def test_non_sequences_are_refused_like_the_pure_path(bad: object) -> None:
         _tallycore.tally(bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         pure_tally(bad)  # type: ignore[arg-type]
-
-
-def test_the_compiled_tally_serves_unless_pure_python_is_asked_for() -> None:
-    assert tally.tally is _tallycore.tally
-    probe = "from kato.core import tally; print(tally.tally.__name__)"
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={"KATO_PURE_PYTHON": "1", "PATH": ""},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "pure_tally"
