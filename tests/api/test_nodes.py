@@ -116,6 +116,28 @@ async def test_batch_predict_equals_a_fresh_session_holding_that_stm(
     assert (await client.get("/v2/sessions/count")).json()["active_session_count"] == 10
 
 
+async def test_batch_predict_bytes_are_those_of_get_predictions(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each result's bytes are GET predictions' bytes for that STM (whose encoding is held to
+    the reference by tests/api/test_prediction_bytes.py): floats of every magnitude included."""
+    emotives = [{"joy": 0.1, "big": 1e20}, {"joy": 1 / 3, "tiny": 1e-7}, {"fear": -0.0}]
+    await learn_batch(
+        client, "bytes", [{"events": [["a"], ["b"], ["c"]], "emotives": emotives}, *SEQUENCES]
+    )
+    contexts = [[["a"], ["b"]], [["b", "a"]], [["x"], ["y"]]]
+    response = await client.post("/v2/nodes/bytes/predict", json={"contexts": contexts})
+    expected = []
+    for context in contexts:
+        session_id = await new_session(client, "bytes")
+        for event in context:
+            await client.post(f"/v2/sessions/{session_id}/observe", json={"strings": event})
+        body = (await client.get(f"/v2/sessions/{session_id}/predictions")).content
+        predictions = body[len(b'{"predictions":') : body.index(b',"session_id":')]
+        expected.append(b'{"predictions":' + predictions + b"}")
+    assert response.content == b'{"results":[' + b",".join(expected) + b"]}"
+
+
 # -- browsing ---------------------------------------------------------------------------------
 
 
