@@ -401,9 +401,9 @@ class PatternIndex:
         """The symbol's ``frequency`` (§1.9); 0 when it has no statistics."""
         return self._symbol_frequency.get(symbol, 0)
 
-    def vocabulary(self) -> list[str]:
-        """Every symbol some pattern was learned with, in first-seen order."""
-        return list(self._symbol_ids)
+    def vocabulary(self) -> Sequence[str]:
+        """Every symbol some pattern was learned with, in first-seen order (symbol ids)."""
+        return self._symbol_names
 
     def text(self, slot: int) -> str:
         """The pattern's symbols joined by spaces (§12.14's character-level matching)."""

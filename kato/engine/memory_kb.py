@@ -289,7 +289,7 @@ class InMemoryKnowledgeBase:
         return None  # it lives in memory: no start-up to shorten
 
     def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
-        pass
+        """Keeps none: an in-memory store has no start-up to shorten."""
 
     def close(self) -> None:
         """Nothing to release."""

@@ -168,8 +168,9 @@ def _object(
         seen = events if state is observed else _events_of(observed, stm)
         _by_event(obj, present_flat, events, seen)
     _weighted(obj, index, pattern, state, genes)
-    if _weighs(genes):
-        obj["potential"] = round(_potential(obj, obj["itfdf_similarity"], weighted=True), 12)
+    if genes.missing_extras_by_event or _weighs(genes):
+        # The core's potential no longer holds: it follows the recomputed snr or the weights.
+        obj["potential"] = round(_potential(obj, obj["itfdf_similarity"], _weighs(genes)), 12)
     return obj
 
 
@@ -209,8 +210,8 @@ def _by_event(
     observed: list[list[str]],
 ) -> None:
     """§12.6: ``missing`` per present event, ``extras`` per STM event (the observed symbols
-    whose symbol as matched is not in the present); ``snr`` (and so the potential) counts
-    every extra of the sublists."""
+    whose symbol as matched is not in the present); ``snr`` counts every extra of the
+    sublists (the caller recomputes the potential from it)."""
     matches = set(obj["matches"])
     in_present = set(present_flat)
     obj["missing"] = [[s for s in event if s not in matches] for event in obj["present"]]
@@ -221,7 +222,6 @@ def _by_event(
     matched, extra = len(obj["matches"]), sum(map(len, obj["extras"]))
     denominator = 2 * matched + extra
     obj["snr"] = (2 * matched - extra) / denominator if denominator else 0.0
-    obj["potential"] = round(_potential(obj, obj["itfdf_similarity"]), 12)
 
 
 def _potential(obj: Mapping[str, Any], itfdf: float, weighted: bool = False) -> float:

@@ -585,7 +585,7 @@ class MongoKnowledgeBase:
         return None  # not kept in MongoDB (the embedded store's cold start only)
 
     def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
-        pass
+        """Keeps none: the snapshot is the embedded (SQLite) store's cold-start cache."""
 
     def close(self) -> None:
         """Close the client if this knowledge base created it; a shared one stays open."""

@@ -8,6 +8,7 @@ touched with it, so ``changes_since`` reads only rows stamped after the caller's
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +29,8 @@ from kato.engine.ports import (
 )
 from kato.engine.records import batch_increments, learned_many, learned_record
 from kato.storage.sqlite_db import SQLiteDatabase
+
+logger = logging.getLogger("kato.storage.sqlite")
 
 _PATTERN_COLUMNS = "name, events, frequency, emotives, metadata"
 _CHUNK = 1000  # rows per query of the iterators (bounded memory) and per executemany
@@ -551,8 +554,9 @@ class SQLiteKnowledgeBase:
                     " VALUES (?, ?, ?)",
                     (self.kb_id, revision, snapshot()),
                 )
-        except sqlite3.OperationalError:
-            pass
+        except sqlite3.OperationalError as exc:
+            # A cache: the next load of many patterns tries again.
+            logger.info("index snapshot of %s not kept: %s", self.kb_id, exc)
 
     def archive_predictions(self, unique_id: str, predictions: list[dict[str, Any]]) -> None:
         with self._db.write() as connection:
