@@ -769,6 +769,48 @@ def test_sqlite_file_of_schema_1_is_migrated_and_reads_empty_metadata(tmp_path: 
         assert check.execute("SELECT count(*) FROM kb_training").fetchone()[0] == 0
 
 
+def test_sqlite_file_of_schema_3_gets_the_rowid_patterns_table_with_its_rows(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "v3.sqlite3"
+    SQLiteKnowledgeBase(path, "n").close()  # every other table as it is today
+    old = sqlite3.connect(path)
+    old.executescript(
+        "DROP TABLE kb_patterns;"
+        "CREATE TABLE kb_patterns (kb TEXT NOT NULL, name TEXT NOT NULL, events TEXT NOT NULL,"
+        " frequency INTEGER NOT NULL, emotives TEXT NOT NULL, rev INTEGER NOT NULL,"
+        " metadata TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (kb, name)) WITHOUT ROWID;"
+        "CREATE INDEX kb_patterns_rev ON kb_patterns (kb, rev);"
+        f"INSERT INTO kb_patterns VALUES ('n', '{'b' * 40}', '[[\"a\"],[\"b\"]]', 3,"
+        ' \'[{"joy":1.0}]\', 2, \'{"k":["v"]}\');'
+        f"INSERT INTO kb_patterns VALUES ('n', '{'a' * 40}', '[[\"c\",\"d\"]]', 1,"
+        " '[]', 1, '{}');"
+        "UPDATE kb_nodes SET revision = 2, pattern_count = 2;"
+        "PRAGMA user_version = 3;"
+    )
+    old.close()
+    kb = SQLiteKnowledgeBase(path, "n")
+    assert kb.get_pattern("b" * 40) == PatternRecord(
+        "b" * 40, (("a",), ("b",)), 3, ({"joy": 1.0},), {"k": ("v",)}
+    )
+    assert [r.name for r in kb.iter_patterns()] == ["a" * 40, "b" * 40]
+    assert [r.name for r in kb.changes_since(1).patterns] == ["b" * 40]
+    kb.learn("a" * 40, (("c", "d"),), None, 5)  # the unique (kb, name) key still upserts
+    assert kb.get_pattern("a" * 40).frequency == 2  # type: ignore[union-attr]
+    kb.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        table = check.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'kb_patterns'"
+        ).fetchone()[0]
+        assert "WITHOUT ROWID" not in table and "UNIQUE (kb, name)" in table
+        indexes = {row[1] for row in check.execute("PRAGMA index_list(kb_patterns)")}
+        assert "kb_patterns_rev" in indexes
+        assert check.execute("SELECT count(*) FROM kb_patterns").fetchone()[0] == 2
+
+
 # -- finalize-training figures (semantics §12.7) ------------------------------------------
 
 FIGURES = TrainingFigures(1.5, 0.75, 0.123456789012345, {"a": 0.5, "$gt": 0.25, "b.c": 0.25})
