@@ -7,8 +7,9 @@ is not a terminal), results to stdout, errors to stderr with exit status 2.
 
 - ``learn NODE FILE``: JSON Lines of ``{"events", "emotives"?, "metadata"?}`` or CSV
   ``sequence_id,step,symbol`` (``kato.sequence_files``). The whole file is checked first, so
-  a bad line (reported with its number) stores nothing; then it is learned in batches of
-  ``--batch`` sequences, each one storage transaction.
+  a bad line (reported with its number) stores nothing, and the checked sequences are
+  spooled (``kato.service.spool``); then they are learned in batches of ``--batch``
+  sequences, each one storage transaction.
 - ``export NODE [--out FILE]``: the export JSON Lines (``kato.service.knowledge_base``).
 - ``import NODE FILE [--replace]``: merge (learning adds) or replace the knowledge base.
 - ``evaluate NODE FILE``: next-event prediction on held-out sequences (``kato.core.evaluation``).
@@ -24,7 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -47,6 +48,7 @@ from kato.core.errors import KatoError
 from kato.core.evaluation import SCORINGS, Scorer, prefixes
 from kato.core.genes import Genes
 from kato.sequence_files import SequenceFileError, read_sequences
+from kato.service.spool import Spool
 
 if TYPE_CHECKING:
     from kato.data_targets import DataTarget
@@ -130,23 +132,25 @@ def _run(
     check_file: bool = False,
 ) -> int:
     """``check_file``: read the whole input file once before anything is opened, so a bad
-    line neither stores nor creates anything (``args.sequence_count`` is then set)."""
+    line neither stores nor creates anything (``args.sequences`` is then its checked
+    sequences)."""
     console = Console(stderr=True, quiet=args.quiet)
-    try:
-        if check_file:
-            args.sequence_count = count_sequences(args.file, console)
-        target = _open_target(args, load_settings)
-    except (ValueError, OSError, KatoError, CommandError) as exc:
-        print(f"kato: {_message(exc)}", file=sys.stderr)
-        return 2
-    tune_gc_for_bulk_work()
-    try:
-        return command(target, args, console)
-    except (CommandError, SequenceFileError, KatoError, KatoClientError, OSError) as exc:
-        print(f"kato: {_message(exc)}", file=sys.stderr)
-        return 2
-    finally:
-        target.close()
+    with ExitStack() as cleanup:
+        try:
+            if check_file:
+                args.sequences = cleanup.enter_context(check_sequences(args.file, console))
+            target = _open_target(args, load_settings)
+        except (ValueError, OSError, KatoError, CommandError) as exc:
+            print(f"kato: {_message(exc)}", file=sys.stderr)
+            return 2
+        tune_gc_for_bulk_work()
+        try:
+            return command(target, args, console)
+        except (CommandError, SequenceFileError, KatoError, KatoClientError, OSError) as exc:
+            print(f"kato: {_message(exc)}", file=sys.stderr)
+            return 2
+        finally:
+            target.close()
 
 
 def tune_gc_for_bulk_work() -> None:
@@ -207,15 +211,21 @@ def _rate(count: int, seconds: float) -> str:
 # -- learn ------------------------------------------------------------------------------------
 
 
-def count_sequences(path: Path, console: Console) -> int:
-    """The number of sequences of ``path``; raises ``SequenceFileError`` at a bad line."""
-    with _progress(console) as progress:
-        checking = progress.add_task("checking", total=None)
-        count = 0
-        for count, _ in enumerate(read_sequences(path), start=1):
-            if count % 1000 == 0:
-                progress.update(checking, completed=count)
-    return count
+def check_sequences(path: Path, console: Console) -> Spool:
+    """The sequences of ``path`` as ``learn-batch`` items, checked and spooled; raises
+    ``SequenceFileError`` at a bad line."""
+    spool = Spool()
+    try:
+        with _progress(console) as progress:
+            checking = progress.add_task("checking", total=None)
+            for count, sequence in enumerate(read_sequences(path), start=1):
+                spool.append(sequence.to_json())
+                if count % 1000 == 0:
+                    progress.update(checking, completed=count)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
 
 
 def learn_command(target: DataTarget, args: argparse.Namespace, console: Console) -> int:
@@ -224,13 +234,13 @@ def learn_command(target: DataTarget, args: argparse.Namespace, console: Console
         size = REMOTE_BATCH if target.remote else EMBEDDED_BATCH
     if size < 1:
         raise CommandError("--batch must be at least 1")
-    count = args.sequence_count
+    count = len(args.sequences)
     with _progress(console) as progress:
         before = target.pattern_count()
         learned = skipped = 0
         task = progress.add_task("learning", total=count)
         with _timed() as elapsed:
-            sequences = (item.to_json() for item in read_sequences(args.file))
+            sequences = iter(args.sequences)
             while batch := list(islice(sequences, size)):
                 names = target.learn(batch)
                 learned += sum(1 for name in names if name)

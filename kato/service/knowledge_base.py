@@ -24,14 +24,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import marshal
-import struct
-import tempfile
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from kato.core.emotives import average_emotives, without_zeros
 from kato.core.errors import KatoError, PatternNotFoundError, ValidationError
@@ -56,6 +53,7 @@ from kato.engine.records import (
     metadata_values,
 )
 from kato.engine.session_state import SessionState
+from kato.service.spool import Spool
 
 FORMAT = "kato-kb"
 FORMAT_VERSION = 1
@@ -440,14 +438,14 @@ def import_lines(
 ) -> int:
     """Import a JSON Lines export into ``node``; answers the number of pattern lines.
 
-    Every line is validated first, the validated patterns spooled to a temporary file
-    (memory up to 8 MiB, then disk: bounded memory); the first bad line raises
+    Every line is validated first, the validated patterns spooled (``kato.service.spool``:
+    bounded memory); the first bad line raises
     ``ImportLineError`` with its number and nothing is changed, in either mode. Then
     ``replace`` swaps the whole knowledge base (patterns, the file's symbol statistics and
     header totals when it has symbol lines, else those derived as learning each pattern
     ``frequency`` times gives); ``merge`` learns each pattern as that many learns would
     (frequency added, emotive window appended, metadata unioned)."""
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b") as spool:
+    with Spool() as spool:
         checked = _validate(lines, spool, mode, max_symbol_length)
         if not checked.header_seen:
             return 0  # an empty body imports nothing (and replaces nothing)
@@ -461,7 +459,7 @@ def import_lines(
 
 
 def _validate(
-    lines: Iterable[bytes | str], spool: IO[bytes], mode: ImportMode, max_symbol_length: int
+    lines: Iterable[bytes | str], spool: Spool, mode: ImportMode, max_symbol_length: int
 ) -> _Checked:
     checked = _Checked()
     number = 0
@@ -496,30 +494,19 @@ def _validate(
     return checked
 
 
-_LENGTH = struct.Struct("<I")
-
-
-def _spool(spool: IO[bytes], number: int, record: PatternRecord) -> None:
-    # marshal: the validated record is read back an order of magnitude faster than JSON
-    # would be parsed and checked again (the spool never leaves this process).
+def _spool(spool: Spool, number: int, record: PatternRecord) -> None:
     emotives = [dict(entry) for entry in record.emotives]
     metadata = dict(record.metadata)
-    data = marshal.dumps((number, record.name, record.events, record.frequency, emotives, metadata))
-    spool.write(_LENGTH.pack(len(data)))
-    spool.write(data)
+    spool.append((number, record.name, record.events, record.frequency, emotives, metadata))
 
 
-def _spooled(spool: IO[bytes]) -> Iterator[tuple[int, PatternRecord]]:
+def _spooled(spool: Spool) -> Iterator[tuple[int, PatternRecord]]:
     """The validated records, each with its line number, from the start of the spool."""
-    spool.seek(0)
-    while header := spool.read(_LENGTH.size):
-        number, name, events, frequency, emotives, metadata = marshal.loads(
-            spool.read(_LENGTH.unpack(header)[0])
-        )
+    for number, name, events, frequency, emotives, metadata in spool:
         yield number, PatternRecord(name, events, frequency, tuple(emotives), metadata)
 
 
-def _records(spool: IO[bytes]) -> Iterator[PatternRecord]:
+def _records(spool: Spool) -> Iterator[PatternRecord]:
     return (record for _, record in _spooled(spool))
 
 
@@ -619,7 +606,7 @@ def _check_pattern_line(
     return PatternRecord(digest, as_events, frequency, window, checked)
 
 
-def _reject_duplicates(checked: _Checked, spool: IO[bytes]) -> None:
+def _reject_duplicates(checked: _Checked, spool: Spool) -> None:
     """A name twice in a replace import is refused. Found by sorting 64-bit name prefixes
     (8 bytes a pattern); a repeated prefix is confirmed on the full names by a second read."""
     prefixes = sorted(checked.prefixes)
@@ -646,7 +633,7 @@ def _merge(node: Node, records: Iterator[PatternRecord], persistence: int) -> No
         )
 
 
-def _replace(node: Node, spool: IO[bytes], checked: _Checked) -> None:
+def _replace(node: Node, spool: Spool, checked: _Checked) -> None:
     if checked.symbols is not None and checked.header_totals is not None:
         symbols, totals = checked.symbols, checked.header_totals
     else:
