@@ -153,18 +153,60 @@ static PyObject *pattern_hash(PyObject *module, PyObject *events) {
 static PyObject *strings_name; /* "strings" */
 static PyObject *vectors_name; /* "vectors" */
 
-/* The event of one observation's strings: the tuple itself unsorted (or of one symbol),
- * else tuple(sorted(strings)). */
-static PyObject *string_event(PyObject *strings, int sort) {
-    if (!sort || (PyTuple_CheckExact(strings) && PyTuple_GET_SIZE(strings) == 1)) {
+/* Events of at most this many symbols are sorted in place of list.sort (below). */
+#define SMALL_EVENT 8
+
+/* tuple(sorted(strings)) of a tuple of at most SMALL_EVENT exact str, by insertion sort (stable,
+ * as list.sort; PyUnicode_Compare orders by code point, as str's "<"): the strings tuple itself
+ * when already in order. Building a list, sorting and copying it back to a tuple was most of
+ * the batch learn path's per-event cost. NULL without an error for any other input. */
+static PyObject *small_sorted_event(PyObject *strings) {
+    if (!PyTuple_CheckExact(strings) || PyTuple_GET_SIZE(strings) > SMALL_EVENT) {
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(strings);
+    PyObject *sorted[SMALL_EVENT];
+    int moved = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *symbol = PyTuple_GET_ITEM(strings, i);
+        if (!PyUnicode_CheckExact(symbol)) {
+            return NULL;
+        }
+        Py_ssize_t j = i;
+        for (; j > 0 && PyUnicode_Compare(symbol, sorted[j - 1]) < 0; j--) {
+            sorted[j] = sorted[j - 1];
+            moved = 1;
+        }
+        sorted[j] = symbol;
+    }
+    if (!moved) {
         Py_INCREF(strings);
         return strings;
+    }
+    PyObject *event = PyTuple_New(count);
+    for (Py_ssize_t i = 0; event != NULL && i < count; i++) {
+        Py_INCREF(sorted[i]);
+        PyTuple_SET_ITEM(event, i, sorted[i]);
+    }
+    return event;
+}
+
+/* The event of one observation's strings: the tuple itself unsorted (or already in order),
+ * else tuple(sorted(strings)). */
+static PyObject *string_event(PyObject *strings, int sort) {
+    if (!sort) {
+        Py_INCREF(strings);
+        return strings;
+    }
+    PyObject *event = small_sorted_event(strings);
+    if (event != NULL || PyErr_Occurred()) {
+        return event;
     }
     PyObject *list = PySequence_List(strings);
     if (list == NULL) {
         return NULL;
     }
-    PyObject *event = PyList_Sort(list) < 0 ? NULL : PyList_AsTuple(list);
+    event = PyList_Sort(list) < 0 ? NULL : PyList_AsTuple(list);
     Py_DECREF(list);
     return event;
 }

@@ -53,9 +53,12 @@ def metadata_lists(metadata: Metadata) -> dict[str, list[str]]:
     return {key: list(metadata[key]) for key in sorted(metadata)}
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, unlike the stored records: one is built per learned sequence and only read
+# after, and a frozen dataclass's ``__init__`` (``object.__setattr__`` per field) was a tenth
+# of the batch learn path's time.
+@dataclass(slots=True)
 class LearnItem:
-    """One learn of a batch (``KnowledgeBase.learn_many``).
+    """One learn of a batch (``KnowledgeBase.learn_many``); treat it as immutable.
 
     ``times`` learns of the same pattern at once (an imported pattern of frequency ``times``):
     frequency, statistics and totals grow as that many learns would; ``emotives`` are the

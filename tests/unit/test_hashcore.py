@@ -75,3 +75,23 @@ def test_string_events_skip_empty_observations_and_refuse_vectors() -> None:
     assert _hashcore.string_events(observations, False) == (events, pure_pattern_hash(events))
     assert _hashcore.string_events([], True) == ((), pure_pattern_hash([]))
     assert _hashcore.string_events([*observations, _Observed((), ((1.0,),))], True) is None
+
+
+def test_string_events_sort_every_event_shape_like_the_pure_path() -> None:
+    # The compiled sort takes events of up to 8 exact strings itself and hands the others
+    # (longer events, str subclasses) to list.sort; both must order as sorted() does.
+    class Text(str):
+        pass
+
+    shapes = [
+        ("b", "a", "a"),
+        ("a", "b", "c"),
+        tuple("hgfedcba"),
+        tuple("ihgfedcba"),
+        ("é", "e", "\ud800", "Z"),
+        (Text("b"), "a"),
+    ]
+    observations = [_Observed(strings, ()) for strings in shapes]
+    assert _hashcore.string_events(observations, True) == hashing.pure_string_events(
+        observations, True
+    )
