@@ -27,7 +27,7 @@ import json
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, Literal
 
 from kato.core.emotives import average_emotives, without_zeros
@@ -550,19 +550,20 @@ _REQUIRED_KEYS = frozenset({"name", "events", "frequency"})
 
 
 def _events(events: object, max_symbol_length: int) -> Events | None:
-    """``events`` as stored, or None unless a list of non-empty lists of symbols (plain loops:
-    this runs for every symbol of an import)."""
-    if type(events) is not list:
+    """``events`` as stored, or None unless a list of non-empty lists of symbols (non-empty
+    strings of at most ``max_symbol_length``). Checked by C loops over types and lengths
+    (``map``, ``set``, ``min``/``max``): this runs for every symbol of an import."""
+    if type(events) is not list or not events or set(map(type, events)) != {list}:
         return None
-    checked = []
-    for event in events:
-        if type(event) is not list or not event:
-            return None
-        for symbol in event:
-            if type(symbol) is not str or not symbol or len(symbol) > max_symbol_length:
-                return None
-        checked.append(tuple(event))
-    return tuple(checked)
+    if not all(events):  # an empty event
+        return None
+    symbols = list(chain.from_iterable(events))
+    if set(map(type, symbols)) != {str}:
+        return None
+    lengths = list(map(len, symbols))
+    if min(lengths) == 0 or max(lengths) > max_symbol_length:
+        return None
+    return tuple(map(tuple, events))
 
 
 def _check_pattern_line(

@@ -393,8 +393,8 @@ class SQLiteKnowledgeBase:
                             r.name,
                             _events_json(r.events),
                             r.frequency,
-                            _dumps(r.emotives),
-                            _dumps(r.metadata),
+                            _dumps(r.emotives) if r.emotives else "[]",
+                            _dumps(r.metadata) if r.metadata else "{}",
                             stamp,
                         )
                         for r in chunk
