@@ -185,11 +185,11 @@ class RequestPipeline:
         self, scope: Scope, body: bytes, receive: Receive, exchange: _Exchange, started: float
     ) -> None:
         if self.cors and _is_preflight(scope):
-            await self.app(scope, _replaying(body, receive), exchange.send)
+            await self.app(scope, replaying(body, receive), exchange.send)
             return
         exchange.secured = True
         try:
-            await self.app(scope, _replaying(body, receive), exchange.send)
+            await self.app(scope, replaying(body, receive), exchange.send)
         finally:
             self.security.after_request(scope, exchange.status, time.perf_counter() - started)
 
@@ -261,7 +261,7 @@ def _is_preflight(scope: Scope) -> bool:
     return b"origin" in names and b"access-control-request-method" in names
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
+def replaying(body: bytes, receive: Receive) -> Receive:
     """The body as one message, then the connection's own messages (e.g. a disconnect)."""
     pending = True
 

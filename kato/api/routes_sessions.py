@@ -16,10 +16,13 @@ from kato.api.auth import (
     SessionReaderCheck,
     SessionWriter,
     SessionWriterCheck,
+    session_reader_check,
+    session_writer_check,
 )
 from kato.api.deps import LimitsDep, ServiceDep, iso, service_of
 from kato.api.encoding import encoded
 from kato.api.idempotency import IdempotencyKey
+from kato.api.lean_route import LeanRoute, dependency_response
 from kato.api.limits import check_metadata, check_observation, check_sequence
 from kato.api.schemas import (
     CognitionDataResponse,
@@ -68,13 +71,6 @@ def session_response(session: Session, config: dict[str, Any]) -> SessionRespons
     )
 
 
-# Declared first: routes are matched in declaration order (twice per request), and observe
-# is the most frequent request by far. No other route's path can match its path.
-@router.post(
-    "/{session_id}/observe",
-    response_model=ObserveResponse,
-    responses=error_responses(400, 409, 413),
-)
 async def observe(
     session_id: str,
     body: ObservationIn,
@@ -109,6 +105,32 @@ async def observe(
         },
         response,
     )
+
+
+class _ObserveRoute(LeanRoute):
+    """A well-formed JSON observe: its body validated, the guard and ``observe`` called
+    directly, without FastAPI's generic resolver (``kato/api/lean_route.py``)."""
+
+    async def answer(self, request: Request, body: bytes) -> Response | None:
+        observation = self.valid_json_body(request, body)
+        if observation is None:
+            return None
+        session_id = request.path_params["session_id"]
+        response = dependency_response()
+        visible = await session_writer_check(session_id, request, response)
+        return await observe(session_id, observation, request, response, visible)
+
+
+# Declared first: routes are matched in declaration order (twice per request), and observe
+# is the most frequent request by far. No other route's path can match its path.
+router.add_api_route(
+    "/{session_id}/observe",
+    observe,
+    methods=["POST"],
+    response_model=ObserveResponse,
+    responses=error_responses(400, 409, 413),
+    route_class_override=_ObserveRoute,
+)
 
 
 @router.post(
@@ -238,7 +260,6 @@ async def clear_all(
     return StatusResponse(status="cleared", session_id=session_id, scope="all")
 
 
-@router.get("/{session_id}/predictions", response_model=PredictionsResponse)
 async def predictions(session_id: str, request: Request, visible: SessionReaderCheck) -> Response:
     # As observe: the service is read from the app, not resolved as a dependency, and the
     # ownership check runs on the session the service loads (one load, not two). The
@@ -246,6 +267,26 @@ async def predictions(session_id: str, request: Request, visible: SessionReaderC
     # (kato/api/encoding.py): no model validation of ~78 KB of our own output.
     _, ranked = await service_of(request).predictions(session_id, check=visible)
     return encoded({"predictions": ranked, "session_id": session_id, "count": len(ranked)})
+
+
+class _PredictionsRoute(LeanRoute):
+    """Every GET predictions: the guard and ``predictions`` called directly. The guard's
+    ``X-Session-ID`` stays off the answer, as on FastAPI's path (``encoded`` is not handed
+    the dependency response)."""
+
+    async def answer(self, request: Request, body: bytes) -> Response | None:
+        session_id = request.path_params["session_id"]
+        visible = await session_reader_check(session_id, request, dependency_response())
+        return await predictions(session_id, request, visible)
+
+
+router.add_api_route(
+    "/{session_id}/predictions",
+    predictions,
+    methods=["GET"],
+    response_model=PredictionsResponse,
+    route_class_override=_PredictionsRoute,
+)
 
 
 @router.post(
