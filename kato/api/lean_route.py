@@ -20,6 +20,7 @@ handler (Starlette's ``ExceptionMiddleware``, with the handlers ``create_app`` i
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -30,15 +31,16 @@ from starlette.types import Receive, Scope, Send
 from kato.api.pipeline import replaying
 
 
-class LeanRoute(APIRoute):
+class LeanRoute(APIRoute, ABC):
     """An ``APIRoute`` whose ``answer`` may serve a request before FastAPI's handler does.
 
-    Declared with ``router.add_api_route(..., route_class_override=Subclass)``.
+    Declared with ``router.add_api_route(..., route_class_override=Subclass)``; each hot
+    route defines its own ``answer``.
     """
 
+    @abstractmethod
     async def answer(self, request: Request, body: bytes) -> Response | None:
         """The response to the request, or None to leave it to FastAPI's handler."""
-        raise NotImplementedError
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A method the route does not take gets FastAPI's 405; FastAPI's telemetry (off
