@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol
 
 from kato.client import KatoClient
@@ -124,18 +123,13 @@ def node_exists(settings: Settings, node_id: str) -> bool:
         database.close()
 
 
-_NONE: MappingProxyType[str, Any] = MappingProxyType({})
-
-
 def batch_sequence(item: dict[str, Any]) -> kb_service.BatchSequence:
     """A ``learn-batch`` item, already checked by ``kato.sequence_files``, as the service's
-    sequence — built as the ``learn-batch`` route builds it: one observation per event, then
-    one per emotive object. Built directly: the file's check pass validated every value. An
-    event's observation shares one read-only empty mapping for its emotives and metadata
-    (learning only reads them): two dicts fewer a symbol event, half its construction."""
-    observations = [Observation(tuple(event), (), _NONE, _NONE) for event in item["events"]]
-    observations += [Observation(emotives=entry) for entry in item.get("emotives", ())]
-    return kb_service.BatchSequence(tuple(observations), item.get("metadata") or {})
+    sequence: its events as the lists of strings they are (the file's check pass validated
+    every value), its emotive objects as observations, as the ``learn-batch`` route observes
+    them after the events."""
+    emotives = tuple([Observation(emotives=entry) for entry in item.get("emotives", ())])
+    return kb_service.BatchSequence(emotives, item.get("metadata") or {}, item["events"])
 
 
 class RemoteTarget:

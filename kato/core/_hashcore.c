@@ -264,11 +264,58 @@ static PyObject *string_events(PyObject *module, PyObject *const *args, Py_ssize
     return result;
 }
 
+/* hashing.pure_list_events: (events, pattern hash) of events given as lists of strings (a
+ * checked sequence file's items): each non-empty list as a tuple, sorted when sort. The same
+ * result as string_events of observations built from those lists, without building them. */
+static PyObject *list_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "list_events(events, sort)");
+        return NULL;
+    }
+    int sort = PyObject_IsTrue(args[1]);
+    PyObject *lists = sort < 0 ? NULL : PySequence_Fast(args[0], "events");
+    if (lists == NULL) {
+        return NULL;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(lists);
+    PyObject *events = PyTuple_New(count); /* shrunk to the non-empty events at the end */
+    Py_ssize_t kept = 0;
+    int failed = events == NULL;
+    for (Py_ssize_t i = 0; i < count && !failed; i++) {
+        PyObject *strings = PySequence_Tuple(PySequence_Fast_GET_ITEM(lists, i));
+        if (strings == NULL) {
+            failed = 1;
+        } else if (PyTuple_GET_SIZE(strings) > 0) {
+            PyObject *event = string_event(strings, sort);
+            failed = event == NULL;
+            if (!failed) {
+                PyTuple_SET_ITEM(events, kept++, event);
+            }
+        }
+        Py_XDECREF(strings);
+    }
+    Py_DECREF(lists);
+    if (failed) {
+        Py_XDECREF(events);
+        return NULL;
+    }
+    if (_PyTuple_Resize(&events, kept) < 0) {
+        return NULL;
+    }
+    PyObject *name = pattern_hash(module, events);
+    PyObject *result = name == NULL ? NULL : PyTuple_Pack(2, events, name);
+    Py_XDECREF(name);
+    Py_DECREF(events);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"pattern_hash", pattern_hash, METH_O,
      "Bare 40-hex identity of an event sequence: sha1 of str(list of lists)."},
     {"string_events", (PyCFunction)(void (*)(void))string_events, METH_FASTCALL,
      "(events, pattern hash) of observations without vectors; None if one has vectors."},
+    {"list_events", (PyCFunction)(void (*)(void))list_events, METH_FASTCALL,
+     "(events, pattern hash) of events given as lists of strings."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -69,6 +69,25 @@ def _choose_string_events() -> Callable[[Sequence[Any], bool], tuple[Events, str
 string_events = _choose_string_events()
 
 
+def pure_list_events(events: Sequence[Sequence[str]], sort: bool) -> tuple[Events, str]:
+    """``pure_string_events`` of events given as lists of strings (a checked sequence file's
+    items: no observations are built for them): each non-empty one as a tuple, sorted when
+    ``sort``, and their pattern hash."""
+    kept = tuple([tuple(sorted(event)) if sort else tuple(event) for event in events if event])
+    return kept, pure_pattern_hash(kept)
+
+
+def _choose_list_events() -> Callable[[Sequence[Sequence[str]], bool], tuple[Events, str]]:
+    if pattern_hash is pure_pattern_hash:
+        return pure_list_events
+    from kato.core._hashcore import list_events as compiled
+
+    return compiled
+
+
+list_events = _choose_list_events()
+
+
 def strip_pattern_prefix(name: str) -> str:
     return name[len(PATTERN_PREFIX) :] if name.startswith(PATTERN_PREFIX) else name
 

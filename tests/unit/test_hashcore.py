@@ -95,3 +95,22 @@ def test_string_events_sort_every_event_shape_like_the_pure_path() -> None:
     assert _hashcore.string_events(observations, True) == hashing.pure_string_events(
         observations, True
     )
+
+
+@given(patterns, st.booleans())
+def test_list_events_equal_string_events_of_the_observations_of_those_lists(
+    events: list[list[str]], sort: bool
+) -> None:
+    # A checked file's events skip building observations; learning must not notice.
+    observations = [_Observed(tuple(event), ()) for event in events]
+    expected = hashing.pure_string_events(observations, sort)
+    assert _hashcore.list_events(events, sort) == expected
+    assert hashing.pure_list_events(events, sort) == expected
+
+
+def test_list_events_refuse_what_is_not_a_list_of_lists_like_the_pure_path() -> None:
+    for bad in (1, [1], [["a"], 2]):
+        with pytest.raises(TypeError):
+            _hashcore.list_events(bad, True)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            hashing.pure_list_events(bad, True)  # type: ignore[arg-type]
