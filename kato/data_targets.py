@@ -93,9 +93,9 @@ class EmbeddedTarget:
 
     def close(self) -> None:
         if self._changed:
-            # Index the node once now: a SQLite store keeps the index snapshot, so the next
-            # `kato serve` answers its first predictions without decoding every pattern.
-            self.node.refresh()
+            # A SQLite store keeps the node's index snapshot, so the next `kato serve`
+            # answers its first predictions without decoding every pattern.
+            self.node.keep_index_snapshot()
         self.node.knowledge_base.close()
 
 

@@ -26,7 +26,8 @@ import numpy as np
 from kato.core import matcher, pure_matchcore
 from kato.core.emotives import average_emotives
 from kato.core.prediction import PatternView, Scored
-from kato.engine.ports import ChangeSet, PatternRecord, Totals
+from kato.engine.ports import ChangeSet, PatternRecord, SymbolStats, Totals
+from kato.engine.records import BatchIncrements, add_totals
 
 # New patterns in one catch-up from which the vectorised ``_append`` is cheaper than
 # appending them one by one (its NumPy calls cost ~50 us whatever the size).
@@ -143,6 +144,29 @@ class PatternIndex:
         self._texts.clear()
         self._affinities.clear()
         self.revision = changes.revision
+
+    def follow_learn(
+        self, revision: int, records: Sequence[PatternRecord], increments: BatchIncrements
+    ) -> None:
+        """Apply one ``learn_many`` that took the store from this index's revision to
+        ``revision`` and changed nothing else: the change set the store would answer, built
+        from the batch's stored records (the last of each name, in first-learned order, as
+        the store lists them) and its increments added to this index's statistics — the
+        store's own arithmetic — instead of reading the batch back and decoding it again."""
+        latest = {record.name: record for record in records}
+        frequencies = increments.frequencies
+        symbols = tuple(
+            [
+                SymbolStats(
+                    symbol,
+                    self._symbol_frequency.get(symbol, 0) + frequencies[symbol],
+                    self._member_frequency.get(symbol, 0) + members,
+                )
+                for symbol, members in increments.members.items()
+            ]
+        )
+        totals = add_totals(self._totals, increments.totals)
+        self.apply(ChangeSet(revision, False, tuple(latest.values()), (), symbols, totals))
 
     def _symbol_id(self, symbol: str) -> int:
         symbol_id = self._symbol_ids.get(symbol)

@@ -363,7 +363,7 @@ def learn_batch(node: Node, sequences: Sequence[BatchSequence], genes: Genes) ->
     """Learn every sequence as observe-then-learn would, in order, in one storage transaction
     (SQLite, memory). Answers each sequence's ``PTRN|`` name, ``""`` for one not learned."""
     items = [learn_item(sequence, genes) for sequence in sequences]
-    node.knowledge_base.learn_many([item for item in items if item], genes.persistence)
+    node.learn_many([item for item in items if item], genes.persistence)
     return ["" if item is None else PATTERN_PREFIX + item.name for item in items]
 
 
