@@ -181,6 +181,11 @@ class SQLiteDatabase:
         )
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint
+        # A checkpoint every 10,000 pages (~40 MiB of WAL) instead of SQLite's 1,000: a batch
+        # learn of 10,000 patterns writes more than 1,000 pages, so with the default every
+        # such commit also copied the WAL back and synced the file twice — half of
+        # `kato learn`'s wall time in the store (benchmarks/README.md, learning figures).
+        connection.execute("PRAGMA wal_autocheckpoint = 10000")
         self._local.connection = connection
         self._local.pid = os.getpid()
         with self._all_lock:

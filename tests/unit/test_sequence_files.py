@@ -40,6 +40,9 @@ def test_jsonl_sequences_with_emotives_and_metadata(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ('{"events": [["a"]]}\n{"events": [["a"]]\n', "s.jsonl:2: not JSON"),
+        # json.loads's own words, though lines are parsed by its decoder without its checks.
+        ('\ufeff{"events": [["a", "b"]]}\n', "s.jsonl:1: not JSON: Unexpected UTF-8 BOM"),
+        ('{"events": [["a"]] x}\n', "s.jsonl:1: not JSON: Expecting ',' delimiter"),
         ('[["a"]]\n', "s.jsonl:1: a line must be an object"),
         ('{"event": [["a"]]}\n', "s.jsonl:1: unknown key(s) event"),
         ('{"emotives": []}\n', 's.jsonl:1: missing "events"'),
