@@ -264,6 +264,94 @@ static PyObject *string_events(PyObject *module, PyObject *const *args, Py_ssize
     return result;
 }
 
+/* Appends symbol as a JSON string the way json.dumps(..., ensure_ascii=False) writes an ASCII
+ * one: quote, backslash, \b \f \n \r \t as two-character escapes, other control characters as
+ * \u00xx (lower-case hex), everything else (DEL included) as itself. */
+static int append_json_ascii(Buffer *buffer, PyObject *symbol) {
+    static const char hex[] = "0123456789abcdef";
+    const Py_UCS1 *characters = PyUnicode_1BYTE_DATA(symbol);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(symbol);
+    if (buffer_reserve(buffer, 6 * length + 2) < 0) { /* the longest escape is 6 bytes */
+        return -1;
+    }
+    char *out = buffer->data + buffer->length;
+    *out++ = '"';
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS1 c = characters[i];
+        const char *escape = NULL;
+        switch (c) {
+            case '"': escape = "\\\""; break;
+            case '\\': escape = "\\\\"; break;
+            case '\b': escape = "\\b"; break;
+            case '\f': escape = "\\f"; break;
+            case '\n': escape = "\\n"; break;
+            case '\r': escape = "\\r"; break;
+            case '\t': escape = "\\t"; break;
+            default: break;
+        }
+        if (escape != NULL) {
+            *out++ = escape[0];
+            *out++ = escape[1];
+        } else if (c < 0x20) {
+            memcpy(out, "\\u00", 4);
+            out[4] = hex[c >> 4];
+            out[5] = hex[c & 0xf];
+            out += 6;
+        } else {
+            *out++ = (char)c;
+        }
+    }
+    *out++ = '"';
+    buffer->length = out - buffer->data;
+    return 0;
+}
+
+/* events_text.pure_events_json for events whose symbols are all exact ASCII str: the compact
+ * JSON text [["a","b"],["c"]]; None for any other symbol (the pure encoder writes those). */
+static PyObject *ascii_events_json(PyObject *module, PyObject *events) {
+    (void)module;
+    PyObject *outer = PySequence_Fast(events, "events must be a sequence of events");
+    if (outer == NULL) {
+        return NULL;
+    }
+    char stack[512];
+    Buffer buffer = {stack, 0, sizeof(stack), 0};
+    int status = buffer_append(&buffer, "[", 1), other = 0;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(outer);
+    for (Py_ssize_t i = 0; i < count && status == 0 && !other; i++) {
+        PyObject *event = PySequence_Fast(PySequence_Fast_GET_ITEM(outer, i),
+                                          "each event must be a sequence of symbols");
+        if (event == NULL) {
+            status = -1;
+            break;
+        }
+        status = buffer_append(&buffer, i > 0 ? ",[" : "[", i > 0 ? 2 : 1);
+        Py_ssize_t symbols = PySequence_Fast_GET_SIZE(event);
+        for (Py_ssize_t j = 0; j < symbols && status == 0 && !other; j++) {
+            PyObject *symbol = PySequence_Fast_GET_ITEM(event, j);
+            other = !PyUnicode_CheckExact(symbol) || !PyUnicode_IS_ASCII(symbol);
+            if (!other) {
+                status = j > 0 ? buffer_append(&buffer, ",", 1) : 0;
+                status = status == 0 ? append_json_ascii(&buffer, symbol) : status;
+            }
+        }
+        status = status == 0 ? buffer_append(&buffer, "]", 1) : status;
+        Py_DECREF(event);
+    }
+    status = status == 0 ? buffer_append(&buffer, "]", 1) : status;
+    Py_DECREF(outer);
+    PyObject *result = NULL;
+    if (status == 0 && other) {
+        result = Py_NewRef(Py_None);
+    } else if (status == 0) {
+        result = PyUnicode_FromStringAndSize(buffer.data, buffer.length); /* ASCII: valid UTF-8 */
+    }
+    if (buffer.on_heap) {
+        PyMem_Free(buffer.data);
+    }
+    return result;
+}
+
 /* hashing.pure_list_events: (events, pattern hash) of events given as lists of strings (a
  * checked sequence file's items): each non-empty list as a tuple, sorted when sort. The same
  * result as string_events of observations built from those lists, without building them. */
@@ -314,6 +402,8 @@ static PyMethodDef methods[] = {
      "Bare 40-hex identity of an event sequence: sha1 of str(list of lists)."},
     {"string_events", (PyCFunction)(void (*)(void))string_events, METH_FASTCALL,
      "(events, pattern hash) of observations without vectors; None if one has vectors."},
+    {"ascii_events_json", ascii_events_json, METH_O,
+     "Compact JSON text of events of ASCII strings; None if a symbol is anything else."},
     {"list_events", (PyCFunction)(void (*)(void))list_events, METH_FASTCALL,
      "(events, pattern hash) of events given as lists of strings."},
     {NULL, NULL, 0, NULL},

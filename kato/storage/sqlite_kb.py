@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
+from kato.core.events_text import events_json
 from kato.engine.ports import (
     ChangeSet,
     Events,
@@ -44,23 +45,6 @@ _AFTER = {
 # One encoder for every row: ``json.dumps`` with options builds a new encoder per call, which
 # was a fifth of a batch learn.
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _events_encoder() -> Callable[[Events], str]:
-    """The compact JSON text of a pattern's events, as ``_dumps`` writes it.
-
-    ``JSONEncoder.encode`` builds the stdlib's C encoder anew on every call, which is half of
-    its cost on a short list of lists of strings (1.5 against 3.4 us an events list); this
-    builds it once with ``_dumps``'s options. Where the interpreter lacks the C encoder it is
-    ``_dumps`` itself."""
-    make = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
-    if make is None:
-        return _dumps
-    encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-    return lambda events: "".join(encode(events, 0))  # type: ignore[no-any-return]
-
-
-_events_json = _events_encoder()
 
 
 # ``json.loads`` without its per-call type checks: a start-up load decodes 100,000 rows.
@@ -193,7 +177,7 @@ class SQLiteKnowledgeBase:
                 (
                     self.kb_id,
                     name,
-                    _events_json(record.events),
+                    events_json(record.events),
                     record.frequency,
                     _dumps(record.emotives),
                     _dumps(record.metadata) if record.metadata else "{}",
@@ -245,7 +229,7 @@ class SQLiteKnowledgeBase:
                     (
                         kb,
                         record.name,
-                        _events_json(record.events),
+                        events_json(record.events),
                         record.frequency,
                         _dumps(record.emotives) if record.emotives else "[]",
                         _dumps(record.metadata) if record.metadata else "{}",
@@ -391,7 +375,7 @@ class SQLiteKnowledgeBase:
                         (
                             kb,
                             r.name,
-                            _events_json(r.events),
+                            events_json(r.events),
                             r.frequency,
                             _dumps(r.emotives) if r.emotives else "[]",
                             _dumps(r.metadata) if r.metadata else "{}",
