@@ -18,7 +18,13 @@ from kato.engine.ports import (
     TrainingFigures,
     symbol_counts,
 )
-from kato.engine.records import add_totals, batch_increments, learned_many, learned_record
+from kato.engine.records import (
+    BatchIncrements,
+    add_totals,
+    batch_increments,
+    learned_many,
+    learned_record,
+)
 
 
 class InMemoryKnowledgeBase:
@@ -89,11 +95,16 @@ class InMemoryKnowledgeBase:
             )
             return record
 
-    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
+    def learn_many(
+        self,
+        items: Sequence[LearnItem],
+        persistence: int,
+        increments: BatchIncrements | None = None,
+    ) -> list[PatternRecord]:
         # One revision per item, as that many learns; the statistics are counted for the whole
         # batch at once (not per item and symbol) and each symbol stamped with the revision of
         # the last item holding it, touched in that order.
-        increments = batch_increments(items)
+        increments = increments or batch_increments(items)
         with self._lock:
             # Every record is built before anything changes: an item that fails leaves the
             # knowledge base as it was.

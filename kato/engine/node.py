@@ -100,7 +100,8 @@ class Node:
         decoding it again was a third of ``kato learn``'s time); else the next catch-up reads
         it, as after any write."""
         before = self.refresh().revision
-        records = self.knowledge_base.learn_many(items, persistence)
+        increments = batch_increments(items)
+        records = self.knowledge_base.learn_many(items, persistence, increments)
         with self._lock:
             # One revision per batch (SQLite): exactly one more means no other write
             # landed before or after this one. A store counting a revision per item, or
@@ -110,7 +111,7 @@ class Node:
             if self.knowledge_base.revision() != before + 1:
                 return
             with heap.paused():
-                self._index.follow_learn(before + 1, records, batch_increments(items))
+                self._index.follow_learn(before + 1, records, increments)
             if len(records) >= _SETTLE_AFTER:
                 heap.settle()  # as a catch-up of that many patterns does
 

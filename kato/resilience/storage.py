@@ -42,6 +42,7 @@ from kato.engine.ports import (
     TrainingFigures,
     VectorStore,
 )
+from kato.engine.records import BatchIncrements
 from kato.resilience import Resilience
 
 T = TypeVar("T")
@@ -102,8 +103,13 @@ class BreakerGuardedKnowledgeBase:
     ) -> PatternRecord:
         return self._call(lambda kb: kb.learn(name, events, emotives, persistence, metadata))
 
-    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
-        return self._call(lambda kb: kb.learn_many(items, persistence))
+    def learn_many(
+        self,
+        items: Sequence[LearnItem],
+        persistence: int,
+        increments: BatchIncrements | None = None,
+    ) -> list[PatternRecord]:
+        return self._call(lambda kb: kb.learn_many(items, persistence, increments))
 
     def _iterate(self, open_iterator: Callable[[KnowledgeBase], Iterator[T]]) -> Iterator[T]:
         """Each step of a store iterator (one chunk query, or none) passes the breaker."""

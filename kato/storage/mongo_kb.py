@@ -37,7 +37,7 @@ from kato.engine.ports import (
     Totals,
     TrainingFigures,
 )
-from kato.engine.records import stats_increments
+from kato.engine.records import BatchIncrements, stats_increments
 
 _PATTERN_NAME = re.compile(r"[0-9a-f]{40}")
 _REVISION = "revision"
@@ -244,9 +244,14 @@ class MongoKnowledgeBase:
         window = () if emotives is None else (emotives,)
         return self._learn(LearnItem(name, events, window, metadata or {}), persistence)
 
-    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
+    def learn_many(
+        self,
+        items: Sequence[LearnItem],
+        persistence: int,
+        increments: BatchIncrements | None = None,
+    ) -> list[PatternRecord]:
         """In order, one ``learn`` of ``times`` each: MongoDB has no transaction here (the
-        counters are ``$inc`` so concurrent writers still add up)."""
+        counters are ``$inc`` so concurrent writers still add up); ``increments`` unused."""
         return [self._learn(item, persistence) for item in items]
 
     def _learn(self, item: LearnItem, persistence: int) -> PatternRecord:

@@ -28,7 +28,7 @@ from kato.engine.ports import (
     TrainingFigures,
     symbol_counts,
 )
-from kato.engine.records import batch_increments, learned_many, learned_record
+from kato.engine.records import BatchIncrements, batch_increments, learned_many, learned_record
 from kato.storage.sqlite_db import SQLiteDatabase
 
 logger = logging.getLogger("kato.storage.sqlite")
@@ -202,13 +202,18 @@ class SQLiteKnowledgeBase:
             )
         return record
 
-    def learn_many(self, items: Sequence[LearnItem], persistence: int) -> list[PatternRecord]:
+    def learn_many(
+        self,
+        items: Sequence[LearnItem],
+        persistence: int,
+        increments: BatchIncrements | None = None,
+    ) -> list[PatternRecord]:
         """One write transaction and one revision for the batch: the stored records are read
         once, the batch is applied in memory (in order, so a name learned twice counts twice),
         then written with one ``executemany`` per table."""
         if not items:
             return []
-        increments = batch_increments(items)
+        increments = increments or batch_increments(items)
         with self._db.write() as connection:
             stored = self._records(connection, {item.name for item in items})
             records: dict[str, PatternRecord] = {}

@@ -37,6 +37,7 @@ from kato.engine.ports import (
     Totals,
     TrainingFigures,
 )
+from kato.engine.records import batch_increments
 from kato.engine.session_state import SessionState
 from kato.service import knowledge_base
 from kato.storage import mongo_kb, sqlite_kb
@@ -390,7 +391,7 @@ TWO_PROCESS_LEARNS = 200
 
 def _learn_many(path: str, start: Any, count: int) -> None:
     kb = SQLiteKnowledgeBase(path, "node_kato")
-    start.wait()
+    start.wait(60)  # a partner that never comes fails this worker instead of hanging it
     for step in range(count):
         learn(kb, "a b", "c", emotives={"joy": float(step)}, persistence=3)
     kb.close()
@@ -409,8 +410,13 @@ def test_sqlite_two_processes_learning_the_same_pattern_count_every_learn(
     ]
     for worker in workers:
         worker.start()
-    for worker in workers:
-        worker.join(60)
+    try:
+        for worker in workers:
+            worker.join(60)
+    finally:  # a worker that failed leaves the other at the barrier: never wait on it at exit
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
     assert [worker.exitcode for worker in workers] == [0, 0]
     kb = SQLiteKnowledgeBase(path, "node_kato")
     record = kb.get_pattern(name_of(events_of("a b", "c")))
@@ -628,6 +634,12 @@ def test_learn_many_equals_one_learn_at_a_time(kb: KnowledgeBase) -> None:
             )
 
     assert state_of(kb) == reference_state(one_by_one)
+
+
+def test_learn_many_given_the_counted_increments_stores_the_same(kb: KnowledgeBase) -> None:
+    items = script_items()
+    kb.learn_many(items, 5, batch_increments(items))  # as Node.learn_many hands them on
+    assert state_of(kb) == reference_state(lambda memory: memory.learn_many(items, 5))
 
 
 def test_learn_many_with_times_counts_as_that_many_learns(kb: KnowledgeBase) -> None:

@@ -102,8 +102,8 @@ class _RacedStore(SQLiteKnowledgeBase):
     other: SQLiteKnowledgeBase
     batches: list[list[LearnItem]]
 
-    def learn_many(self, items, persistence):  # type: ignore[no-untyped-def]
-        records = super().learn_many(items, persistence)
+    def learn_many(self, items, persistence, increments=None):  # type: ignore[no-untyped-def]
+        records = super().learn_many(items, persistence, increments)
         if self.batches:
             self.other.learn_many(self.batches.pop(), persistence)
         return records
