@@ -23,7 +23,8 @@ MEMORY_LIMIT = 8 * 1024 * 1024
 # call (a million reads for 20,000 short values), ``marshal.loads`` takes it whole.
 _LENGTH = struct.Struct("<I")
 # Values are written in frames of this many, each one marshalled list: a call to marshal and
-# a write per value was a fifth of an import's validating pass (values of ~150 bytes).
+# a write per value was a fifth of an import's validating pass (values of ~150 bytes). The
+# frame being filled is held as objects: as many as an import's or a learn's chunk holds.
 _FRAME = 1000
 
 
