@@ -499,17 +499,21 @@ def _validate(
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
+_JSON_WHITESPACE = " \t\n\r"  # what json.loads skips after the value
+
+
 def _json_line(raw: bytes | str) -> Any:
-    """``json.loads(raw)``, without its per-call detour for the common line: an object,
-    UTF-8, nothing after it. ``json.loads`` detects the encoding of bytes, decodes, skips
-    whitespace twice and wraps the scanner in two calls: half of its cost on an export's
-    short lines. Any other line (another encoding, surrounding whitespace, an error) goes
-    through ``json.loads`` itself: same values, same error messages."""
+    """``json.loads(raw)``, without its per-call detour for the common line: an object
+    first, UTF-8, at most whitespace after it (a file's lines end with their newline).
+    ``json.loads`` detects the encoding of bytes, decodes, skips whitespace twice and wraps
+    the scanner in two calls: half of its cost on an export's short lines. Any other line
+    (another encoding, whitespace first, an error) goes through ``json.loads`` itself: same
+    values, same error messages."""
     text = raw if isinstance(raw, str) else _plain_utf8(raw)
     if text is not None and text[:1] == "{":
         try:
             value, end = _scan_json(text, 0)
-            if end == len(text):
+            if end == len(text) or not text[end:].strip(_JSON_WHITESPACE):
                 return value
         except (StopIteration, ValueError):
             pass

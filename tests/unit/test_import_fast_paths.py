@@ -23,6 +23,10 @@ from kato.service.spool import Spool
 LINES: list[bytes | str] = [
     b'{"name":"PTRN|ab","events":[["a","b"]],"frequency":1}',
     b'{"a": 1} ',  # whitespace after: json.loads skips it
+    b'{"a": 1}\n',
+    b'{"a": 1}\r\n\t ',
+    b'{"a": 1}\x0b',  # not JSON whitespace
+    '{"a": 1}\u2028',
     b' {"a": 1}',
     b'{"a": 1}\r',
     b'{"a": 1} {"b": 2}',  # extra data
@@ -75,9 +79,11 @@ json_objects = st.dictionaries(
 )
 
 
-@given(json_objects, st.booleans())
-def test_json_line_decodes_encoded_objects_alike(value: dict[str, object], ascii: bool) -> None:
-    raw = json.dumps(value, ensure_ascii=ascii).encode("utf-8", "surrogatepass")
+@given(json_objects, st.booleans(), st.sampled_from(["", "\n", "\r\n", " \t", "\x0c", " x"]))
+def test_json_line_decodes_encoded_objects_alike(
+    value: dict[str, object], ascii: bool, after: str
+) -> None:
+    raw = (json.dumps(value, ensure_ascii=ascii) + after).encode("utf-8", "surrogatepass")
     assert repr(_outcome(_json_line, raw)) == repr(_outcome(json.loads, raw))
 
 
