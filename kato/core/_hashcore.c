@@ -397,6 +397,63 @@ static PyObject *list_events(PyObject *module, PyObject *const *args, Py_ssize_t
     return result;
 }
 
+/* Whether events is a non-empty exact list of non-empty exact lists of exact str, each of
+ * 1 to max_length code points: the import line's shape (hashing.pure_checked_events). */
+static int import_shape(PyObject *events, Py_ssize_t max_length) {
+    if (!PyList_CheckExact(events) || PyList_GET_SIZE(events) == 0) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(events); i++) {
+        PyObject *event = PyList_GET_ITEM(events, i);
+        if (!PyList_CheckExact(event) || PyList_GET_SIZE(event) == 0) {
+            return 0;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(event); j++) {
+            PyObject *symbol = PyList_GET_ITEM(event, j);
+            if (!PyUnicode_CheckExact(symbol)) {
+                return 0;
+            }
+            Py_ssize_t length = PyUnicode_GET_LENGTH(symbol);
+            if (length == 0 || length > max_length) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* hashing.pure_checked_events: (events as tuples, pattern hash) of an import line's events,
+ * or None unless they have the import shape. One call in place of a dozen C loops driven
+ * from Python and a second walk to hash: this runs for every pattern of an import. */
+static PyObject *checked_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "checked_events(events, max_symbol_length)");
+        return NULL;
+    }
+    Py_ssize_t max_length = PyNumber_AsSsize_t(args[1], NULL); /* a bigger int clamps */
+    if (max_length == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!import_shape(args[0], max_length)) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(args[0]);
+    PyObject *events = PyTuple_New(count);
+    for (Py_ssize_t i = 0; events != NULL && i < count; i++) {
+        PyObject *event = PyList_AsTuple(PyList_GET_ITEM(args[0], i));
+        if (event == NULL) {
+            Py_CLEAR(events);
+        } else {
+            PyTuple_SET_ITEM(events, i, event);
+        }
+    }
+    PyObject *name = events == NULL ? NULL : pattern_hash(module, events);
+    PyObject *result = name == NULL ? NULL : PyTuple_Pack(2, events, name);
+    Py_XDECREF(name);
+    Py_XDECREF(events);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"pattern_hash", pattern_hash, METH_O,
      "Bare 40-hex identity of an event sequence: sha1 of str(list of lists)."},
@@ -406,6 +463,8 @@ static PyMethodDef methods[] = {
      "Compact JSON text of events of ASCII strings; None if a symbol is anything else."},
     {"list_events", (PyCFunction)(void (*)(void))list_events, METH_FASTCALL,
      "(events, pattern hash) of events given as lists of strings."},
+    {"checked_events", (PyCFunction)(void (*)(void))checked_events, METH_FASTCALL,
+     "(events as tuples, pattern hash) of an import line's events; None unless well-formed."},
     {NULL, NULL, 0, NULL},
 };
 

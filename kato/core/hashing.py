@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,37 @@ def _choose_list_events() -> Callable[[Sequence[Sequence[str]], bool], tuple[Eve
 
 
 list_events = _choose_list_events()
+
+
+def pure_checked_events(events: object, max_symbol_length: int) -> tuple[Events, str] | None:
+    """An import line's events as stored (tuples) and their pattern hash, or None unless a
+    non-empty list of non-empty lists of symbols (non-empty strings of at most
+    ``max_symbol_length`` characters; exact ``list`` and ``str``, as JSON decodes them). The
+    import path's per-pattern check, compiled when built."""
+    if type(events) is not list or not events or set(map(type, events)) != {list}:
+        return None
+    if not all(events):  # an empty event
+        return None
+    symbols = list(chain.from_iterable(events))
+    if set(map(type, symbols)) != {str}:
+        return None
+    lengths = list(map(len, symbols))
+    if min(lengths) == 0 or max(lengths) > max_symbol_length:
+        return None
+    checked = tuple(map(tuple, events))
+    return checked, pure_pattern_hash(checked)
+
+
+def _choose_checked_events() -> Callable[[object, int], tuple[Events, str] | None]:
+    # Compiled exactly when the pattern hash is: one switch for all.
+    if pattern_hash is pure_pattern_hash:
+        return pure_checked_events
+    from kato.core._hashcore import checked_events as compiled
+
+    return compiled
+
+
+checked_events = _choose_checked_events()
 
 
 def strip_pattern_prefix(name: str) -> str:

@@ -15,6 +15,7 @@ import pytest
     ("module", "attribute", "compiled", "pure"),
     [
         ("kato.core.hashing", "pattern_hash", "kato.core._hashcore", "pure_pattern_hash"),
+        ("kato.core.hashing", "checked_events", "kato.core._hashcore", "pure_checked_events"),
         ("kato.core.tally", "tally", "kato.core._tallycore", "pure_tally"),
     ],
 )

@@ -114,3 +114,36 @@ def test_list_events_refuse_what_is_not_a_list_of_lists_like_the_pure_path() -> 
             _hashcore.list_events(bad, True)  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             hashing.pure_list_events(bad, True)  # type: ignore[arg-type]
+
+
+# What an import line's "events" may decode to: mostly well-formed lists of lists of symbols
+# (empty events and symbols, long symbols among them), and any other JSON value.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | symbols,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(symbols, inner, max_size=2),
+    max_leaves=8,
+)
+import_events = st.lists(st.lists(symbols, max_size=4), max_size=6) | json_values
+
+
+@given(import_events, st.integers(-1, 14))
+def test_compiled_checked_events_equal_pure_checked_events(
+    events: object, max_symbol_length: int
+) -> None:
+    assert _hashcore.checked_events(events, max_symbol_length) == hashing.pure_checked_events(
+        events, max_symbol_length
+    )
+
+
+def test_checked_events_take_exact_lists_of_exact_strings_only() -> None:
+    class Text(str):
+        """Not an exact str: JSON never decodes one, so the check refuses it."""
+
+    good = [["a", "bb"], ["c"]]
+    expected = ((("a", "bb"), ("c",)), pure_pattern_hash(good))
+    refused = [[], [[]], [["a"], []], [[""]], [["abc"]], (("a", "b"),), [("a", "b")], [[Text("a")]]]
+    for check in (_hashcore.checked_events, hashing.pure_checked_events):
+        assert check(good, 2) == expected
+        assert check(good, 2**80) == expected  # a bound beyond Py_ssize_t admits every length
+        for events in refused:
+            assert check(events, 2) is None, events
