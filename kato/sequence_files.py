@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kato.core.errors import ObservationError
+from kato.core.json_line import json_line
 from kato.core.observation import Observation
 
 CSV_HEADER = ["sequence_id", "step", "symbol"]
@@ -106,24 +107,12 @@ def _emotives(value: Any) -> list[dict[str, float]]:
     return value
 
 
-# The decoder ``json.loads`` calls, without its per-call checks (a quarter of a line's parse);
-# a line it refuses is parsed again by ``json.loads`` for the error ``json.loads`` words.
-_decode = json.JSONDecoder().decode
-
-
-def _parsed(text: str) -> Any:
-    try:
-        return _decode(text)
-    except json.JSONDecodeError:
-        return json.loads(text)
-
-
 def _read_jsonl(path: Path, handle: Any) -> Iterator[Sequence]:
     for number, text in enumerate(handle, start=1):
         if not text.strip():
             continue
         try:
-            item = _parsed(text)
+            item = json_line(text)
         except json.JSONDecodeError as exc:
             raise SequenceFileError(path, number, f"not JSON: {exc.msg}") from None
         try:

@@ -25,7 +25,7 @@ import base64
 import binascii
 import json
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
@@ -40,6 +40,7 @@ from kato.core.hashing import (
     pattern_hash,
     string_events,
 )
+from kato.core.json_line import json_line
 from kato.core.observation import Observation, event_of
 from kato.engine.node import Node
 from kato.engine.ports import (
@@ -485,7 +486,7 @@ def _validate(
         if not raw.strip():
             raise ImportLineError(number, "empty line")
         try:
-            value = _json_line(raw)
+            value = json_line(raw)
         except (ValueError, UnicodeDecodeError) as error:
             raise ImportLineError(number, f"not JSON ({error})") from None
         if not isinstance(value, dict):
@@ -509,43 +510,6 @@ def _validate(
             spool.append((number, *pattern))
     checked.symbols = symbols or None
     return checked
-
-
-# The scanner ``json.loads`` runs (the stdlib's C one when built), called directly; typeshed
-# does not declare the attribute.
-_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-_JSON_WHITESPACE = " \t\n\r"  # what json.loads skips after the value
-
-
-def _json_line(raw: bytes | str) -> Any:
-    """``json.loads(raw)``, without its per-call detour for the common line: an object
-    first, UTF-8, at most whitespace after it (a file's lines end with their newline).
-    ``json.loads`` detects the encoding of bytes, decodes, skips whitespace twice and wraps
-    the scanner in two calls: half of its cost on an export's short lines. Any other line
-    (another encoding, whitespace first, an error) goes through ``json.loads`` itself: same
-    values, same error messages."""
-    text = raw if isinstance(raw, str) else _plain_utf8(raw)
-    if text is not None and text[:1] == "{":
-        try:
-            value, end = _scan_json(text, 0)
-            if end == len(text) or not text[end:].strip(_JSON_WHITESPACE):
-                return value
-        except (StopIteration, ValueError):
-            pass
-    return json.loads(raw)
-
-
-def _plain_utf8(raw: bytes) -> str | None:
-    """``raw`` decoded as ``json.loads`` decodes it, when it opens with "{" and a non-NUL
-    byte (no BOM, so UTF-8 to its encoding detection); else None."""
-    if raw[:1] != b"{" or raw[1:2] in (b"", b"\x00"):
-        return None
-    try:
-        return raw.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:
-        return None
 
 
 def _spooled(spool: Spool) -> Iterator[tuple[int, PatternRecord]]:

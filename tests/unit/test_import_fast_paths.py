@@ -1,4 +1,4 @@
-"""The import path's shortcuts change nothing observable: ``_json_line`` answers what
+"""The import path's shortcuts change nothing observable: ``json_line`` answers what
 ``json.loads`` answers (value or error message), the spool's frames read back every value
 in order, and ``import_lines`` refuses each bad line with the message it gave before them
 (kato/service/knowledge_base.py, kato/service/spool.py)."""
@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 
 from kato.core.errors import ValidationError
 from kato.core.hashing import pattern_hash
+from kato.core.json_line import json_line
 from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.node import Node
 from kato.service import spool as spool_module
-from kato.service.knowledge_base import _json_line, export_lines, import_lines
+from kato.service.knowledge_base import export_lines, import_lines
 from kato.service.spool import Spool
 
 LINES: list[bytes | str] = [
@@ -59,13 +60,13 @@ def _outcome(call, raw):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("raw", LINES)
-def test_json_line_answers_what_json_loads_answers(raw: bytes | str) -> None:
-    assert repr(_outcome(_json_line, raw)) == repr(_outcome(json.loads, raw))
+def testjson_line_answers_what_json_loads_answers(raw: bytes | str) -> None:
+    assert repr(_outcome(json_line, raw)) == repr(_outcome(json.loads, raw))
 
 
 @given(st.binary(max_size=40).map(lambda tail: b"{" + tail) | st.text(max_size=40))
-def test_json_line_equals_json_loads_on_any_input(raw: bytes | str) -> None:
-    assert repr(_outcome(_json_line, raw)) == repr(_outcome(json.loads, raw))
+def testjson_line_equals_json_loads_on_any_input(raw: bytes | str) -> None:
+    assert repr(_outcome(json_line, raw)) == repr(_outcome(json.loads, raw))
 
 
 json_objects = st.dictionaries(
@@ -80,11 +81,11 @@ json_objects = st.dictionaries(
 
 
 @given(json_objects, st.booleans(), st.sampled_from(["", "\n", "\r\n", " \t", "\x0c", " x"]))
-def test_json_line_decodes_encoded_objects_alike(
+def testjson_line_decodes_encoded_objects_alike(
     value: dict[str, object], ascii: bool, after: str
 ) -> None:
     raw = (json.dumps(value, ensure_ascii=ascii) + after).encode("utf-8", "surrogatepass")
-    assert repr(_outcome(_json_line, raw)) == repr(_outcome(json.loads, raw))
+    assert repr(_outcome(json_line, raw)) == repr(_outcome(json.loads, raw))
 
 
 def test_spool_reads_back_every_frame_in_order_and_appends_after_a_partial_read(
