@@ -132,8 +132,15 @@ class SQLiteDatabase:
     threads at once); a connection inherited through ``fork`` is never reused.
     """
 
-    def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        busy_timeout: float = 30.0,
+        cache_mib: int | None = None,
+    ) -> None:
+        """``cache_mib``: each connection's page cache, when not SQLite's default (2 MiB)."""
         self.path = Path(path)
+        self._cache_kib = cache_mib * 1024 if cache_mib else None
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Owner-only: SQLite gives the -wal and -shm files the database file's permissions.
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
@@ -186,6 +193,8 @@ class SQLiteDatabase:
         # such commit also copied the WAL back and synced the file twice — half of
         # `kato learn`'s wall time in the store (benchmarks/README.md, learning figures).
         connection.execute("PRAGMA wal_autocheckpoint = 10000")
+        if self._cache_kib:
+            connection.execute(f"PRAGMA cache_size = -{self._cache_kib}")
         self._local.connection = connection
         self._local.pid = os.getpid()
         with self._all_lock:

@@ -107,12 +107,14 @@ class SQLiteKnowledgeBase:
         database: SQLiteDatabase | str | os.PathLike[str],
         kb_id: str,
         busy_timeout: float = 30.0,
+        cache_mib: int | None = None,
     ) -> None:
+        """``busy_timeout`` and ``cache_mib`` apply to the database this opens from a path."""
         self._owns_database = not isinstance(database, SQLiteDatabase)
         self._db = (
             database
             if isinstance(database, SQLiteDatabase)
-            else SQLiteDatabase(database, busy_timeout)
+            else SQLiteDatabase(database, busy_timeout, cache_mib)
         )
         self.kb_id = kb_id
         with self._db.write() as connection:
