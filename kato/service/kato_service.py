@@ -27,6 +27,7 @@ from kato.engine.v3_predictions import Result
 from kato.observability.logging import bind_request_fields
 from kato.observability.metrics import STM_SIZE
 from kato.resilience.overload import ConcurrencyLimiter
+from kato.service.compute_threads import ComputeThreads
 from kato.service.errors import SessionExpiredError, SessionNotFoundError, SessionTooLargeError
 from kato.service.fast_observe import SessionIdentities, fast_change, limits_of, outcome_of
 from kato.service.nodes import NodeRegistry, NodeStorageOpener
@@ -81,6 +82,9 @@ class KatoService:
         self.prediction_slots = ConcurrencyLimiter(
             settings.resilience.max_concurrent_predictions, "prediction computations"
         )
+        # The slots' computations leave the loop through these threads: a cheaper hand-over
+        # than run_in_threadpool's (kato/service/compute_threads.py).
+        self._compute = ComputeThreads("kato-predict")
         self.idempotency = Window.of(settings.session)
         self.started_at = time.time()
         # Observes in one Redis round trip where the store has it (kato/service/fast_observe.py).
@@ -450,14 +454,14 @@ class KatoService:
         node = self.nodes.get(session.node_id)
         genes = self.genes_for(session)
         with self.prediction_slots.slot():  # CPU-bound: refuse at once beyond the bound
-            return session, await run_in_threadpool(node.prediction_result, session.state, genes)
+            return session, await self._compute.run(node.prediction_result, session.state, genes)
 
     async def cognition_data(self, session_id: str) -> dict[str, Any]:
         session = await self.get_session(session_id)
         node = self.nodes.get(session.node_id)
         genes = self.genes_for(session)
         with self.prediction_slots.slot():
-            return await run_in_threadpool(node.cognition_data, session.state, genes)
+            return await self._compute.run(node.cognition_data, session.state, genes)
 
     async def get_pattern(self, session_id: str, name: str) -> PatternRecord:
         """A pattern of the session's node (``PTRN|`` prefix optional)."""
@@ -598,6 +602,7 @@ class KatoService:
         }
 
     async def close(self) -> None:
+        self._compute.close()
         await self.sessions.close()
 
 
