@@ -365,7 +365,7 @@ def _flat(session: SessionState) -> list[str]:
 
 def _nothing_to_predict(session: SessionState, genes: Genes) -> bool:
     """The baseline pipeline predicts nothing from fewer than two symbols."""
-    return not genes.later_predictions and len(_flat(session)) < 2
+    return not genes.later_predictions and sum(map(len, session.stm)) < 2
 
 
 def _cache_key(session: SessionState, genes: Genes, index: PatternIndex) -> tuple[Any, ...]:
