@@ -4,12 +4,17 @@ nothing changed) whenever the computation could be long or would need a catch-up
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
+from kato.config import Settings
 from kato.core.genes import Genes
+from kato.core.observation import Observation
 from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.node import Node
 from kato.engine.session_state import SessionState
+from kato.service.kato_service import KatoService
+from kato.sessions.memory_store import MemorySessionStore
 
 _NO_LIMIT = float("inf")
 
@@ -103,3 +108,48 @@ def test_nothing_to_predict_is_answered_at_once() -> None:
     result = node.quick_prediction_result(_session(["a"]), Genes(), 0.0)
     assert result is not None
     assert result.predictions == []
+
+
+def _service(embedded: bool) -> KatoService:
+    knowledge_base = _node().knowledge_base  # three patterns learned
+
+    def open_storage(node_id: str) -> tuple[InMemoryKnowledgeBase, None]:
+        return knowledge_base, None
+
+    return KatoService(Settings(), MemorySessionStore(), open_storage, embedded)
+
+
+async def _predict_twice(service: KatoService) -> None:
+    """Two sessions' predictions: the first computation times the node, the second may not
+    need a thread."""
+    for events in ([["c"], ["d"]], [["a"], ["b"]]):
+        session = await service.create_session("quick")
+        for event in events:
+            await service.observe(session.session_id, Observation.parse(event))
+        await service.predictions(session.session_id)
+    await service.close()
+
+
+def _threads_computing(embedded: bool) -> list[str]:
+    """The threads that ran ``_predict_twice``'s two computations."""
+    computed_in: list[str] = []
+    node_compute = Node._compute
+
+    def spy(self: Node, *args: object) -> object:
+        computed_in.append(threading.current_thread().name)
+        return node_compute(self, *args)  # type: ignore[arg-type]
+
+    Node._compute = spy  # type: ignore[method-assign,assignment]
+    try:
+        asyncio.run(_predict_twice(_service(embedded)))
+    finally:
+        Node._compute = node_compute  # type: ignore[method-assign]
+    return computed_in
+
+
+def test_the_service_computes_on_the_loop_only_with_an_embedded_store() -> None:
+    loop_thread = threading.current_thread().name  # asyncio.run's loop runs here
+    for embedded in (True, False):
+        first, second = _threads_computing(embedded)
+        assert first.startswith("kato-predict")  # no computation timed yet: a thread
+        assert (second == loop_thread) is embedded
