@@ -165,6 +165,7 @@ def _lifespan(parts: AppParts) -> Callable[[FastAPI], AbstractAsyncContextManage
             settings,
             guarded_session_store(settings, resilience),
             guarded_node_storage(storage, resilience),  # MongoDB, a Qdrant server
+            embedded_knowledge_base=storage.describe()["knowledge_base"] == "sqlite",
         )
         register_storage_probes(resilience, storage)
         app.state.storage = storage

@@ -133,6 +133,37 @@ router.add_api_route(
 )
 
 
+async def predictions(session_id: str, request: Request, visible: SessionReaderCheck) -> Response:
+    # As observe: the service is read from the app, not resolved as a dependency, and the
+    # ownership check runs on the session the service loads (one load, not two). The
+    # engine's objects are encoded as they are, in PredictionsResponse's field order
+    # (kato/api/encoding.py): no model validation of ~78 KB of our own output.
+    _, ranked = await service_of(request).predictions(session_id, check=visible)
+    return encoded({"predictions": ranked, "session_id": session_id, "count": len(ranked)})
+
+
+class _PredictionsRoute(LeanRoute):
+    """Every GET predictions: the guard and ``predictions`` called directly. The guard's
+    ``X-Session-ID`` stays off the answer, as on FastAPI's path (``encoded`` is not handed
+    the dependency response)."""
+
+    async def answer(self, request: Request, body: bytes) -> Response | None:
+        session_id = request.path_params["session_id"]
+        visible = await session_reader_check(session_id, request, dependency_response())
+        return await predictions(session_id, request, visible)
+
+
+# Second, for the same reason: the next most frequent request, matched after 2 routes
+# instead of 12 (~0.05 ms per request in-process). No earlier route's path can match its path.
+router.add_api_route(
+    "/{session_id}/predictions",
+    predictions,
+    methods=["GET"],
+    response_model=PredictionsResponse,
+    route_class_override=_PredictionsRoute,
+)
+
+
 @router.post(
     "", response_model=SessionResponse, responses=error_responses(400, 409), dependencies=[WRITER]
 )
@@ -258,35 +289,6 @@ async def clear_all(
 ) -> StatusResponse:
     await service.clear_all(session_id, idempotency_key)
     return StatusResponse(status="cleared", session_id=session_id, scope="all")
-
-
-async def predictions(session_id: str, request: Request, visible: SessionReaderCheck) -> Response:
-    # As observe: the service is read from the app, not resolved as a dependency, and the
-    # ownership check runs on the session the service loads (one load, not two). The
-    # engine's objects are encoded as they are, in PredictionsResponse's field order
-    # (kato/api/encoding.py): no model validation of ~78 KB of our own output.
-    _, ranked = await service_of(request).predictions(session_id, check=visible)
-    return encoded({"predictions": ranked, "session_id": session_id, "count": len(ranked)})
-
-
-class _PredictionsRoute(LeanRoute):
-    """Every GET predictions: the guard and ``predictions`` called directly. The guard's
-    ``X-Session-ID`` stays off the answer, as on FastAPI's path (``encoded`` is not handed
-    the dependency response)."""
-
-    async def answer(self, request: Request, body: bytes) -> Response | None:
-        session_id = request.path_params["session_id"]
-        visible = await session_reader_check(session_id, request, dependency_response())
-        return await predictions(session_id, request, visible)
-
-
-router.add_api_route(
-    "/{session_id}/predictions",
-    predictions,
-    methods=["GET"],
-    response_model=PredictionsResponse,
-    route_class_override=_PredictionsRoute,
-)
 
 
 @router.post(

@@ -68,6 +68,9 @@ class Node:
         # Told (seconds, candidates evaluated) after each prediction computation (cache misses
         # only); the service layer points it at its metrics, the engine knows none.
         self.on_compute: Callable[[float, int], None] | None = None
+        # How long the last baseline computation took: ``quick_prediction_result`` computes
+        # only while it is short. Unknown (infinite) until one has run.
+        self._last_compute_seconds = float("inf")
 
     # -- long-term memory -----------------------------------------------------------------
 
@@ -311,24 +314,50 @@ class Node:
         """The predictions and, when ``predictive_information`` is set, the future
         potentials (§12.8). Genes with a later prediction feature take the §12 pipeline;
         every other session the baseline one, unchanged."""
-        state = [symbol for event in session.stm for symbol in event]
-        if not genes.later_predictions and len(state) < 2:
+        if _nothing_to_predict(session, genes):
             return v3_predictions.Result([], None)
         with self._lock:
-            index = self.refresh()
-            key = (tuple(map(tuple, session.stm)), genes, index.revision)
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
-            if genes.later_predictions:
-                result = v3_predictions.compute(index, session.stm, genes, self._sources())
-            else:
-                result = v3_predictions.Result(self._compute(index, state, genes), None)
-            self._cache[key] = result
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
-            return result
+            return self._result(self.refresh(), session, genes)
+
+    def quick_prediction_result(
+        self, session: SessionState, genes: Genes, budget: float
+    ) -> v3_predictions.Result | None:
+        """``prediction_result`` when it can be had at once: no other thread inside the node,
+        the index at the store's revision (no catch-up to read), and the answer cached or a
+        baseline computation while the node's last one took at most ``budget`` seconds.
+        None otherwise, having changed nothing. One revision read from the store."""
+        if _nothing_to_predict(session, genes):
+            return v3_predictions.Result([], None)
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            index = self._index
+            if self.knowledge_base.revision() != index.revision:
+                return None
+            slow = genes.later_predictions or self._last_compute_seconds > budget
+            if slow and _cache_key(session, genes, index) not in self._cache:
+                return None
+            return self._result(index, session, genes)
+        finally:
+            self._lock.release()
+
+    def _result(
+        self, index: PatternIndex, session: SessionState, genes: Genes
+    ) -> v3_predictions.Result:
+        """The cached result at the index's revision, or computed and cached (lock held)."""
+        key = _cache_key(session, genes, index)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        if genes.later_predictions:
+            result = v3_predictions.compute(index, session.stm, genes, self._sources())
+        else:
+            result = v3_predictions.Result(self._compute(index, _flat(session), genes), None)
+        self._cache[key] = result
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return result
 
     def _sources(self) -> v3_predictions.Sources:
         return v3_predictions.Sources(self.training_figures)
@@ -345,8 +374,9 @@ class Node:
         best.sort(key=lambda item: (-item.potential, index.name(item.slot)))
         chosen = [(view(item.slot), item) for item in best[: genes.max_predictions]]
         predictions = prediction_objects(state, chosen)
+        self._last_compute_seconds = time.perf_counter() - started
         if self.on_compute is not None:
-            self.on_compute(time.perf_counter() - started, len(candidates))
+            self.on_compute(self._last_compute_seconds, len(candidates))
         return predictions
 
     def cognition_data(self, session: SessionState, genes: Genes) -> dict[str, Any]:
@@ -361,6 +391,20 @@ class Node:
             "vectors": [],
             "short_term_memory": [list(event) for event in session.stm],
         }
+
+
+def _flat(session: SessionState) -> list[str]:
+    return [symbol for event in session.stm for symbol in event]
+
+
+def _nothing_to_predict(session: SessionState, genes: Genes) -> bool:
+    """The baseline pipeline predicts nothing from fewer than two symbols."""
+    return not genes.later_predictions and sum(map(len, session.stm)) < 2
+
+
+def _cache_key(session: SessionState, genes: Genes, index: PatternIndex) -> tuple[Any, ...]:
+    # (STM, genes, knowledge-base revision): the prediction cache's key (``Node._cache``).
+    return (tuple(map(tuple, session.stm)), genes, index.revision)
 
 
 def _summed(vectors: Sequence[Sequence[float]]) -> list[float]:
