@@ -85,17 +85,17 @@ def engine_run(
 
 
 def with_hash(
-    functions: tuple[Callable[..., Any], Callable[..., Any]],
+    functions: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]],
     work: Callable[[], tuple[float, float]],
 ) -> tuple[float, float]:
-    """``work`` with ``functions`` as the service's pattern hash and string events (compiled
-    or pure: ``string_events`` hashes too)."""
-    saved = kb_service.pattern_hash, kb_service.string_events
-    kb_service.pattern_hash, kb_service.string_events = functions  # type: ignore[assignment]
+    """``work`` with ``functions`` as the service's pattern hash, string events and list
+    events (compiled or pure: the events functions hash too)."""
+    saved = kb_service.pattern_hash, kb_service.string_events, kb_service.list_events
+    kb_service.pattern_hash, kb_service.string_events, kb_service.list_events = functions  # type: ignore[assignment]
     try:
         return work()
     finally:
-        kb_service.pattern_hash, kb_service.string_events = saved  # type: ignore[assignment]
+        kb_service.pattern_hash, kb_service.string_events, kb_service.list_events = saved  # type: ignore[assignment]
 
 
 def rate(count: int, seconds: list[float]) -> float:
@@ -233,8 +233,8 @@ def main() -> None:
         profiler.runcall(engine_run, sequences, genes)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
         return
-    compiled_hash = hashing.pattern_hash, hashing.string_events
-    pure_hash = hashing.pure_pattern_hash, hashing.pure_string_events
+    compiled_hash = hashing.pattern_hash, hashing.string_events, hashing.list_events
+    pure_hash = hashing.pure_pattern_hash, hashing.pure_string_events, hashing.pure_list_events
     pure, compiled = [], []
     for _ in range(args.runs):
         pure.append(with_hash(pure_hash, lambda: engine_run(sequences, genes)))

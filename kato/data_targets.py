@@ -68,6 +68,8 @@ class EmbeddedTarget:
 
     def learn(self, sequences: Sequence[dict[str, Any]]) -> list[str]:
         batch = [batch_sequence(item) for item in sequences]
+        if not self._changed:  # the index current before the first batch, so it follows each
+            self.node.refresh()
         self._changed = True
         return kb_service.learn_batch(self.node, batch, self._genes)
 

@@ -99,10 +99,11 @@ class Node:
 
     def learn_many(self, items: Sequence[LearnItem], persistence: int) -> None:
         """``KnowledgeBase.learn_many``, the index following the batch from what was learned
-        when the store changed by this batch alone (bulk learning: reading a batch back and
-        decoding it again was a third of ``kato learn``'s time); else the next catch-up reads
-        it, as after any write."""
-        before = self.refresh().revision
+        when it was current before and the store changed by this batch alone (bulk learning:
+        reading a batch back and decoding it again was a third of ``kato learn``'s time);
+        else the next catch-up reads it, as after any write. Nothing is caught up here: a
+        caller that wants its batches followed refreshes the node once first."""
+        before = self._index.revision
         increments = batch_increments(items)
         records = self.knowledge_base.learn_many(items, persistence, increments)
         with self._lock:

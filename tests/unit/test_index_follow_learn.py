@@ -87,6 +87,7 @@ def test_the_followed_index_equals_a_catch_up_after_each_batch(tmp_path: Path) -
     path = tmp_path / "kato.sqlite3"
     learner = Node("n", SQLiteKnowledgeBase(path, "kb"))
     reader = Node("n", SQLiteKnowledgeBase(path, "kb"))  # catches up by reading the store
+    learner.refresh()  # current before the first batch: every batch is followed
     for batch in _batches(seed=5):
         learner.learn_many(batch, persistence=3)
         assert learner._index.revision == learner.knowledge_base.revision()  # noqa: SLF001
@@ -116,12 +117,24 @@ def test_a_write_from_elsewhere_leaves_the_batch_to_the_catch_up(tmp_path: Path)
     first, second, third, fourth = _batches(seed=9)
     raced.batches = [fourth, second]
     learner = Node("n", raced)
+    learner.refresh()
     learner.learn_many(first, persistence=3)  # then `second` lands from elsewhere
     assert learner._index.revision == 0  # noqa: SLF001 - not followed: the catch-up reads both
+    learner.refresh()
     learner.learn_many(third, persistence=3)  # then `fourth`
     assert learner._index.revision == 2  # noqa: SLF001
     assert _meaning(learner.refresh()) == _caught_up(SQLiteKnowledgeBase(path, "kb"))
     assert learner._index.revision == 4  # noqa: SLF001
+
+
+def test_an_index_behind_the_store_is_not_followed(tmp_path: Path) -> None:
+    path = tmp_path / "kato.sqlite3"
+    learner = Node("n", SQLiteKnowledgeBase(path, "kb"))
+    first, second, *_ = _batches(seed=4)
+    SQLiteKnowledgeBase(path, "kb").learn_many(first, persistence=3)  # before the learner looked
+    learner.learn_many(second, persistence=3)
+    assert learner._index.revision == -1  # noqa: SLF001 - never loaded: left to the catch-up
+    assert _meaning(learner.refresh()) == _caught_up(SQLiteKnowledgeBase(path, "kb"))
 
 
 def test_a_store_counting_a_revision_per_item_is_caught_up_as_before() -> None:
