@@ -422,6 +422,27 @@ static int import_shape(PyObject *events, Py_ssize_t max_length) {
     return 1;
 }
 
+/* hashing.pure_is_string_events: whether value is an exact list of exact lists of exact str
+ * (a sequence file's events as JSON decodes them; any lengths). */
+static PyObject *is_string_events(PyObject *module, PyObject *value) {
+    (void)module;
+    if (!PyList_CheckExact(value)) {
+        Py_RETURN_FALSE;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+        PyObject *event = PyList_GET_ITEM(value, i);
+        if (!PyList_CheckExact(event)) {
+            Py_RETURN_FALSE;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(event); j++) {
+            if (!PyUnicode_CheckExact(PyList_GET_ITEM(event, j))) {
+                Py_RETURN_FALSE;
+            }
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
 /* hashing.pure_checked_events: (events as tuples, pattern hash) of an import line's events,
  * or None unless they have the import shape. One call in place of a dozen C loops driven
  * from Python and a second walk to hash: this runs for every pattern of an import. */
@@ -463,6 +484,8 @@ static PyMethodDef methods[] = {
      "Compact JSON text of events of ASCII strings; None if a symbol is anything else."},
     {"list_events", (PyCFunction)(void (*)(void))list_events, METH_FASTCALL,
      "(events, pattern hash) of events given as lists of strings."},
+    {"is_string_events", is_string_events, METH_O,
+     "Whether a value is an exact list of exact lists of exact str."},
     {"checked_events", (PyCFunction)(void (*)(void))checked_events, METH_FASTCALL,
      "(events as tuples, pattern hash) of an import line's events; None unless well-formed."},
     {NULL, NULL, 0, NULL},

@@ -89,6 +89,28 @@ def _choose_list_events() -> Callable[[Sequence[Sequence[str]], bool], tuple[Eve
 list_events = _choose_list_events()
 
 
+def pure_is_string_events(value: object) -> bool:
+    """Whether ``value`` is an exact list of exact lists of exact ``str`` (a sequence file's
+    events as JSON decodes them, any lengths): the check of every line of ``kato learn``'s
+    files, compiled when built."""
+    return (
+        type(value) is list
+        and set(map(type, value)) <= {list}
+        and set(map(type, chain.from_iterable(value))) <= {str}
+    )
+
+
+def _choose_is_string_events() -> Callable[[object], bool]:
+    if pattern_hash is pure_pattern_hash:
+        return pure_is_string_events
+    from kato.core._hashcore import is_string_events as compiled
+
+    return compiled
+
+
+is_string_events = _choose_is_string_events()
+
+
 def pure_checked_events(events: object, max_symbol_length: int) -> tuple[Events, str] | None:
     """An import line's events as stored (tuples) and their pattern hash, or None unless a
     non-empty list of non-empty lists of symbols (non-empty strings of at most

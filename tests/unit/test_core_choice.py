@@ -16,6 +16,8 @@ import pytest
     [
         ("kato.core.hashing", "pattern_hash", "kato.core._hashcore", "pure_pattern_hash"),
         ("kato.core.hashing", "checked_events", "kato.core._hashcore", "pure_checked_events"),
+        ("kato.core.hashing", "list_events", "kato.core._hashcore", "pure_list_events"),
+        ("kato.core.hashing", "is_string_events", "kato.core._hashcore", "pure_is_string_events"),
         ("kato.core.tally", "tally", "kato.core._tallycore", "pure_tally"),
     ],
 )

@@ -147,3 +147,26 @@ def test_checked_events_take_exact_lists_of_exact_strings_only() -> None:
         assert check(good, 2**80) == expected  # a bound beyond Py_ssize_t admits every length
         for events in refused:
             assert check(events, 2) is None, events
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=12,
+)
+
+
+@given(json_values | patterns)
+def test_compiled_is_string_events_equals_pure(value: object) -> None:
+    assert _hashcore.is_string_events(value) is hashing.pure_is_string_events(value)
+
+
+def test_is_string_events_takes_exact_lists_of_exact_strings_only() -> None:
+    class Text(str):
+        """Not an exact str."""
+
+    assert _hashcore.is_string_events([["a", "b"], [], ["c"]]) is True
+    assert _hashcore.is_string_events([]) is True
+    for bad in ([["a", 1]], [("a",)], (["a"],), [[Text("a")]], ["ab"], None):
+        assert _hashcore.is_string_events(bad) is False
+        assert hashing.pure_is_string_events(bad) is False
