@@ -56,10 +56,11 @@ if TYPE_CHECKING:
 
 SettingsLoader = Callable[[argparse.Namespace], Settings]
 # Sequences a learn batch when --batch is not given. Embedded, larger batches amortise each
-# SQLite commit over more patterns (10,000 learn ~1.6x the patterns per CPU-second of 1,000,
-# benchmarks/learn_bench.py) at a few MB of memory; a server takes at most its
-# limits.max_sequences_per_batch (default 1,000) a request.
-EMBEDDED_BATCH = 10_000
+# SQLite commit and each batch's index and statistics work over more patterns (10,000 learn
+# ~1.6x the patterns per CPU-second of 1,000, 50,000 another ~1.1x; benchmarks/learn_bench.py)
+# at some 50 MB of memory; a server takes at most its limits.max_sequences_per_batch
+# (default 1,000) a request.
+EMBEDDED_BATCH = 50_000
 REMOTE_BATCH = 1000
 
 
