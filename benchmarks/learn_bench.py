@@ -18,8 +18,9 @@ Scenarios (medians of ``--runs``, pure and compiled runs alternating):
 - stages of that path: ``parse`` (JSON-shaped sequences → observations), ``items`` (events,
   emotive average and hash: ``learn_item``) and ``store`` (``InMemoryKnowledgeBase.learn_many``
   / ``SQLiteKnowledgeBase.learn_many`` of the items).
-- ``kato learn``: the command's own function, in this process, from a JSON Lines file into a
-  fresh SQLite data directory (the check pass and the learning pass).
+- ``kato learn`` (and ``--no-index``): the command's own function, in this process, from a
+  JSON Lines file into a fresh SQLite data directory (the check pass and the learning pass;
+  "with the close" adds keeping the index snapshot and the final WAL checkpoint).
 - ``--stream N``: ``python -m kato.cli learn`` as its own process on a file of N patterns; its
   peak RSS (``ru_maxrss``) against the same command on N/10 patterns shows whether memory
   grows with the file.
@@ -137,16 +138,17 @@ def write_jsonl(path: Path, items: list[dict[str, Any]]) -> None:
             out.write(json.dumps(item) + "\n")
 
 
-def cli_learn_once(path: Path, size: int | None) -> tuple[float, float, float]:
+def cli_learn_once(path: Path, size: int | None, index: bool = True) -> tuple[float, float, float]:
     """(wall, CPU, close CPU) seconds of ``kato learn``'s own functions (the check pass, then
     learning) into a fresh SQLite data directory, its summary line discarded, and of closing
-    it (indexing the node for its snapshot); ``size`` None is the command's own batch."""
+    it (keeping the node's index snapshot); ``size`` None is the command's own batch,
+    ``index=False`` is ``--no-index``."""
     from rich.console import Console
 
     from kato.cli_data import check_sequences, learn_command, tune_gc_for_bulk_work
 
     with tempfile.TemporaryDirectory() as directory:
-        target = EmbeddedTarget(Settings(service={"data_dir": directory}), "bench")
+        target = EmbeddedTarget(Settings(service={"data_dir": directory}), "bench", index=index)
         args = argparse.Namespace(file=path, batch=size, node="bench")
         console = Console(quiet=True)
         tune_gc_for_bulk_work()  # as the command does before it runs
@@ -250,15 +252,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "patterns.jsonl"
         write_jsonl(path, raw)
-        runs = [cli_learn_once(path, args.learn_batch) for _ in range(args.runs)]
-        wall = rate(args.patterns, [w for w, _, _ in runs])
-        cpu = rate(args.patterns, [c for _, c, _ in runs])
-        with_close = rate(args.patterns, [c + close for _, c, close in runs])
-        print(
-            f"  {'kato learn (SQLite)':<24} {wall:>10,.0f} patterns/s"
-            f"   cpu {cpu:>10,.0f} patterns/s; with the index snapshot at close"
-            f" {with_close:,.0f} patterns/CPU-s"
-        )
+        for label, index in (("kato learn (SQLite)", True), ("kato learn --no-index", False)):
+            runs = [cli_learn_once(path, args.learn_batch, index) for _ in range(args.runs)]
+            wall = rate(args.patterns, [w for w, _, _ in runs])
+            cpu = rate(args.patterns, [c for _, c, _ in runs])
+            with_close = rate(args.patterns, [c + close for _, c, close in runs])
+            print(
+                f"  {label:<24} {wall:>10,.0f} patterns/s"
+                f"   cpu {cpu:>10,.0f} patterns/s; with the close"
+                f" {with_close:,.0f} patterns/CPU-s"
+            )
     if args.stream:
         stream(args.stream, args.seed, args.learn_batch)
 

@@ -77,8 +77,17 @@ def add_data_commands(subparsers: Any, load_settings: SettingsLoader) -> None:
         parser.add_argument("--api-key", help="API key for --url (default: KATO_API_KEY)")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    def index_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--no-index",
+            action="store_true",
+            help="embedded: keep no index snapshot (memory stays flat; the next kato serve "
+            "indexes the node at its first predictions)",
+        )
+
     learn = subparsers.add_parser("learn", help="learn the sequences of a JSONL or CSV file")
     target_options(learn)
+    index_option(learn)
     learn.add_argument("file", type=Path, help=".jsonl (or any other name) or .csv")
     learn.add_argument(
         "--batch",
@@ -99,6 +108,7 @@ def add_data_commands(subparsers: Any, load_settings: SettingsLoader) -> None:
 
     imports = subparsers.add_parser("import", help="import a JSON Lines export")
     target_options(imports)
+    index_option(imports)
     imports.add_argument("file", type=Path)
     imports.add_argument("--replace", action="store_true", help="replace the whole knowledge base")
     imports.set_defaults(
@@ -179,10 +189,15 @@ def _open_target(args: argparse.Namespace, load_settings: SettingsLoader) -> Dat
     # commands (serve, keys) should not pay at start-up.
     from kato.data_targets import EmbeddedTarget, NodeNotFoundError, RemoteTarget
 
+    no_index = getattr(args, "no_index", False)
     if args.url:
+        if no_index:
+            raise CommandError("--no-index applies to the local data directory, not --url")
         return RemoteTarget(args.url, args.api_key or os.environ.get("KATO_API_KEY"), args.node)
     try:
-        return EmbeddedTarget(load_settings(args), args.node, create=args.creates_node)
+        return EmbeddedTarget(
+            load_settings(args), args.node, create=args.creates_node, index=not no_index
+        )
     except NodeNotFoundError as exc:
         raise CommandError(f"{exc}; learn or import into it first") from None
 

@@ -54,9 +54,13 @@ class EmbeddedTarget:
 
     remote = False
 
-    def __init__(self, settings: Settings, node_id: str, create: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, node_id: str, create: bool = True, index: bool = True
+    ) -> None:
         """``create=False`` (export, evaluate) refuses a node without a knowledge base
-        instead of creating an empty one."""
+        instead of creating an empty one. ``index=False`` (``--no-index``) learns and imports
+        without building the node's index or keeping its snapshot: memory stays flat however
+        large the knowledge base grows, and the next server indexes the node itself."""
         if not create and not node_exists(settings, node_id):
             where = "MongoDB" if settings.database.mongodb.url else settings.service.data_dir
             raise NodeNotFoundError(f"node {node_id!r} has no knowledge base in {where}")
@@ -65,10 +69,11 @@ class EmbeddedTarget:
         self.node = Node(node_id, open_knowledge_base(settings, node_id))
         self._genes = settings.genes  # the server's genes: learn and import as it would
         self._changed = False
+        self._index = index
 
     def learn(self, sequences: Sequence[dict[str, Any]]) -> list[str]:
         batch = [batch_sequence(item) for item in sequences]
-        if not self._changed:  # the index current before the first batch, so it follows each
+        if self._index and not self._changed:  # current before the first batch: it follows each
             self.node.refresh()
         self._changed = True
         return kb_service.learn_batch(self.node, batch, self._genes)
@@ -94,7 +99,7 @@ class EmbeddedTarget:
         return self.node.pattern_count
 
     def close(self) -> None:
-        if self._changed:
+        if self._changed and self._index:
             # A SQLite store keeps the node's index snapshot, so the next `kato serve`
             # answers its first predictions without decoding every pattern.
             self.node.keep_index_snapshot()

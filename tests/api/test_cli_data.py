@@ -170,6 +170,30 @@ def test_learn_leaves_the_index_snapshot_kato_serve_starts_from(tmp_path: Path) 
         kb.close()
 
 
+def test_no_index_learns_the_same_and_keeps_no_snapshot(tmp_path: Path) -> None:
+    sequences = [{"events": [[f"s{n}"], [f"s{n + 1}"], ["end"]]} for n in range(1200)]
+    path = write_jsonl(tmp_path / "many.jsonl", sequences)
+    exports = []
+    for data, extra in ((tmp_path / "indexed", ()), (tmp_path / "flat", ("--no-index",))):
+        result = kato("learn", "big", str(path), "--data-dir", str(data), *extra, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        kb = open_knowledge_base(Settings(service={"data_dir": str(data)}), "big")
+        try:
+            assert (kb.index_snapshot() is None) == bool(extra)
+        finally:
+            kb.close()
+        out = tmp_path / f"{data.name}.jsonl"
+        exported = kato("export", "big", "--data-dir", str(data), "--out", str(out), cwd=tmp_path)
+        assert exported.returncode == 0, exported.stderr
+        exports.append(out.read_text(encoding="utf-8"))
+    assert exports[0] == exports[1]
+    refused = kato(
+        "learn", "big", str(path), "--url", "http://127.0.0.1:9", "--no-index", cwd=tmp_path
+    )
+    assert refused.returncode == 2
+    assert "--no-index applies to the local data directory" in refused.stderr
+
+
 def test_export_import_export_is_byte_identical(learned: Path, tmp_path: Path) -> None:
     first = tmp_path / "first.jsonl"
     result = kato("export", "tiny", "--data-dir", str(learned), "--out", str(first), cwd=tmp_path)
