@@ -187,6 +187,14 @@ def test_no_index_learns_the_same_and_keeps_no_snapshot(tmp_path: Path) -> None:
         assert exported.returncode == 0, exported.stderr
         exports.append(out.read_text(encoding="utf-8"))
     assert exports[0] == exports[1]
+    copy = tmp_path / "copy"
+    imported = kato("import", "big", str(out), "--data-dir", str(copy), "--no-index", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    kb = open_knowledge_base(Settings(service={"data_dir": str(copy)}), "big")
+    try:
+        assert kb.index_snapshot() is None and kb.pattern_count() == 1200
+    finally:
+        kb.close()
     refused = kato(
         "learn", "big", str(path), "--url", "http://127.0.0.1:9", "--no-index", cwd=tmp_path
     )
