@@ -135,7 +135,8 @@ def batch_sequence(item: dict[str, Any]) -> kb_service.BatchSequence:
     sequence: its events as the lists of strings they are (the file's check pass validated
     every value), its emotive objects as observations, as the ``learn-batch`` route observes
     them after the events."""
-    emotives = tuple([Observation(emotives=entry) for entry in item.get("emotives", ())])
+    entries = item.get("emotives")
+    emotives = tuple([Observation(emotives=entry) for entry in entries]) if entries else ()
     return kb_service.BatchSequence(emotives, item.get("metadata") or {}, item["events"])
 
 

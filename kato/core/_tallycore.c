@@ -8,6 +8,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct {
     Py_ssize_t *data;
@@ -166,9 +168,213 @@ static PyObject *tally(PyObject *module, PyObject *sequences) {
     return answer;
 }
 
+/* --- postings: the index's per-symbol work for a batch of new patterns (tally.pure_postings) --- */
+
+/* ids[start..start+length) as the int32 bytes of an array("i"). */
+static PyObject *int32_bytes(const int32_t *values, Py_ssize_t length) {
+    return PyBytes_FromStringAndSize((const char *)values, length * (Py_ssize_t)sizeof(int32_t));
+}
+
+/* [(key, values of that key as int32 bytes[, counts as int32 bytes]), ...] in ascending key
+ * order, from parallel arrays of keys (0 <= key < keys), slots and (optional) counts, each
+ * key's entries kept in their given order (a stable counting sort). */
+static PyObject *grouped(const int32_t *key, const int32_t *slot, const int32_t *counts,
+                         Py_ssize_t length, Py_ssize_t keys) {
+    Py_ssize_t *start = PyMem_Calloc((size_t)keys + 1, sizeof(Py_ssize_t));
+    int32_t *sorted = PyMem_Malloc((size_t)(length ? length : 1) * 2 * sizeof(int32_t));
+    PyObject *result = start == NULL || sorted == NULL ? NULL : PyList_New(0);
+    if (result == NULL) {
+        PyMem_Free(start);
+        PyMem_Free(sorted);
+        return start == NULL || sorted == NULL ? PyErr_NoMemory() : NULL;
+    }
+    for (Py_ssize_t i = 0; i < length; i++) {
+        start[key[i] + 1] += 1;
+    }
+    for (Py_ssize_t k = 0; k < keys; k++) {
+        start[k + 1] += start[k];
+    }
+    Py_ssize_t *next = PyMem_Malloc((size_t)(keys ? keys : 1) * sizeof(Py_ssize_t));
+    if (next == NULL) {
+        Py_DECREF(result);
+        PyMem_Free(start);
+        PyMem_Free(sorted);
+        return PyErr_NoMemory();
+    }
+    memcpy(next, start, (size_t)keys * sizeof(Py_ssize_t));
+    int32_t *sorted_counts = sorted + length;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_ssize_t at = next[key[i]]++;
+        sorted[at] = slot[i];
+        if (counts != NULL) {
+            sorted_counts[at] = counts[i];
+        }
+    }
+    for (Py_ssize_t k = 0; k < keys && result != NULL; k++) {
+        Py_ssize_t size = start[k + 1] - start[k];
+        if (size == 0) {
+            continue;
+        }
+        PyObject *item =
+            counts == NULL
+                ? Py_BuildValue("(nN)", k, int32_bytes(sorted + start[k], size))
+                : Py_BuildValue("(nNN)", k, int32_bytes(sorted + start[k], size),
+                                int32_bytes(sorted_counts + start[k], size));
+        if (item == NULL || PyList_Append(result, item) < 0) {
+            Py_CLEAR(result);
+        }
+        Py_XDECREF(item);
+    }
+    PyMem_Free(next);
+    PyMem_Free(start);
+    PyMem_Free(sorted);
+    return result;
+}
+
+/* The symbol ids of every occurrence, in order, and each pattern's length (ids is grown). */
+static int pattern_ids(PyObject *patterns, PyObject *symbol_ids, int32_t **ids,
+                       Py_ssize_t *count, Py_ssize_t *capacity, Py_ssize_t *lengths,
+                       Py_ssize_t *keys) {
+    Py_ssize_t total = PySequence_Fast_GET_SIZE(patterns);
+    for (Py_ssize_t p = 0; p < total; p++) {
+        PyObject *events = PySequence_Fast(PySequence_Fast_GET_ITEM(patterns, p),
+                                           "each pattern must be a sequence of events");
+        if (events == NULL) {
+            return -1;
+        }
+        Py_ssize_t before = *count;
+        for (Py_ssize_t e = 0; e < PySequence_Fast_GET_SIZE(events); e++) {
+            PyObject *event = PySequence_Fast(PySequence_Fast_GET_ITEM(events, e),
+                                              "each event must be a sequence of symbols");
+            if (event == NULL) {
+                Py_DECREF(events);
+                return -1;
+            }
+            for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(event); j++) {
+                PyObject *found =
+                    PyDict_GetItemWithError(symbol_ids, PySequence_Fast_GET_ITEM(event, j));
+                Py_ssize_t id = found == NULL ? -1 : PyLong_AsSsize_t(found);
+                if (id < 0 || id > INT32_MAX) {
+                    if (!PyErr_Occurred()) {
+                        PyErr_SetString(PyExc_KeyError, "a symbol without an id");
+                    }
+                    Py_DECREF(event);
+                    Py_DECREF(events);
+                    return -1;
+                }
+                if (*count == *capacity) {
+                    *capacity = *capacity ? *capacity * 2 : 4096;
+                    int32_t *grown = PyMem_Realloc(*ids, (size_t)*capacity * sizeof(int32_t));
+                    if (grown == NULL) {
+                        PyErr_NoMemory();
+                        Py_DECREF(event);
+                        Py_DECREF(events);
+                        return -1;
+                    }
+                    *ids = grown;
+                }
+                (*ids)[(*count)++] = (int32_t)id;
+                *keys = id + 1 > *keys ? id + 1 : *keys;
+            }
+            Py_DECREF(event);
+        }
+        Py_DECREF(events);
+        lengths[p] = *count - before;
+    }
+    return 0;
+}
+
+/* (ids, pairs, firsts) of patterns (sequences of events of str) learned into slots first,
+ * first + 1, ...: ids the int32 bytes of every symbol's id (symbol_ids: str -> int, every
+ * symbol present), pairs [(id, slots, counts)] — each pattern holding the symbol once, with
+ * the symbol's count in it, slots ascending — and firsts [(id, slots)] of the patterns whose
+ * first symbol it is; both in ascending id order. */
+static PyObject *postings(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "postings(patterns, symbol_ids: dict, first)");
+        return NULL;
+    }
+    Py_ssize_t first = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    PyObject *patterns = first == -1 && PyErr_Occurred()
+                             ? NULL
+                             : PySequence_Fast(args[0], "patterns must be a sequence");
+    if (patterns == NULL) {
+        return NULL;
+    }
+    Py_ssize_t total = PySequence_Fast_GET_SIZE(patterns);
+    Py_ssize_t *lengths = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(Py_ssize_t));
+    int32_t *ids = NULL, *pair_key = NULL, *pair_slot = NULL, *pair_count = NULL;
+    int32_t *first_key = NULL, *first_slot = NULL;
+    Py_ssize_t count = 0, capacity = 0, keys = 0, pairs = 0, firsts = 0;
+    PyObject *result = NULL;
+    if (lengths == NULL) {
+        PyErr_NoMemory();
+    } else if (pattern_ids(patterns, args[1], &ids, &count, &capacity, lengths, &keys) == 0) {
+        size_t room = (size_t)(count ? count : 1);
+        pair_key = PyMem_Malloc(room * sizeof(int32_t));
+        pair_slot = PyMem_Malloc(room * sizeof(int32_t));
+        pair_count = PyMem_Malloc(room * sizeof(int32_t));
+        first_key = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(int32_t));
+        first_slot = PyMem_Malloc((size_t)(total ? total : 1) * sizeof(int32_t));
+    }
+    if (pair_key != NULL && pair_slot != NULL && pair_count != NULL && first_key != NULL &&
+        first_slot != NULL) {
+        Py_ssize_t offset = 0;
+        for (Py_ssize_t p = 0; p < total; p++) {
+            const int32_t *own = ids + offset;
+            Py_ssize_t length = lengths[p];
+            int32_t slot = (int32_t)(first + p);
+            if (length > 0) {
+                first_key[firsts] = own[0];
+                first_slot[firsts++] = slot;
+            }
+            for (Py_ssize_t j = 0; j < length; j++) {
+                Py_ssize_t earlier = 0; /* a pattern holds a few dozen symbols at most */
+                while (earlier < j && own[earlier] != own[j]) {
+                    earlier++;
+                }
+                if (earlier < j) {
+                    continue; /* counted at its first occurrence */
+                }
+                int32_t times = 1;
+                for (Py_ssize_t k = j + 1; k < length; k++) {
+                    times += own[k] == own[j];
+                }
+                pair_key[pairs] = own[j];
+                pair_slot[pairs] = slot;
+                pair_count[pairs++] = times;
+            }
+            offset += length;
+        }
+        PyObject *id_bytes = int32_bytes(ids, count);
+        PyObject *pair_list = grouped(pair_key, pair_slot, pair_count, pairs, keys);
+        PyObject *first_list = grouped(first_key, first_slot, NULL, firsts, keys);
+        if (id_bytes != NULL && pair_list != NULL && first_list != NULL) {
+            result = PyTuple_Pack(3, id_bytes, pair_list, first_list);
+        }
+        Py_XDECREF(id_bytes);
+        Py_XDECREF(pair_list);
+        Py_XDECREF(first_list);
+    } else if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+    PyMem_Free(lengths);
+    PyMem_Free(ids);
+    PyMem_Free(pair_key);
+    PyMem_Free(pair_slot);
+    PyMem_Free(pair_count);
+    PyMem_Free(first_key);
+    PyMem_Free(first_slot);
+    Py_DECREF(patterns);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"tally", tally, METH_O,
      "(occurrences, sequences holding, last sequence index) of each symbol of a batch."},
+    {"postings", (PyCFunction)(void (*)(void))postings, METH_FASTCALL,
+     "(ids, pairs, firsts) of a batch of new patterns for the index (tally.pure_postings)."},
     {NULL, NULL, 0, NULL},
 };
 

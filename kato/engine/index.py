@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple
 from functools import partial
 from itertools import accumulate, chain, pairwise
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -26,12 +27,14 @@ import numpy as np
 from kato.core import matcher, pure_matchcore
 from kato.core.emotives import average_emotives
 from kato.core.prediction import PatternView, Scored
+from kato.core.tally import postings
 from kato.engine.ports import ChangeSet, PatternRecord, SymbolStats, Totals
 from kato.engine.records import BatchIncrements, add_totals
 
 # New patterns in one catch-up from which the vectorised ``_append`` is cheaper than
 # appending them one by one (its NumPy calls cost ~50 us whatever the size).
 _BULK = 64
+_frequency_of = attrgetter("frequency")
 # The layout of ``PatternIndex.snapshot``; a snapshot of another layout is not loaded.
 _SNAPSHOT_FORMAT = 1
 # The index's array.array attributes as a snapshot stores them: (attribute, key, typecode).
@@ -218,12 +221,16 @@ class PatternIndex:
             return
         first, count = len(self._names), len(records)
         events_of = [record.events for record in records]
-        symbols = list(chain.from_iterable(chain.from_iterable(events_of)))
-        symbol_ids = self._symbol_ids
-        for symbol in dict.fromkeys(symbols):  # ids by first appearance, as one by one
-            if symbol not in symbol_ids:
-                self._symbol_id(symbol)
-        ids = np.fromiter(map(symbol_ids.__getitem__, symbols), np.int32, len(symbols))
+        # The ids of every symbol, and the posting and first-symbol additions per symbol, in
+        # one pass (compiled when built); a batch holding a symbol never seen before first
+        # gives the new symbols their ids, by first appearance as one by one would.
+        try:
+            id_bytes, pairs, firsts = postings(events_of, self._symbol_ids, first)
+        except KeyError:
+            for symbol in dict.fromkeys(chain.from_iterable(chain.from_iterable(events_of))):
+                if symbol not in self._symbol_ids:
+                    self._symbol_id(symbol)
+            id_bytes, pairs, firsts = postings(events_of, self._symbol_ids, first)
         event_counts = np.fromiter(map(len, events_of), np.int64, count)
         event_lengths = np.fromiter(
             map(len, chain.from_iterable(events_of)), np.int64, int(event_counts.sum())
@@ -247,14 +254,14 @@ class PatternIndex:
         for slot, record in enumerate(records, first):
             if record.emotives:
                 self._emotives[slot] = record.emotives
-        self._flat.frombytes(ids.tobytes())
+        self._flat.frombytes(id_bytes)
         self._flat_offsets.frombytes((self._flat_offsets[-1] + np.cumsum(lengths)).tobytes())
         self._bounds.frombytes(bounds.tobytes())
         self._bounds_offsets.frombytes(
             (self._bounds_offsets[-1] + np.cumsum(event_counts + 1)).tobytes()
         )
         self._frequencies.frombytes(
-            np.fromiter((record.frequency for record in records), np.int64, count).tobytes()
+            np.fromiter(map(_frequency_of, records), np.int64, count).tobytes()
         )
         size = first + count
         if size > len(self._lengths):
@@ -268,27 +275,14 @@ class PatternIndex:
 
         # Posting lists: each (symbol, slot) pair once with the symbol's count in the
         # pattern, slots ascending per symbol, as appending pattern by pattern gives.
-        slots = np.repeat(np.arange(first, size, dtype=np.int64), lengths)
-        pairs, counts = np.unique(ids.astype(np.int64) * size + slots, return_counts=True)
-        pair_symbols, pair_slots = np.divmod(pairs, size)
-        groups = np.flatnonzero(np.diff(pair_symbols)) + 1
-        distinct = np.frombuffer(self._distinct_patterns_by_id, dtype=np.int64)
-        distinct += np.bincount(pair_symbols, minlength=len(distinct))
-        firsts = self._first_symbol_slots
-        for slot, offset, length in zip(range(first, size), pattern_offsets, lengths, strict=True):
-            if length:
-                firsts.setdefault(int(ids[offset]), array("i")).append(slot)
-        postings = self._postings
-        starts = np.concatenate([[0], groups]) if len(pairs) else groups
-        for start, group_slots, group_counts in zip(
-            starts,
-            np.split(pair_slots.astype(np.int32), groups),
-            np.split(counts.astype(np.int32), groups),
-            strict=False,  # no pairs: np.split still gives one empty piece
-        ):
-            entry = postings[int(pair_symbols[start])]
-            entry.slots.frombytes(group_slots.tobytes())
-            entry.counts.frombytes(group_counts.tobytes())
+        distinct = self._distinct_patterns_by_id
+        for symbol_id, group_slots, group_counts in pairs:
+            entry = self._postings[symbol_id]
+            entry.slots.frombytes(group_slots)
+            entry.counts.frombytes(group_counts)
+            distinct[symbol_id] += len(group_slots) // 4  # int32 slots
+        for symbol_id, group_slots in firsts:
+            self._first_symbol_slots.setdefault(symbol_id, array("i")).frombytes(group_slots)
 
     def _remove(self, name: str) -> None:
         slot = self._slot_of.pop(name, None)

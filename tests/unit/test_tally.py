@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kato.core import _tallycore
-from kato.core.tally import pure_tally
+from kato.core.tally import pure_postings, pure_tally
 
 # A small alphabet, so symbols repeat within an event, across events and across sequences.
 sequences = st.lists(
@@ -50,3 +52,30 @@ def test_non_sequences_are_refused_like_the_pure_path(bad: object) -> None:
         _tallycore.tally(bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         pure_tally(bad)  # type: ignore[arg-type]
+
+
+_IDS = {symbol: number for number, symbol in enumerate(["é", "a", "", "d", "c", "b"])}
+
+
+@given(sequences, st.integers(0, 5000))
+def test_compiled_postings_equal_pure_postings(batch: list[list[list[str]]], first: int) -> None:
+    assert _tallycore.postings(batch, _IDS, first) == pure_postings(batch, _IDS, first)
+
+
+def test_known_postings() -> None:
+    patterns = [[["a", "b"], ["a"]], [], [["c"], ["a", "c", "c"]]]
+    ids, pairs, firsts = _tallycore.postings(patterns, {"a": 0, "b": 1, "c": 2}, 10)
+    assert array("i", ids).tolist() == [0, 1, 0, 2, 0, 2, 2]
+    # Symbol a: in slot 10 twice, in slot 12 once; c: in slot 12 three times.
+    assert [(key, array("i", s).tolist(), array("i", c).tolist()) for key, s, c in pairs] == [
+        (0, [10, 12], [2, 1]),
+        (1, [10], [1]),
+        (2, [12], [3]),
+    ]
+    assert [(key, array("i", s).tolist()) for key, s in firsts] == [(0, [10]), (2, [12])]
+
+
+def test_a_symbol_without_an_id_is_a_key_error_on_both_paths() -> None:
+    for postings in (_tallycore.postings, pure_postings):
+        with pytest.raises(KeyError):
+            postings([[["a", "new"]]], {"a": 0}, 0)
