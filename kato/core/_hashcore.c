@@ -211,6 +211,18 @@ static PyObject *string_event(PyObject *strings, int sort) {
     return event;
 }
 
+/* (events shrunk to their first kept items, pattern hash of them); steals events. */
+static PyObject *with_name(PyObject *module, PyObject *events, Py_ssize_t kept) {
+    if (_PyTuple_Resize(&events, kept) < 0) {
+        return NULL;
+    }
+    PyObject *name = pattern_hash(module, events);
+    PyObject *result = name == NULL ? NULL : PyTuple_Pack(2, events, name);
+    Py_XDECREF(name);
+    Py_DECREF(events);
+    return result;
+}
+
 /* hashing.pure_string_events: (events, pattern hash) of observations without vectors. */
 static PyObject *string_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) {
@@ -254,14 +266,7 @@ static PyObject *string_events(PyObject *module, PyObject *const *args, Py_ssize
         }
         Py_RETURN_NONE;
     }
-    if (_PyTuple_Resize(&events, kept) < 0) {
-        return NULL;
-    }
-    PyObject *name = pattern_hash(module, events);
-    PyObject *result = name == NULL ? NULL : PyTuple_Pack(2, events, name);
-    Py_XDECREF(name);
-    Py_DECREF(events);
-    return result;
+    return with_name(module, events, kept);
 }
 
 /* Appends symbol as a JSON string the way json.dumps(..., ensure_ascii=False) writes an ASCII
@@ -387,14 +392,7 @@ static PyObject *list_events(PyObject *module, PyObject *const *args, Py_ssize_t
         Py_XDECREF(events);
         return NULL;
     }
-    if (_PyTuple_Resize(&events, kept) < 0) {
-        return NULL;
-    }
-    PyObject *name = pattern_hash(module, events);
-    PyObject *result = name == NULL ? NULL : PyTuple_Pack(2, events, name);
-    Py_XDECREF(name);
-    Py_DECREF(events);
-    return result;
+    return with_name(module, events, kept);
 }
 
 /* Whether events is a non-empty exact list of non-empty exact lists of exact str, each of
