@@ -10,6 +10,7 @@ every error, to ``json.loads``: same values, same error messages
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -28,12 +29,11 @@ def json_line(raw: bytes | str) -> Any:
     other line (another encoding, whitespace first) and for every error."""
     text = raw if isinstance(raw, str) else _plain_utf8(raw)
     if text is not None and text[:1] == "{":
-        try:
+        # A line the scanner refuses is parsed again below, for json.loads's own error.
+        with contextlib.suppress(StopIteration, ValueError):
             value, end = _scan_json(text, 0)
             if end == len(text) or not text[end:].strip(_JSON_WHITESPACE):
                 return value
-        except (StopIteration, ValueError):
-            pass
     return json.loads(raw)
 
 
