@@ -29,9 +29,9 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
+from kato.engine.session_state import SessionState
 from kato.sessions.errors import (
     SessionExistsError,
     SessionGoneError,
@@ -65,10 +65,25 @@ def copy_session(session: Session) -> Session:
     copied, and only their outer list: events and emotive dicts are never changed once added.
     ``SHARED_FIELDS`` are shared, since they are only ever replaced.
     """
-    state = session.state
-    return replace(
-        session, state=replace(state, stm=list(state.stm), emotives=list(state.emotives))
-    )
+    state = _slot_copy(session.state)
+    state.stm = list(state.stm)
+    state.emotives = list(state.emotives)
+    copied = _slot_copy(session)
+    copied.state = state
+    return copied
+
+
+_Slotted = TypeVar("_Slotted", Session, SessionState)
+
+
+def _slot_copy(instance: _Slotted) -> _Slotted:
+    """A shallow copy of a slots dataclass, every field included: a copy per session read
+    and save, where ``dataclasses.replace`` (which calls ``__init__`` with every field by
+    keyword) costs twice as much."""
+    copied = object.__new__(type(instance))
+    for name in type(instance).__slots__:
+        setattr(copied, name, getattr(instance, name))
+    return copied
 
 
 class MemorySessionStore:
