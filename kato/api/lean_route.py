@@ -3,15 +3,15 @@
 For each request Starlette's router and FastAPI's route handler match the path through the
 included routers, check the content type, build the request object and two exit stacks,
 parse the body, resolve every parameter and dependency through FastAPI's generic resolver
-and validate the body (profiled: over 40 % of an observe's server CPU). A :class:`LeanRoute`
+and validate the body (profiled: about a third of an observe's server CPU). A :class:`LeanRoute`
 is still that FastAPI route — the same declaration, OpenAPI operation, declared access,
 route template in the metrics and the same fallback — but the request pipeline hands a
 request that matches it to :class:`LeanDispatch` first, which calls the route's own guard
 and endpoint directly when ``accepted`` recognises the request as well formed. Anything else
 (``accepted`` returns None: a body that does not validate, another content type; a method
-the route does not take; FastAPI's telemetry recording the handler's phases; a CORS request)
-takes the whole app unchanged — JSON body check, router, FastAPI's handler — so its answers,
-error envelopes included, stay FastAPI's own.
+the route does not take; FastAPI's telemetry recording the handler's phases; any request
+while CORS is configured) takes the whole app unchanged — JSON body check, router, FastAPI's
+handler — so its answers, error envelopes included, stay FastAPI's own.
 
 The lean path runs the same code in the same order as FastAPI would: ``accepted`` first (the
 body validation; no side effects, so a request it declines falls back before any of them),

@@ -13,10 +13,10 @@ concerns run in this order — the only place it is decided (``create_app`` pass
 3. **in-flight bound** (``resilience.max_in_flight``, 503 ``KATO_OVERLOADED``);
 4. **drain** (``kato.service.shutdown``): once draining, 503 ``KATO_SHUTTING_DOWN``;
 5. **security** (``SecurityLayer``): ``X-Content-Type-Options`` and ``RateLimit-*`` on the
-   answer, then the audit record of the request and the adaptive rate-limit feed;
-6. **lean dispatch** (``kato.api.lean_route``): a well-formed request of a hot route is
-   answered by its route directly (unless CORS is configured); every other request goes on
-   to the app's inner layers (CORS, the JSON body check, the router);
+   answer of step 6, then the audit record of the request and the adaptive rate-limit feed;
+6. **the answer**: the lean dispatch (``kato.api.lean_route``) answers a well-formed request
+   of a hot route directly (unless CORS is configured); every other request goes on to the
+   app's inner layers (CORS, the JSON body check, the router);
 7. when the answer is complete: request metrics, then the one JSON request-log line.
 
 Refusals of steps 2–4 are answered with the error envelope before the app runs (so they
