@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from kato.api.lean_route import LeanDispatch
 from kato.api.pipeline import BodyLimits, RequestPipeline
 from kato.config import Settings
 from kato.observability import RequestLog, RequestMetrics
@@ -34,4 +35,5 @@ def add_pipeline(
         security=SecurityLayer(settings),
         metrics=RequestMetrics() if metrics else None,
         log=RequestLog(),
+        lean=LeanDispatch(),  # not installed: no lean route, every request to the app
     )

@@ -33,6 +33,7 @@ from starlette.middleware.cors import CORSMiddleware
 from kato import __version__
 from kato.api.content_type import RequireJsonBody
 from kato.api.errors import install_error_handlers
+from kato.api.lean_route import LeanDispatch
 from kato.api.openapi import install_openapi
 from kato.api.operations import (
     add_metrics_route,
@@ -86,8 +87,9 @@ class AppParts:
     drain: Drain
 
 
-def middlewares(parts: AppParts) -> list[Middleware]:
-    """Every middleware of the app, outermost first."""
+def middlewares(parts: AppParts, lean: LeanDispatch) -> list[Middleware]:
+    """Every middleware of the app, outermost first; ``lean`` is the pipeline's way to the
+    lean routes, ahead of the others (``kato.api.lean_route``)."""
     settings = parts.settings
     origins = settings.security.cors_origins
     stack = [
@@ -101,6 +103,7 @@ def middlewares(parts: AppParts) -> list[Middleware]:
             security=parts.security,
             metrics=RequestMetrics() if settings.monitoring.metrics_enabled else None,
             log=RequestLog(),
+            lean=lean,
             cors=bool(origins),
         )
     ]
@@ -209,12 +212,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     record_pool_sizes(settings)
 
     docs = settings.security.docs_enabled
+    lean = LeanDispatch()
     app = FastAPI(
         title="KATO",
         version=__version__,
         description="Deterministic, explainable sequence memory as a session service.",
         lifespan=_lifespan(parts),
-        middleware=middlewares(parts),
+        middleware=middlewares(parts, lean),
         openapi_url="/openapi.json" if docs else None,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
@@ -241,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         add_metrics_route(app)
     app.include_router(operations_router)  # /health/live, /health/startup, /health/ready
 
+    lean.install(app)  # every route and exception handler is in place
     install_openapi(app, settings.limits)  # the document declares the configured limits
     app.state.tracer_provider = setup_tracing(app, settings.monitoring)
     return app

@@ -1,20 +1,24 @@
-"""Lean routes: the common request of a hot route served without FastAPI's generic handler.
+"""Lean routes: the common request of a hot route served straight from the request pipeline.
 
-For each request FastAPI's route handler builds the request object and two exit stacks,
-parses the body, resolves every parameter and dependency through its generic resolver and
-validates the body (profiled: about a third of an observe's server CPU, most of it the
-resolver). A :class:`LeanRoute` is still that FastAPI route — the same declaration, OpenAPI
-operation, declared access, route template in the metrics and the same fallback — but its
-``answer`` calls the route's own guard and endpoint directly for a request it recognises as
-well formed. Anything else (``answer`` returns None: a body that does not validate, another
-content type, FastAPI's telemetry recording the handler's phases, ...) is handed to FastAPI's
-handler unchanged, so its answers, error envelopes included, stay FastAPI's own.
+For each request Starlette's router and FastAPI's route handler match the path through the
+included routers, check the content type, build the request object and two exit stacks,
+parse the body, resolve every parameter and dependency through FastAPI's generic resolver
+and validate the body (profiled: about a third of an observe's server CPU). A :class:`LeanRoute`
+is still that FastAPI route — the same declaration, OpenAPI operation, declared access,
+route template in the metrics and the same fallback — but the request pipeline hands a
+request that matches it to :class:`LeanDispatch` first, which calls the route's own guard
+and endpoint directly when ``accepted`` recognises the request as well formed. Anything else
+(``accepted`` returns None: a body that does not validate, another content type; a method
+the route does not take; FastAPI's telemetry recording the handler's phases; any request
+while CORS is configured) takes the whole app unchanged — JSON body check, router, FastAPI's
+handler — so its answers, error envelopes included, stay FastAPI's own.
 
-``answer`` runs the same code in the same order as FastAPI would: body validation first (it
-has no side effects, and an invalid body falls back before any of them), then the guard
-(authentication, role, rate limits — what FastAPI's resolver runs first), then the endpoint.
-An exception it raises reaches the same exception handlers as one raised inside FastAPI's
-handler (Starlette's ``ExceptionMiddleware``, with the handlers ``create_app`` installed).
+The lean path runs the same code in the same order as FastAPI would: ``accepted`` first (the
+body validation; no side effects, so a request it declines falls back before any of them),
+then ``answer``: the guard (authentication, role, rate limits — what FastAPI's resolver runs
+first), then the endpoint. An exception ``answer`` raises reaches the same exception handlers
+as one raised inside FastAPI's handler: a Starlette ``ExceptionMiddleware`` built with the
+handlers the app's own is built with (``FastAPI.build_middleware_stack``).
 """
 
 from __future__ import annotations
@@ -23,44 +27,35 @@ import json
 from abc import ABC, abstractmethod
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from kato.api.pipeline import replaying
+from kato.security.roles import effective_routes
+
+# The route and what it accepted, from ``LeanDispatch.serve`` to the answering app.
+_ACCEPTED = "kato.lean_route"
 
 
 class LeanRoute(APIRoute, ABC):
-    """An ``APIRoute`` whose ``answer`` may serve a request before FastAPI's handler does.
+    """An ``APIRoute`` that :class:`LeanDispatch` may serve before Starlette's router.
 
     Declared with ``router.add_api_route(..., route_class_override=Subclass)``; each hot
-    route defines its own ``answer``.
+    route defines its own ``accepted`` and ``answer``.
     """
 
     @abstractmethod
-    async def answer(self, request: Request, body: bytes) -> Response | None:
-        """The response to the request, or None to leave it to FastAPI's handler."""
+    def accepted(self, request: Request, body: bytes) -> Any | None:
+        """What ``answer`` needs of the request, or None to leave it to FastAPI's handler.
+        Without side effects: a declined request is then served as if never seen."""
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # A method the route does not take gets FastAPI's 405; FastAPI's telemetry (off
-        # unless configured) instruments the phases of its own handler.
-        if (
-            scope["method"] not in (self.methods or ())
-            or scope.get("fastapi.telemetry") is not None
-        ):
-            await super().handle(scope, receive, send)
-            return
-        request = Request(scope, receive, send)
-        body = await request.body() if self.body_field is not None else b""
-        response = await self.answer(request, body)
-        if response is None:
-            # The body was read here: FastAPI's handler gets it again.
-            if self.body_field is not None:
-                receive = replaying(body, receive)
-            await super().handle(scope, receive, send)
-            return
-        await response(scope, receive, send)
+    @abstractmethod
+    async def answer(self, request: Request, accepted: Any) -> Response:
+        """The response to a request ``accepted`` returned ``accepted`` for."""
 
     def valid_json_body(self, request: Request, body: bytes) -> Any | None:
         """The body validated as FastAPI validates it, if it is a JSON body that passes.
@@ -77,6 +72,73 @@ class LeanRoute(APIRoute, ABC):
             return None
         validated, errors = self.body_field.validate(value, {}, loc=("body",))
         return None if errors else validated
+
+
+class LeanDispatch:
+    """The request pipeline's way to the lean routes, ahead of the app's inner layers.
+
+    Empty until :meth:`install` (``create_app`` calls it once every route is included).
+    """
+
+    def __init__(self) -> None:
+        self._routes: tuple[LeanRoute, ...] = ()
+        self._answering: ExceptionMiddleware | None = None
+
+    def install(self, app: FastAPI) -> None:
+        """Take the app's lean routes and its exception handlers.
+
+        A lean route is matched here before any other route, which is what the router does
+        only if no route before it can match its paths: each one before it must be a fixed
+        path its pattern does not match (the framework's docs routes).
+        """
+        routes: list[LeanRoute] = []
+        fixed: list[str] = []  # the paths of the routes before, each matching one path only
+        for context in effective_routes(app.routes):
+            route = context.original_route
+            if isinstance(route, LeanRoute):
+                if not any(route.path_regex.match(path) for path in fixed):
+                    routes.append(route)
+                continue
+            path = context.path
+            if type(route) not in (Route, APIRoute) or "{" in path:
+                break  # it may match the paths of any lean route after it
+            fixed.append(path)
+        # As FastAPI's own ExceptionMiddleware: every handler but the server-error one.
+        handlers = {
+            key: handler
+            for key, handler in app.exception_handlers.items()
+            if key not in (500, Exception)
+        }
+        self._routes = tuple(routes)
+        self._answering = ExceptionMiddleware(_answer, handlers=handlers, debug=app.debug)
+
+    async def serve(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
+        """Answer the request if a lean route takes it; False (nothing sent, the scope
+        unchanged) otherwise."""
+        if self._answering is None or scope.get("fastapi.telemetry") is not None:
+            return False
+        for route in self._routes:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                break
+        else:
+            return False
+        # The route's keys (route, endpoint, path_params) go into the scope, as the router
+        # puts them, only once it is the lean path's: a declined request's 415 is logged as
+        # unmatched, as before.
+        accepted = route.accepted(Request({**scope, **child_scope}, receive, send), body)
+        if accepted is None:
+            return False
+        scope.update(child_scope)
+        scope[_ACCEPTED] = (route, accepted)
+        await self._answering(scope, receive, send)
+        return True
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
+    route, accepted = scope.pop(_ACCEPTED)
+    response = await route.answer(Request(scope, receive, send), accepted)
+    await response(scope, receive, send)
 
 
 def dependency_response() -> Response:

@@ -13,8 +13,11 @@ concerns run in this order — the only place it is decided (``create_app`` pass
 3. **in-flight bound** (``resilience.max_in_flight``, 503 ``KATO_OVERLOADED``);
 4. **drain** (``kato.service.shutdown``): once draining, 503 ``KATO_SHUTTING_DOWN``;
 5. **security** (``SecurityLayer``): ``X-Content-Type-Options`` and ``RateLimit-*`` on the
-   answer, then the audit record of the request and the adaptive rate-limit feed;
-6. when the answer is complete: request metrics, then the one JSON request-log line.
+   answer of step 6, then the audit record of the request and the adaptive rate-limit feed;
+6. **the answer**: the lean dispatch (``kato.api.lean_route``) answers a well-formed request
+   of a hot route directly (unless CORS is configured); every other request goes on to the
+   app's inner layers (CORS, the JSON body check, the router);
+7. when the answer is complete: request metrics, then the one JSON request-log line.
 
 Refusals of steps 2–4 are answered with the error envelope before the app runs (so they
 carry ``X-Kato-Not-Processed`` where a balancer may re-send them) and are still counted and
@@ -32,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kato.api.draining import NOT_PROCESSED_HEADER, shutting_down_response
 from kato.api.errors import error_response
+from kato.api.lean_route import LeanDispatch
 from kato.observability.logging import RequestLog, begin_request, end_request
 from kato.observability.metrics import REQUESTS_IN_FLIGHT, RequestMetrics, route_template
 from kato.resilience import ConcurrencyLimiter, OverloadedError
@@ -100,6 +104,7 @@ class RequestPipeline:
         security: SecurityLayer,
         metrics: RequestMetrics | None,
         log: RequestLog,
+        lean: LeanDispatch,
         cors: bool = False,
     ) -> None:
         self.app = app
@@ -109,6 +114,7 @@ class RequestPipeline:
         self.security = security
         self.metrics = metrics
         self.log = log
+        self.lean = lean
         # With CORS on, its middleware (inside this one) answers preflights itself: they get
         # neither security headers nor an audit record, as when security sat inside CORS.
         self.cors = cors
@@ -189,9 +195,19 @@ class RequestPipeline:
             return
         exchange.secured = True
         try:
-            await self.app(scope, replaying(body, receive), exchange.send)
+            if not await self._served_lean(scope, body, receive, exchange):
+                await self.app(scope, replaying(body, receive), exchange.send)
         finally:
             self.security.after_request(scope, exchange.status, time.perf_counter() - started)
+
+    async def _served_lean(
+        self, scope: Scope, body: bytes, receive: Receive, exchange: _Exchange
+    ) -> bool:
+        # With CORS on, every answer gets its middleware's headers (``Vary: Origin`` even
+        # without an ``Origin``): the whole app then.
+        if self.cors:
+            return False
+        return await self.lean.serve(scope, body, receive, exchange.send)
 
     async def _read_whole(self, scope: Scope, receive: Receive) -> bytes:
         if _declared_length(scope) > self.body.max_body_bytes:

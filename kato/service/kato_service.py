@@ -24,6 +24,7 @@ from kato.core.genes import Genes
 from kato.core.observation import Observation
 from kato.engine.node import Node, ObserveOutcome
 from kato.engine.ports import PatternRecord
+from kato.engine.session_state import SessionState
 from kato.engine.v3_predictions import Result
 from kato.observability.logging import bind_request_fields
 from kato.observability.metrics import STM_SIZE
@@ -67,6 +68,10 @@ class SessionContext:
     genes: Genes
     # Runs after the caps (the STM trimmed), right before the save.
     before_save: Callable[[], None] | None = None
+    # The operation checked the caps after its last growth of the session (``Node.observe``
+    # runs the check before its store writes; after it only the auto-learn and the trim
+    # follow, and both only shrink the session): the byte cap is not computed again.
+    caps_checked: bool = False
 
 
 # A prediction expected to compute for less than this runs on the event loop (when the node's
@@ -244,18 +249,29 @@ class KatoService:
             if context.genes.session_auto_extend:  # 3.x sliding expiry (§12.18)
                 slide(session, session.last_accessed)
             yield context
-            self._enforce_caps(context.session)
+            self._enforce_caps(context.session, context.caps_checked)
             if context.before_save is not None:
                 context.before_save()
             await self.sessions.save(context.session)
 
-    def _enforce_caps(self, session: Session) -> None:
-        """Trim (or refuse) an STM over its cap, then refuse a session over its byte cap."""
+    def _enforce_caps(self, session: Session, checked: bool = False) -> None:
+        """Trim (or refuse) an STM over its cap, then refuse a session over its byte cap —
+        unless the operation ``checked`` it already (``SessionContext.caps_checked``)."""
         cap = self.settings.session.max_stm_size
         stm = session.state.stm
         if len(stm) > cap and self.settings.session.stm_overflow == "trim":
             session.state.stm = stm[len(stm) - cap :]
-        self._check_caps(session)
+        if not checked:
+            self._check_caps(session)
+
+    def _observe_check(self, context: SessionContext) -> Callable[[SessionState], None]:
+        """The caps check ``Node.observe`` runs before its store writes."""
+
+        def check(_: SessionState) -> None:
+            self._check_caps(context.session)
+            context.caps_checked = True
+
+        return check
 
     def _check_caps(self, session: Session) -> None:
         """Refuse, without changing anything, a session over its caps.
@@ -378,7 +394,7 @@ class KatoService:
                 observation,
                 c.genes,
                 unique_id,
-                check=lambda _: self._check_caps(c.session),
+                check=self._observe_check(c),
             ),
             _observe_answer,
             in_thread=lambda c: c.node.observe_needs_storage(c.session.state, observation, c.genes),
@@ -611,7 +627,7 @@ class KatoService:
         if clear_stm_between and position > 0:
             node.clear_stm(state)
         outcome = node.observe(
-            state, observation, genes, unique_id, check=lambda _: self._check_caps(context.session)
+            state, observation, genes, unique_id, check=self._observe_check(context)
         )
         if outcome.auto_learned_pattern:
             learned.append(outcome.auto_learned_pattern)

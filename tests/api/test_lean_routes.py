@@ -1,5 +1,9 @@
 """The lean routes (``kato/api/lean_route.py``) answer exactly what FastAPI's handler answers.
 
+The lean path is taken from the request pipeline, ahead of the JSON body check and the
+router; the comparison app declines every request there, so all of them take the whole app.
+With CORS configured the lean path is off (every answer gets the CORS headers): checked too.
+
 One sequence of observe and GET predictions requests — well-formed ones, and every kind the
 lean path hands back to FastAPI (invalid bodies, other content types, a wrong method) or
 fails itself (no credentials, wrong role, somebody else's or a missing session, limits) — is
@@ -20,7 +24,7 @@ import pytest
 from fastapi.routing import APIRoute
 from prometheus_client import REGISTRY
 
-from kato.api.lean_route import LeanRoute
+from kato.api.lean_route import LeanDispatch
 from tests.api.conftest import make_settings, running
 from tests.security_helpers import AUDIENCE, HS_SECRET, ISSUER, hs256_token
 
@@ -96,7 +100,10 @@ def _normal(text: str, session: str) -> str:
 
 
 async def _record(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    cors_origins: list[str],
 ) -> tuple[list[Any], list[str], list[str], dict[Any, float], int]:
     """Run the sequence on a fresh app: what it left, and how many requests of the two routes
     FastAPI's route handling got."""
@@ -112,6 +119,7 @@ async def _record(
             "audit_log_file": str(audit),
             "audit_reads": True,
             "rate_limit_enabled": True,  # RateLimit-* headers on every answer
+            "cors_origins": cors_origins,
         },
     )
     handled = 0
@@ -152,15 +160,22 @@ async def _record(
     return answers, logs, records, {k: v for k, v in delta.items() if v}, handled
 
 
+async def _declined(*args: Any) -> bool:
+    return False
+
+
+@pytest.mark.parametrize("cors_origins", [[], ["http://explorer.example"]])
 async def test_lean_routes_answer_and_record_what_fastapi_does(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    cors_origins: list[str],
 ) -> None:
-    lean = await _record(tmp_path / "lean", capsys, monkeypatch)
+    lean = await _record(tmp_path / "lean", capsys, monkeypatch, cors_origins)
     with monkeypatch.context() as plain:
-        # Every request FastAPI's: the lean route's handle is APIRoute's (looked up when
-        # called, so the counting in _record sees it).
-        plain.setattr(LeanRoute, "handle", lambda *args: APIRoute.handle(*args))
-        framework = await _record(tmp_path / "framework", capsys, monkeypatch)
+        # Every request FastAPI's: the lean dispatch declines them all.
+        plain.setattr(LeanDispatch, "serve", _declined)
+        framework = await _record(tmp_path / "framework", capsys, monkeypatch, cors_origins)
 
     assert lean[0] == framework[0]  # status, headers in order, bytes
     assert lean[1] == framework[1]  # request-log lines (and any other log output)
@@ -169,4 +184,7 @@ async def test_lean_routes_answer_and_record_what_fastapi_does(
     who = [request[4] for request in _requests("s")]
     assert len(lean[1]) == len(who) and lean[2]  # a log line each; audit records
     assert framework[4] == len(who) - who.count("middleware")
-    assert lean[4] == who.count("fastapi")  # the lean path served every other one
+    if cors_origins:  # every answer carries the CORS middleware's headers: no lean path
+        assert lean[4] == framework[4]
+    else:
+        assert lean[4] == who.count("fastapi")  # the lean path served every other one

@@ -25,3 +25,14 @@ def test_bound_holds_for_the_widest_escapes() -> None:
     # only of them reaches the per-character bound exactly.
     session.state.stm = [["\U0001f600" * 5], ['"\\', "\x00"]]
     assert session.encoded_size_bound() >= session.encoded_size()
+
+
+@settings(max_examples=200, deadline=None)
+@given(timestamps=st.lists(st.floats(allow_nan=True), min_size=3, max_size=3))
+def test_bound_holds_for_the_widest_timestamps(timestamps: list[float]) -> None:
+    session = Session.new("node-a", 3600)
+    session.created_at, session.expires_at, session.last_accessed = timestamps
+    session.state.stm = [["a"]]
+    assert session.encoded_size_bound() >= session.encoded_size()
+    session.created_at = session.expires_at = session.last_accessed = -2.2250738585072014e-308
+    assert session.encoded_size_bound() >= session.encoded_size()
