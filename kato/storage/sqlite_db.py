@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
+
 FILE_NAME = "kato.sqlite3"
 SCHEMA_VERSION = 4
 
@@ -125,6 +127,10 @@ _SCHEMA += _TRAINING_TABLE
 # it needs no schema version; older versions ignore it.
 
 
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
 class SQLiteDatabase:
     """One SQLite file shared by every node of a process (and by sibling processes).
 
@@ -186,7 +192,17 @@ class SQLiteDatabase:
         connection = sqlite3.connect(
             self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
         )
-        connection.execute("PRAGMA journal_mode = WAL")
+        # Two processes opening a new file together: the switch to WAL can be refused at once,
+        # without the busy handler (SQLite's deadlock avoidance while the other one converts
+        # the file), so it is retried for as long as any other lock would be waited for.
+        for attempt in Retrying(
+            retry=retry_if_exception(_locked),
+            stop=stop_after_delay(self._busy_timeout),
+            wait=wait_fixed(0.01),
+            reraise=True,
+        ):
+            with attempt:
+                connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint
         # A checkpoint every 10,000 pages (~40 MiB of WAL) instead of SQLite's 1,000: a batch
         # learn of 10,000 patterns writes more than 1,000 pages, so with the default every
