@@ -59,13 +59,15 @@ SHARED_FIELDS = frozenset({"metadata", "config", "last_symbols", "percept_data",
 def copy_session(session: Session) -> Session:
     """An independent copy, cheap even for a large STM.
 
-    Only the lists that operations grow in place (the STM and the emotive accumulator) are
-    copied, and only their outer list: events and emotive dicts are never changed once added.
+    Only the lists that operations grow in place (the STM, the emotive and the metadata
+    accumulators) are copied, and only their outer list: events, emotive and metadata dicts
+    are never changed once added.
     ``SHARED_FIELDS`` are shared, since they are only ever replaced.
     """
     state = _slot_copy(session.state)
     state.stm = list(state.stm)
     state.emotives = list(state.emotives)
+    state.metadata = list(state.metadata)
     copied = _slot_copy(session)
     copied.state = state
     return copied

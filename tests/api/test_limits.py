@@ -182,3 +182,21 @@ async def test_a_refused_observe_writes_nothing_to_the_knowledge_base(start: Cli
         name = pattern_hash([["a"], sorted(big)])
         missing = await client.get(f"/pattern/{name}", headers={"X-Session-ID": session_id})
         assert missing.status_code == 404
+
+
+async def test_a_refused_observe_leaves_no_metadata_behind(start: ClientFactory) -> None:
+    # The metadata accumulator (§12.5, the 3.x surface) grows in place: a refused observe's
+    # entry must not reach the stored session (and so the next learn).
+    async with start(session={"max_stm_size": 2, "stm_overflow": "reject"}) as client:
+        created = await client.post("/sessions", json={"node_id": "alice"})
+        session_id = created.json()["session_id"]
+        for strings, source in ((["a"], None), (["b"], "kept"), (["c"], "refused")):
+            body = {"strings": strings, **({"metadata": {"src": source}} if source else {})}
+            response = await client.post(f"/sessions/{session_id}/observe", json=body)
+        assert_error(response, 413, "KATO_SESSION_TOO_LARGE")
+        learned = await client.post(f"/sessions/{session_id}/learn")
+        assert learned.status_code == 200, learned.text
+        name = learned.json()["pattern_name"].removeprefix("PTRN|")
+        pattern = await client.get(f"/v2/nodes/alice/patterns/{name}")
+        assert pattern.status_code == 200, pattern.text
+        assert pattern.json()["metadata"] == {"src": ["kept"]}
