@@ -245,7 +245,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         add_metrics_route(app)
     app.include_router(operations_router)  # /health/live, /health/startup, /health/ready
 
-    lean.install(app)  # every route and exception handler is in place
+    # Every route and exception handler is in place. With CORS on, every answer gets its
+    # middleware's headers (``Vary: Origin`` even without an ``Origin``): the whole app then.
+    if not settings.security.cors_origins:
+        lean.install(app)
     install_openapi(app, settings.limits)  # the document declares the configured limits
     app.state.tracer_provider = setup_tracing(app, settings.monitoring)
     return app

@@ -77,7 +77,8 @@ class LeanRoute(APIRoute, ABC):
 class LeanDispatch:
     """The request pipeline's way to the lean routes, ahead of the app's inner layers.
 
-    Empty until :meth:`install` (``create_app`` calls it once every route is included).
+    Empty until :meth:`install` (``create_app`` calls it once every route is included, and
+    not at all while CORS is configured).
     """
 
     def __init__(self) -> None:

@@ -195,19 +195,10 @@ class RequestPipeline:
             return
         exchange.secured = True
         try:
-            if not await self._served_lean(scope, body, receive, exchange):
+            if not await self.lean.serve(scope, body, receive, exchange.send):
                 await self.app(scope, replaying(body, receive), exchange.send)
         finally:
             self.security.after_request(scope, exchange.status, time.perf_counter() - started)
-
-    async def _served_lean(
-        self, scope: Scope, body: bytes, receive: Receive, exchange: _Exchange
-    ) -> bool:
-        # With CORS on, every answer gets its middleware's headers (``Vary: Origin`` even
-        # without an ``Origin``): the whole app then.
-        if self.cors:
-            return False
-        return await self.lean.serve(scope, body, receive, exchange.send)
 
     async def _read_whole(self, scope: Scope, receive: Receive) -> bytes:
         if _declared_length(scope) > self.body.max_body_bytes:

@@ -318,7 +318,8 @@ class Node:
         if _nothing_to_predict(session, genes):
             return v3_predictions.Result([], None)
         with self._lock:
-            return self._result(self.refresh(), session, genes)
+            index = self.refresh()
+            return self._result(index, session, genes, _cache_key(session, genes, index))
 
     def quick_prediction_result(
         self, session: SessionState, genes: Genes, budget: float
@@ -335,18 +336,19 @@ class Node:
             index = self._index
             if self.knowledge_base.revision() != index.revision:
                 return None
+            key = _cache_key(session, genes, index)
             slow = genes.later_predictions or self._last_compute_seconds > budget
-            if slow and _cache_key(session, genes, index) not in self._cache:
+            if slow and key not in self._cache:
                 return None
-            return self._result(index, session, genes)
+            return self._result(index, session, genes, key)
         finally:
             self._lock.release()
 
     def _result(
-        self, index: PatternIndex, session: SessionState, genes: Genes
+        self, index: PatternIndex, session: SessionState, genes: Genes, key: tuple[Any, ...]
     ) -> v3_predictions.Result:
-        """The cached result at the index's revision, or computed and cached (lock held)."""
-        key = _cache_key(session, genes, index)
+        """The result cached under ``key`` (``_cache_key``), or computed and cached (lock
+        held)."""
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
