@@ -104,6 +104,10 @@ class KatoInstance:
         return log_tail(self.log_path)
 
 
+# How long nginx keeps an idle connection to an instance (the upstream's keepalive_timeout).
+UPSTREAM_KEEPALIVE_SECONDS = 4
+
+
 def nginx_config(
     directory: Path, listen_port: int, upstream_ports: list[int], fail_timeout: float
 ) -> str:
@@ -129,7 +133,7 @@ http {{
         zone kato 64k;
 {servers}
         keepalive 32;
-        keepalive_timeout 4s;
+        keepalive_timeout {UPSTREAM_KEEPALIVE_SECONDS}s;
     }}
     server {{
         listen 127.0.0.1:{listen_port};
@@ -261,13 +265,17 @@ class Cluster:
         """Restart every instance in turn (SIGTERM, wait, start, wait ready); exit statuses.
 
         After an instance is ready again, wait nginx's ``fail_timeout`` so nginx has taken
-        it back before the next one drains: otherwise both could be out of rotation.
+        it back before the next one drains, and until nginx has dropped its idle connections
+        to the stopped process (its keepalive timeout): reusing one fails, which takes the
+        restarted instance out of rotation again. Otherwise both could be out of rotation.
         """
         statuses = []
         for instance in self.instances:
+            stopping = time.monotonic()
             statuses.append(instance.terminate())
             instance.start()
-            time.sleep(self.fail_timeout + 0.5)
+            stale_gone = stopping + UPSTREAM_KEEPALIVE_SECONDS + 0.5
+            time.sleep(max(self.fail_timeout + 0.5, stale_gone - time.monotonic()))
         return statuses
 
     def stop(self) -> None:
