@@ -13,7 +13,6 @@ and carries the ``X-Trace-ID`` header. Status codes come from one table keyed by
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from kato.core.errors import KatoError
+from kato.core.random_ids import uuid4_hex
 from kato.observability.logging import current_trace_id
 from kato.security.roles import effective_routes
 
@@ -98,7 +98,7 @@ def error_body(
             "code": code,
             "message": message,
             # Every request has a trace id (kato.api.pipeline); a fresh one outside a request.
-            "details": {**(details or {}), "trace_id": current_trace_id() or uuid.uuid4().hex},
+            "details": {**(details or {}), "trace_id": current_trace_id() or uuid4_hex()},
             "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         },
         "status": status,

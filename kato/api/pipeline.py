@@ -39,6 +39,7 @@ from kato.api.lean_route import LeanDispatch
 from kato.observability.logging import RequestLog, begin_request, end_request
 from kato.observability.metrics import REQUESTS_IN_FLIGHT, RequestMetrics, route_template
 from kato.resilience import ConcurrencyLimiter, OverloadedError
+from kato.resilience.slow_clients import WHOLE_BODY_RECEIVED
 from kato.security.layer import SecurityLayer
 from kato.service.shutdown import Drain
 
@@ -203,6 +204,8 @@ class RequestPipeline:
     async def _read_whole(self, scope: Scope, receive: Receive) -> bytes:
         if _declared_length(scope) > self.body.max_body_bytes:
             raise _BodyTooLarge
+        if scope.get(WHOLE_BODY_RECEIVED):
+            return await self._read_body(receive)  # answered at once: no deadline to keep
         async with asyncio.timeout(self.body.body_read_timeout):
             return await self._read_body(receive)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -43,6 +42,7 @@ from kato.api.schemas import (
     STMResponse,
     error_responses,
 )
+from kato.core.random_ids import uuid4_hex
 from kato.security.layer import annotate_audit
 from kato.security.ownership import (
     check_may_create_on_node,
@@ -83,7 +83,7 @@ async def observe(
     # the ownership check runs on the session the critical section loads anyway.
     service = service_of(request)
     observation = check_observation(body, service.settings.limits)
-    unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
+    unique_id = body.unique_id or f"obs-{uuid4_hex()}"
     session, outcome = await service.observe(
         session_id,
         observation,
@@ -308,7 +308,7 @@ async def observe_sequence(
     summary = await service.observe_sequence(
         session_id,
         observations,
-        [sent.unique_id or f"obs-{uuid.uuid4().hex}" for sent in body.observations],
+        [sent.unique_id or f"obs-{uuid4_hex()}" for sent in body.observations],
         learn_after_each=body.learn_after_each,
         learn_at_end=body.learn_at_end,
         clear_stm_between=body.clear_stm_between,

@@ -8,7 +8,6 @@ persistent default session of the default node is used. Responses keep the v1 sh
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -39,6 +38,7 @@ from kato.api.schemas import (
 from kato.api.schemas_v3 import V3PatternResponse
 from kato.core.errors import EmptySTMError
 from kato.core.hashing import PATTERN_PREFIX
+from kato.core.random_ids import uuid4_hex
 
 router = APIRouter(tags=["v1"], responses=error_responses(404, 422, 500, 503))
 
@@ -70,7 +70,7 @@ async def observe(
     body: ObservationIn, session_id: V1SessionDep, service: ServiceDep, limits: LimitsDep
 ) -> Body:
     observation = check_observation(body, limits)
-    unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}-{time.time_ns() // 1000}"
+    unique_id = body.unique_id or f"obs-{uuid4_hex()}-{time.time_ns() // 1000}"
     session, outcome = await service.observe(
         session_id, observation, unique_id, named_by_client=body.unique_id is not None
     )
@@ -274,7 +274,7 @@ async def observe_sequence(
     observations = check_sequence(body.observations, limits)
     stamp = time.time_ns() // 1000
     unique_ids = [
-        sent.unique_id or f"batch-obs-{i}-{uuid.uuid4().hex}-{stamp}"
+        sent.unique_id or f"batch-obs-{i}-{uuid4_hex()}-{stamp}"
         for i, sent in enumerate(body.observations)
     ]
     summary = await service.observe_sequence(

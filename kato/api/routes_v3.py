@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -61,6 +60,7 @@ from kato.api.schemas_v3 import (
 from kato.config import LimitsSettings
 from kato.core.errors import LimitExceededError, PatternNotFoundError
 from kato.core.observation import Observation
+from kato.core.random_ids import uuid4_hex
 from kato.security.layer import annotate_audit
 from kato.security.ownership import check_may_create_on_node, session_owner_for
 from kato.service.kato_service import KatoService
@@ -119,7 +119,7 @@ async def observe(
     service = service_of(request)
     limits = service.settings.limits
     observation = with_metadata(check_observation(body, limits), body.metadata, limits)
-    unique_id = body.unique_id or f"obs-{uuid.uuid4().hex}"
+    unique_id = body.unique_id or f"obs-{uuid4_hex()}"
     session, outcome = await service.observe(
         session_id,
         observation,
@@ -337,7 +337,7 @@ async def observe_sequence(
     summary = await service.observe_sequence(
         session_id,
         observations,
-        [sent.unique_id or f"seq-obs-{uuid.uuid4().hex}" for sent in body.observations],
+        [sent.unique_id or f"seq-obs-{uuid4_hex()}" for sent in body.observations],
         learn_after_each=body.learn_after_each,
         learn_at_end=body.learn_at_end,
         clear_stm_between=body.clear_stm_between,

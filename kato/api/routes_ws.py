@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from kato.api.limits import check_observation
 from kato.api.routes_v1 import with_pattern_prefix
 from kato.api.schemas import ObservationIn
 from kato.core.errors import EmptySTMError, KatoError
+from kato.core.random_ids import uuid4_hex
 from kato.security.principal import Principal
 from kato.security.roles import Role, requires
 from kato.service.kato_service import KatoService
@@ -41,7 +41,7 @@ FORBIDDEN_CLOSE = 4403
 async def _observe(service: KatoService, session_id: str, payload: Data) -> tuple[str, Data]:
     body = ObservationIn.model_validate(payload)
     observation = check_observation(body, service.settings.limits)
-    unique_id = body.unique_id or f"ws-{uuid.uuid4().hex}-{time.time_ns() // 1000}"
+    unique_id = body.unique_id or f"ws-{uuid4_hex()}-{time.time_ns() // 1000}"
     session, outcome = await service.observe(
         session_id, observation, unique_id, named_by_client=body.unique_id is not None
     )

@@ -23,15 +23,16 @@ import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterable, MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
 from starlette.types import Scope
+
+from kato.core.random_ids import uuid4_hex
+from kato.core.utc_text import now_microseconds_text
 
 # The ``tracing`` extra: imported once here rather than on every request.
 try:
@@ -95,7 +96,7 @@ def extract_trace_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
         candidate = found.get(header)
         if candidate and _REQUEST_ID.match(candidate):
             return candidate
-    return _active_otel_trace_id() or uuid.uuid4().hex
+    return _active_otel_trace_id() or uuid4_hex()
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
@@ -238,7 +239,7 @@ class RequestLog:
         if trace_id is not None:
             line["trace_id"] = trace_id
         line["level"] = "warning" if level == logging.WARNING else "info"
-        line["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        line["timestamp"] = now_microseconds_text()  # what TimeStamper(fmt="iso", utc=True) writes
         text = _LINE_ENCODER.encode(line) + "\n"
         with output.lock:
             output.stream.write(text)

@@ -4,7 +4,10 @@ before it may take an in-flight slot.
 * The body: the request pipeline (``kato.api.pipeline``, outside the in-flight limit) reads
   it completely — at most ``limits.max_body_bytes`` (413 ``KATO_PAYLOAD_TOO_LARGE``) within
   ``limits.body_read_timeout_seconds`` of the headers (408 ``KATO_REQUEST_TIMEOUT``) — and
-  only then calls the app with the buffered body.
+  only then calls the app with the buffered body. When :class:`HeaderTimeoutProtocol` has
+  already parsed the whole request (the common case: headers and body in one read), it says so
+  in the scope (:data:`WHOLE_BODY_RECEIVED`) and the pipeline reads the body without arming
+  a timer: the server answers the read at once.
 * :class:`HeaderTimeoutProtocol` (here, not in the api layer: it is the server's protocol,
   below ASGI) is the uvicorn HTTP protocol ``kato serve`` runs: it closes a
   connection whose request line and headers are not complete within
@@ -22,6 +25,9 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger("kato.api")
+
+# Set in a request's ASGI scope once the server holds its whole body (no read can wait).
+WHOLE_BODY_RECEIVED = "kato.whole_body_received"
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
@@ -61,6 +67,13 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._headers_due = None
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # uvicorn leaves ``more_body`` set when it did not take the body (an upgrade, or an
+        # answer already complete); ``self.scope`` is the request just parsed (pipelining).
+        if not self.cycle.more_body:
+            self.scope[WHOLE_BODY_RECEIVED] = True  # type: ignore[literal-required]
 
     def _start_header_clock(self) -> None:
         if self._headers_due is not None:

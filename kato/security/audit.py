@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import Literal
 
+from kato.core.utc_text import now_seconds_text
 from kato.security.principal import Principal
 
 AUDIT_LOGGER_NAME = "kato.audit"
@@ -93,7 +93,7 @@ class AuditLog:
                 raise TypeError(f"audit count {name!r} must be an int, not {type(value).__name__}")
         role = principal.highest_role if principal else None
         entry: dict[str, object] = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "timestamp": now_seconds_text(),
             "event": "audit",
             "principal": principal.name if principal else None,
             "role": role.value if role else None,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
+from kato.core.random_ids import uuid4_hex
 from kato.engine.session_state import SessionState
 
 # What json.dumps(separators=(",", ":")) uses, built once instead of per call.
@@ -21,7 +21,7 @@ _TIMESTAMPS = ("created_at", "expires_at", "last_accessed")
 
 def new_session_id() -> str:
     """``session-<32 hex>-<epoch ms>`` (semantics §7.2)."""
-    return f"session-{uuid.uuid4().hex}-{int(time.time() * 1000)}"
+    return f"session-{uuid4_hex()}-{int(time.time() * 1000)}"
 
 
 @dataclass(slots=True)
