@@ -106,7 +106,10 @@ class Resilience:
         async def attempt() -> T:
             breaker.before_call(may_be_trial=may_be_trial)
             try:
-                result = await asyncio.wait_for(operation(), timeout)
+                # A deadline on this task, not ``wait_for``'s task per call (Redis: every
+                # session read and write); both raise TimeoutError at the deadline.
+                async with asyncio.timeout(timeout):
+                    result = await operation()
             except BaseException as exc:
                 breaker.record_outcome(exc)
                 if isinstance(exc, Exception):
