@@ -59,9 +59,10 @@ from benchmarks.engine_bench import generate_patterns, generate_queries  # noqa:
 from tests.servers import RedisServer, free_port  # noqa: E402
 
 OBSERVE_LUA = REPOSITORY / "benchmarks" / "wrk" / "observe.lua"
+PREDICTIONS_LUA = REPOSITORY / "benchmarks" / "wrk" / "predictions.lua"
 SCENARIOS = (
     "sessions", "latency", "throughput", "predictions", "ceiling", "ceiling-redis",
-    "ceiling-predictions", "cold-start",
+    "ceiling-predictions", "throughput-predictions", "cold-start",
 )  # fmt: skip
 STARTUP_TIMEOUT = 60.0
 # The checkout whose ``kato serve`` (and engine, for ``ceiling-predictions``) is measured:
@@ -358,13 +359,14 @@ def run_wrk(
     connections: int,
     seconds: float,
     redis_pid: int | None = None,
+    script: Path = OBSERVE_LUA,
 ) -> WrkResult:
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as sessions_file:
         sessions_file.write("\n".join(session_ids) + "\n")
         sessions_file.flush()
         command = [
             "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:.0f}s",
-            "--timeout", "10s", "-s", str(OBSERVE_LUA), server.url,
+            "--timeout", "10s", "-s", str(script), server.url,
             "--", sessions_file.name, str(threads),
         ]  # fmt: skip
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -701,6 +703,54 @@ def scenario_ceiling_predictions(report: Report, patterns: int, queries: int, se
     )
 
 
+def scenario_throughput_predictions(
+    report: Report, patterns: int, sessions: int, seconds: float, clients: int, seed: int
+) -> None:
+    """GET predictions/s with 2 workers on Redis sessions (issue 10 req 6): the seeded
+    patterns, ``sessions`` sessions each holding a fragment of a learned pattern, wrk cycling
+    over them. More distinct STMs than a node's prediction cache holds (``_CACHE_SIZE``), in
+    round robin, so every request computes its predictions. ``clients`` stays below the two
+    workers' prediction slots (``resilience.max_concurrent_predictions``, 8 each), so no
+    request is refused for overload; any error is reported and not counted as served."""
+    print(
+        f"throughput-predictions: {patterns} patterns, {sessions} sessions, 2 workers, redis",
+        flush=True,
+    )
+    learned = generate_patterns(patterns, seed)
+    fragments = generate_queries(learned, sessions, seed)
+    redis = RedisServer().start()
+    try:
+        server = KatoServer(2, {"REDIS_URL": redis.url})
+        server.data_dir.mkdir(parents=True)
+        seed_store(server.data_dir, learned, "predict")
+        server.start()
+        try:
+            client = Client(server.port, timeout=120)
+            session_ids = []
+            for number, fragment in enumerate(fragments, 1):
+                created = client.ok("POST", "/v2/sessions", {"node_id": "predict"})
+                session_id = created["session_id"]
+                for event in fragment:
+                    client.ok("POST", f"/v2/sessions/{session_id}/observe", {"strings": event})
+                session_ids.append(session_id)
+                if number % 500 == 0:
+                    print(f"  {number}/{sessions} sessions filled", flush=True)
+            run_wrk(server, session_ids, 2, clients, 3, redis.pid, PREDICTIONS_LUA)  # warm-up
+            result = run_wrk(server, session_ids, 2, clients, seconds, redis.pid, PREDICTIONS_LUA)
+        finally:
+            server.stop()
+    finally:
+        redis.stop()
+    row = wrk_row(f"GET predictions, {patterns} patterns, 2 workers, redis", result)
+    report.add(row)
+    served = (result.requests - result.errors) / result.seconds
+    report.notes.append(
+        f"throughput-predictions: {served:,.0f} GET predictions/s answered 200 at {patterns} "
+        f"patterns with 2 workers and {clients} clients ({result.errors} errors; "
+        f"{row.cpu_ms:.2f} ms server CPU/request)"
+    )
+
+
 def scenario_cold_start(report: Report, patterns: int, seed: int) -> None:
     """A node with ``patterns`` patterns in the embedded store: seconds from starting
     ``kato serve`` until its first predictions answer (create session, 2 observes, GET),
@@ -773,6 +823,14 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--cold-start-patterns", type=int, default=100_000)
     parser.add_argument(
+        "--prediction-sessions", type=int, default=2_000,
+        help="throughput-predictions: sessions (distinct STMs) wrk cycles over",
+    )  # fmt: skip
+    parser.add_argument(
+        "--prediction-clients", type=int, default=12,
+        help="throughput-predictions: wrk connections (below the 2 workers' 16 slots)",
+    )  # fmt: skip
+    parser.add_argument(
         "--repository", type=Path, default=REPOSITORY,
         help="serve (and run the engine of) this checkout, e.g. a worktree of an older commit",
     )  # fmt: skip
@@ -798,6 +856,15 @@ def main() -> None:
     if "ceiling-predictions" in args.only:
         for count in args.ceiling_patterns:
             scenario_ceiling_predictions(report, count, args.queries, args.seed)
+    if "throughput-predictions" in args.only:
+        scenario_throughput_predictions(
+            report,
+            args.patterns,
+            args.prediction_sessions,
+            args.duration,
+            args.prediction_clients,
+            args.seed,
+        )
     if "cold-start" in args.only:
         scenario_cold_start(report, args.cold_start_patterns, args.seed)
     report.notes.append(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
