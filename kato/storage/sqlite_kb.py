@@ -35,6 +35,7 @@ logger = logging.getLogger("kato.storage.sqlite")
 
 _PATTERN_COLUMNS = "name, events, frequency, emotives, metadata"
 _CHUNK = 1000  # rows per query of the iterators (bounded memory) and per executemany
+_BLOB_CHUNK = 1 << 20  # bytes per write of an index snapshot into its row
 _PATTERN_ORDER = {"name": "name", "frequency": "frequency DESC, name"}
 _AFTER = {
     "name": "AND name > ?",
@@ -557,11 +558,20 @@ class SQLiteKnowledgeBase:
                 ).fetchone()
                 if kept:
                     return
-                connection.execute(
+                data = memoryview(snapshot())
+                # Written into the row a chunk at a time (incremental blob I/O), not bound as
+                # one parameter: a bound blob is copied by SQLite and again into the record it
+                # builds, which at 1,000,000 patterns (a ~290 MB snapshot) nearly doubled
+                # `kato learn`'s peak RSS at its close. The bytes stored are the same.
+                rowid = connection.execute(
                     "INSERT OR REPLACE INTO kb_index_snapshots (kb, revision, data)"
-                    " VALUES (?, ?, ?)",
-                    (self.kb_id, revision, snapshot()),
-                )
+                    " VALUES (?, ?, zeroblob(?))",
+                    (self.kb_id, revision, len(data)),
+                ).lastrowid
+                assert rowid is not None
+                with connection.blobopen("kb_index_snapshots", "data", rowid) as blob:
+                    for start in range(0, len(data), _BLOB_CHUNK):
+                        blob.write(data[start : start + _BLOB_CHUNK])
         except sqlite3.OperationalError as exc:
             # A cache: the next load of many patterns tries again.
             logger.info("index snapshot of %s not kept: %s", self.kb_id, exc)

@@ -15,7 +15,7 @@ from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.node import _SETTLE_AFTER, Node
 from kato.engine.ports import ChangeSet, LearnItem, PatternRecord, SymbolStats, Totals
 from kato.engine.session_state import SessionState
-from kato.storage.sqlite_kb import SQLiteKnowledgeBase
+from kato.storage.sqlite_kb import _BLOB_CHUNK, SQLiteKnowledgeBase
 from tests.unit.test_index_bulk_load import _changes, _records, _state
 
 
@@ -106,6 +106,20 @@ def test_the_store_keeps_a_snapshot_while_it_is_valid(tmp_path: Path) -> None:
     assert kb.index_snapshot() is None
     kb.store_index_snapshot(kb.revision() + 1, lambda: b"ahead")  # not a revision the store had
     assert kb.index_snapshot() is None
+
+
+def test_a_snapshot_larger_than_a_blob_chunk_is_kept_whole(tmp_path: Path) -> None:
+    # Written into its row in chunks (incremental blob I/O): every byte, in order, and an
+    # empty one too.
+    kb = SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb")
+    _learn(kb, 3)
+    data = bytes(range(256)) * (_BLOB_CHUNK // 256 * 2 + 3) + b"tail"
+    kb.store_index_snapshot(kb.revision(), lambda: data)
+    assert kb.index_snapshot() == (kb.revision(), data)
+    kb.store_index_snapshot(kb.revision(), lambda: b"")
+    assert kb.index_snapshot() == (kb.revision(), b"")
+    kb.store_index_snapshot(kb.revision(), lambda: b"x" * _BLOB_CHUNK)
+    assert kb.index_snapshot() == (kb.revision(), b"x" * _BLOB_CHUNK)
 
 
 def test_a_node_started_from_the_snapshot_answers_as_a_full_load(tmp_path: Path) -> None:
