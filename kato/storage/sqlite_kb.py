@@ -551,7 +551,7 @@ class SQLiteKnowledgeBase:
         """Keep what ``snapshot`` writes as the index snapshot at ``revision`` unless a newer
         one is kept (another process's). One of the same revision is replaced: the caller
         stores only when it could not use the one kept (another layout) or found none. It is
-        a cache: when the file is busy or read-only it is not written."""
+        a cache: when the file is busy or read-only, or the disk full, it is not written."""
         try:
             with self._db.write() as connection:
                 kept = connection.execute(
@@ -581,8 +581,9 @@ class SQLiteKnowledgeBase:
                     with connection.blobopen("kb_index_snapshots", "data", rowid) as blob:
                         while chunk := spooled.read(_BLOB_CHUNK):
                             blob.write(chunk)
-        except sqlite3.OperationalError as exc:
-            # A cache: the next load of many patterns tries again.
+        except (sqlite3.OperationalError, OSError) as exc:
+            # A cache: the next load of many patterns tries again (OSError: the spool file,
+            # e.g. a full disk, as SQLite's own "database or disk is full" is).
             logger.info("index snapshot of %s not kept: %s", self.kb_id, exc)
 
     def archive_predictions(self, unique_id: str, predictions: list[dict[str, Any]]) -> None:

@@ -131,6 +131,18 @@ def test_a_snapshot_larger_than_a_blob_chunk_is_kept_whole(tmp_path: Path) -> No
     assert kb.index_snapshot() == (kb.revision(), b"x" * _BLOB_CHUNK)
 
 
+def test_a_snapshot_that_cannot_be_spooled_is_not_kept(tmp_path: Path) -> None:
+    kb = SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb")
+    _learn(kb, 3)
+    kb.store_index_snapshot(kb.revision(), lambda out: out.write(b"kept"))
+
+    def full_disk(out: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    kb.store_index_snapshot(kb.revision(), full_disk)  # a cache: not kept, no error
+    assert kb.index_snapshot() == (kb.revision(), b"kept")  # the transaction rolled back
+
+
 def test_the_stored_snapshot_is_the_index_s_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
