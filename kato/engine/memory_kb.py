@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 from kato.engine.ports import (
     ChangeSet,
@@ -299,7 +299,7 @@ class InMemoryKnowledgeBase:
     def index_snapshot(self) -> tuple[int, bytes] | None:
         return None  # it lives in memory: no start-up to shorten
 
-    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[IO[bytes]], object]) -> None:
         """Keeps none: an in-memory store has no start-up to shorten."""
 
     def close(self) -> None:

@@ -93,7 +93,7 @@ class Node:
                     heap.settle()  # the index lives as long as the node: out of every gc pass
                 if loaded and (empty or changes.reset or from_snapshot):
                     self.knowledge_base.store_index_snapshot(
-                        self._index.revision, self._index.snapshot
+                        self._index.revision, self._index.write_snapshot
                     )
             return self._index
 
@@ -124,7 +124,7 @@ class Node:
         ends with this, so the next process starts from it)."""
         with self._lock:
             index = self.refresh()
-            self.knowledge_base.store_index_snapshot(index.revision, index.snapshot)
+            self.knowledge_base.store_index_snapshot(index.revision, index.write_snapshot)
 
     def _load_snapshot(self) -> bool:
         """Replace the (never loaded) index by the store's snapshot, if it keeps one."""

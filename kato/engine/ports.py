@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:  # records imports this module
     from kato.engine.records import BatchIncrements
@@ -238,9 +238,10 @@ class KnowledgeBase(Protocol):
         when none is kept. Adapters that keep none answer None."""
         ...
 
-    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
-        """Keep the node's index as of ``revision``, as bytes from ``snapshot`` (a cache: no
-        revision bump). An adapter that keeps none never calls ``snapshot``."""
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[IO[bytes]], object]) -> None:
+        """Keep the node's index as of ``revision``, as the bytes ``snapshot`` writes to the
+        seekable binary file it is given (a cache: no revision bump). An adapter that keeps
+        none never calls ``snapshot``."""
         ...
 
     def close(self) -> None: ...

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from kato.engine.ports import (
     ChangeSet,
@@ -188,7 +188,7 @@ class BreakerGuardedKnowledgeBase:
     def index_snapshot(self) -> tuple[int, bytes] | None:
         return self._call(lambda kb: kb.index_snapshot())
 
-    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[IO[bytes]], object]) -> None:
         self._call(lambda kb: kb.store_index_snapshot(revision, snapshot))
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
@@ -589,7 +589,7 @@ class MongoKnowledgeBase:
     def index_snapshot(self) -> tuple[int, bytes] | None:
         return None  # not kept in MongoDB (the embedded store's cold start only)
 
-    def store_index_snapshot(self, revision: int, snapshot: Callable[[], bytes]) -> None:
+    def store_index_snapshot(self, revision: int, snapshot: Callable[[IO[bytes]], object]) -> None:
         """Keeps none: the snapshot is the embedded (SQLite) store's cold-start cache."""
 
     def close(self) -> None:

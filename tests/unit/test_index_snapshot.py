@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kato.core.genes import Genes
 from kato.core.hashing import pattern_hash
 from kato.core.observation import Observation
@@ -15,7 +17,8 @@ from kato.engine.memory_kb import InMemoryKnowledgeBase
 from kato.engine.node import _SETTLE_AFTER, Node
 from kato.engine.ports import ChangeSet, LearnItem, PatternRecord, SymbolStats, Totals
 from kato.engine.session_state import SessionState
-from kato.storage.sqlite_kb import SQLiteKnowledgeBase
+from kato.storage import sqlite_kb
+from kato.storage.sqlite_kb import _BLOB_CHUNK, SQLiteKnowledgeBase
 from tests.unit.test_index_bulk_load import _changes, _records, _state
 
 
@@ -94,18 +97,66 @@ def test_the_store_keeps_a_snapshot_while_it_is_valid(tmp_path: Path) -> None:
     assert kb.index_snapshot() is None
     _learn(kb, 10)
     revision = kb.revision()
-    kb.store_index_snapshot(revision, lambda: b"data")
+    kb.store_index_snapshot(revision, lambda out: out.write(b"data"))
     assert kb.index_snapshot() == (revision, b"data")
-    kb.store_index_snapshot(revision - 1, lambda: b"older")  # an older one never replaces it
+    kb.store_index_snapshot(
+        revision - 1, lambda out: out.write(b"older")
+    )  # an older one never replaces it
     assert kb.index_snapshot() == (revision, b"data")
-    kb.store_index_snapshot(revision, lambda: b"again")  # one of the same revision does
+    kb.store_index_snapshot(
+        revision, lambda out: out.write(b"again")
+    )  # one of the same revision does
     assert kb.index_snapshot() == (revision, b"again")
     _learn(kb, 1, start=10)  # still valid: the later changes are a catch-up away
     assert kb.index_snapshot() == (revision, b"again")
     kb.clear()
     assert kb.index_snapshot() is None
-    kb.store_index_snapshot(kb.revision() + 1, lambda: b"ahead")  # not a revision the store had
+    kb.store_index_snapshot(
+        kb.revision() + 1, lambda out: out.write(b"ahead")
+    )  # not a revision the store had
     assert kb.index_snapshot() is None
+
+
+def test_a_snapshot_larger_than_a_blob_chunk_is_kept_whole(tmp_path: Path) -> None:
+    # Written into its row in chunks (incremental blob I/O): every byte, in order, and an
+    # empty one too.
+    kb = SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb")
+    _learn(kb, 3)
+    data = bytes(range(256)) * (_BLOB_CHUNK // 256 * 2 + 3) + b"tail"
+    kb.store_index_snapshot(kb.revision(), lambda out: out.write(data))
+    assert kb.index_snapshot() == (kb.revision(), data)
+    kb.store_index_snapshot(kb.revision(), lambda out: out.write(b""))
+    assert kb.index_snapshot() == (kb.revision(), b"")
+    kb.store_index_snapshot(kb.revision(), lambda out: out.write(b"x" * _BLOB_CHUNK))
+    assert kb.index_snapshot() == (kb.revision(), b"x" * _BLOB_CHUNK)
+
+
+def test_a_snapshot_that_cannot_be_spooled_is_not_kept(tmp_path: Path) -> None:
+    kb = SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb")
+    _learn(kb, 3)
+    kb.store_index_snapshot(kb.revision(), lambda out: out.write(b"kept"))
+
+    def full_disk(out: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    kb.store_index_snapshot(kb.revision(), full_disk)  # a cache: not kept, no error
+    assert kb.index_snapshot() == (kb.revision(), b"kept")  # the transaction rolled back
+
+
+def test_the_stored_snapshot_is_the_index_s_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spooled through a file (past its in-memory size) and copied in chunks: the stored bytes
+    # are exactly `PatternIndex.snapshot()`.
+    monkeypatch.setattr(sqlite_kb, "_SNAPSHOT_IN_MEMORY", 1 << 16)
+    monkeypatch.setattr(sqlite_kb, "_BLOB_CHUNK", 5000)
+    kb = SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb")
+    _learn(kb, 2000)
+    node = Node("n", kb)
+    node.keep_index_snapshot()
+    stored = kb.index_snapshot()
+    assert stored is not None and len(stored[1]) > 1 << 16
+    assert stored == (kb.revision(), node.refresh().snapshot())
 
 
 def test_a_node_started_from_the_snapshot_answers_as_a_full_load(tmp_path: Path) -> None:
@@ -135,7 +186,7 @@ def test_a_node_started_from_the_snapshot_answers_as_a_full_load(tmp_path: Path)
 def test_a_snapshot_the_node_cannot_read_is_replaced_after_a_full_load(tmp_path: Path) -> None:
     kb = SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb")
     _learn(kb, _SETTLE_AFTER)
-    kb.store_index_snapshot(kb.revision(), lambda: b"another layout")
+    kb.store_index_snapshot(kb.revision(), lambda out: out.write(b"another layout"))
     full = Node("n", SQLiteKnowledgeBase(tmp_path / "kato.sqlite3", "kb"))
     full._load_snapshot = lambda: False  # type: ignore[method-assign]  # noqa: SLF001
     node = Node("n", kb)
@@ -146,7 +197,7 @@ def test_a_snapshot_the_node_cannot_read_is_replaced_after_a_full_load(tmp_path:
 
 
 def test_stores_that_keep_no_snapshot_never_build_one() -> None:
-    def build() -> bytes:
+    def build(out: object) -> None:
         raise AssertionError("the snapshot was built")
 
     kb = InMemoryKnowledgeBase()
