@@ -70,9 +70,11 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        # uvicorn leaves ``more_body`` set when it did not take the body (an upgrade, or an
-        # answer already complete); ``self.scope`` is the request just parsed (pipelining).
-        if not self.cycle.more_body:
+        # Only for the request just parsed (``self.scope``) when uvicorn took its body: an
+        # upgrade (a WebSocket) has no cycle of its own (``self.cycle`` is the previous
+        # request's, or None), and a cycle already answered keeps ``more_body`` set.
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope and not cycle.more_body:
             self.scope[WHOLE_BODY_RECEIVED] = True  # type: ignore[literal-required]
 
     def _start_header_clock(self) -> None:
