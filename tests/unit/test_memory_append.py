@@ -18,10 +18,13 @@ from typing import Any
 
 import pytest
 
-from kato.config import Settings
+from kato.config import ResilienceSettings, Settings
 from kato.core.errors import KatoError
 from kato.core.observation import Observation
 from kato.engine.memory_kb import InMemoryKnowledgeBase
+from kato.resilience import Resilience
+from kato.resilience.session_store import BreakerGuardedSessionStore
+from kato.service.fast_observe import fast_change
 from kato.service.kato_service import KatoService
 from kato.sessions.memory_store import MemorySessionStore
 from kato.sessions.models import Session
@@ -193,8 +196,6 @@ async def test_a_busy_lock_or_another_identity_declines_without_a_change() -> No
     assert identity is not None
     limits = service._observation_limits
     node = service.nodes.get(NODE)
-    from kato.service.fast_observe import fast_change
-
     change = fast_change(node, Observation.parse(["b"]), settings.genes, identity)
     assert change is not None
     before = stored_copy(store, session_id)
@@ -217,3 +218,21 @@ async def test_a_busy_lock_or_another_identity_declines_without_a_change() -> No
 
 def stored_copy(store: MemorySessionStore, session_id: str) -> dict[str, Any]:
     return store._sessions[session_id].to_dict()
+
+
+async def test_the_breaker_wrapper_passes_the_step_through() -> None:
+    settings = Settings()
+    bases: dict[str, InMemoryKnowledgeBase] = {}
+    store = BreakerGuardedSessionStore(MemorySessionStore(), Resilience(ResilienceSettings()))
+    service = KatoService(
+        settings, store, lambda node_id: (bases.setdefault(node_id, InMemoryKnowledgeBase()), None)
+    )
+    assert service._appender is store
+    session = await service.create_session(NODE)
+    for symbol in "abc":
+        await service.observe(session.session_id, Observation.parse([symbol]))
+    inner = store.inner
+    assert isinstance(inner, MemorySessionStore)
+    assert inner._size_bounds  # the second and third observes took the step
+    assert inner._sessions[session.session_id].state.stm == [["a"], ["b"], ["c"]]
+    await service.close()
