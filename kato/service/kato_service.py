@@ -376,8 +376,8 @@ class KatoService:
         is answered as the first one was and not applied again. The outcome's ``stm_length``
         is the STM length saved (after the cap's trim).
 
-        On the one-round-trip path the returned session carries its id, node and owner only
-        (what callers read)."""
+        On the one-step path (``_observe_appending``) the returned session carries its id,
+        node and owner only (what callers read)."""
         write = (
             NamedWrite.observe(unique_id, observation) if named_by_client and unique_id else None
         )
@@ -387,7 +387,7 @@ class KatoService:
             )
             if answered is not None:
                 return answered
-            if checked:  # the script matched the node and owner the check was run on
+            if checked:  # the store matched the node and owner the check was run on
                 check = None
         session, answer = await self._run_write(
             session_id,
@@ -418,8 +418,9 @@ class KatoService:
         unique_id: str | None,
         check: SessionCheck | None,
     ) -> tuple[tuple[Session, ObserveOutcome] | None, bool]:
-        """The observe in one round trip when it qualifies: ``(answer, True)``; else ``(None,
-        whether the check already ran on the session's verified identity)``."""
+        """The observe in one step of the store (a Redis round trip, a memory-store call)
+        when it qualifies: ``(answer, True)``; else ``(None, whether the check already ran on
+        the session's verified identity)``."""
         identity = self._identities.get(session_id)
         if identity is None or identity.session.expired():
             # (expired as last seen: the locked path answers, the check on its tombstone)

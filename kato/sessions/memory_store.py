@@ -19,6 +19,12 @@ Design (docs/SESSIONS.md):
   holder cannot die without releasing, so the lease only guards slow holders.
 * A session found expired leaves a tombstone (``ExpiredSessions``: bounded count, kept for
   the retention window after its expiry); ``delete`` leaves none.
+* The one-step observe (``append_observation``, the protocol of ``redis_observe.py``): the
+  common observe changes the stored session in place, without its lock or any copy, in one
+  call without an ``await`` (atomic on the event loop), when the locked path would save
+  exactly that change; else it changes nothing and the locked path runs. Its byte cap is
+  decided on a per-session upper bound of the encoded size kept by each step (``_SizeBound``),
+  not on an O(STM) pass per observe.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The one-round-trip observe of the Redis session store (issue 10 req 3).
+"""The one-round-trip observe of the Redis session store (issue 10 req 3), and the protocol
+the memory store implements too (``MemorySessionStore.append_observation``: the same step in
+one call without an ``await``, on the change's objects rather than their JSON).
 
 An observe that reaches no store (no vectors, no archive, no auto-learn) changes a session in
 a fixed way: ``time`` + 1, the event appended to the STM (unless empty), the emotives appended
@@ -226,8 +228,14 @@ def fold(session: Session, entries: list[bytes]) -> Session:
 
 @runtime_checkable
 class AppendsObservations(Protocol):
-    """A session store with the one-round-trip observe (the Redis store, and the breaker
-    wrapper around it); ``appends_observations`` False: it has it but may not use it."""
+    """A session store with the one-step observe (the Redis store's script, the memory
+    store's in-process step, and the breaker wrapper around either); ``appends_observations``
+    False: it has it but may not use it.
+
+    ``append_observation`` applies the change exactly as the locked path would save it, or
+    changes nothing: ``identity_verified`` False when no live session of the change's node
+    and owner (and the service's genes) is there, True when one is but the locked path must
+    decide (lock held, caps, auto-learn)."""
 
     @property
     def appends_observations(self) -> bool: ...
