@@ -141,6 +141,8 @@ class _PerceptShape:
     vectors: Any
     metadata: Any
     overhead: int
+    path: Any  # the first one's (its node's), and the bound of its length
+    path_length: int
 
     @classmethod
     def of(cls, percept: dict[str, Any]) -> _PerceptShape | None:
@@ -149,7 +151,15 @@ class _PerceptShape:
         overhead = _encoded_length(percept) - sum(
             _encoded_length(percept[name]) for name in ("strings", "emotives", "path")
         )
-        return cls(tuple(percept), percept["vectors"], percept["metadata"], overhead)
+        path = percept["path"]
+        return cls(
+            tuple(percept),
+            percept["vectors"],
+            percept["metadata"],
+            overhead,
+            path,
+            _encoded_length(path),
+        )
 
     def length(self, percept: dict[str, Any], emotives_length: int) -> int | None:
         """An upper bound of the encoded length of ``percept`` (None: not of this shape);
@@ -160,12 +170,9 @@ class _PerceptShape:
             or percept["metadata"] != self.metadata
         ):
             return None
-        return (
-            self.overhead
-            + _strings_length(percept["strings"])
-            + emotives_length
-            + _strings_length(percept["path"])
-        )
+        path = percept["path"]
+        path_length = self.path_length if path == self.path else _strings_length(path)
+        return self.overhead + _strings_length(percept["strings"]) + emotives_length + path_length
 
 
 def _encoded_length(value: Any) -> int:
@@ -180,13 +187,14 @@ def _plain(text: str) -> bool:
 def _strings_length(strings: list[str]) -> int:
     """An upper bound of the compact JSON length of a list of strings, exact when they are
     plain: a character takes at most 12 (an astral one, two ``\\uXXXX`` escapes), plus
-    two quotes and a separator a string and two brackets."""
+    two quotes and a separator a string and two brackets. (``_plain`` inlined: hot path.)"""
     count = len(strings)
     if not count:
         return 2
     text = "".join(strings)
-    characters = len(text) if _plain(text) else 12 * len(text)
-    return characters + 3 * count + 1
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 3 * count + 1
+    return 12 * len(text) + 3 * count + 1
 
 
 def _emotives_length(emotives: dict[str, float]) -> int:
