@@ -327,8 +327,8 @@ class MemorySessionStore:
         learn_at = limits.learn_at
         if stm_length > limits.max_stm_size or (appends and 0 < learn_at <= stm_length):
             return _DECLINED
-        fresh = self._size_bounds.get(session_id)
-        bound = fresh if fresh is not None else _SizeBound.of(session)
+        kept = self._size_bounds.get(session_id)
+        bound = kept if kept is not None else _SizeBound.of(session)
         grown = self._grown(session, bound, change)
         if grown[0] > limits.max_session_bytes and not bound.fresh:
             bound = _SizeBound.of(session)  # the kept bound may have drifted: compute again
