@@ -1,16 +1,18 @@
-"""The dispatch of an observe to the one-round-trip path of the Redis store (issue 10 req 3).
+"""The dispatch of an observe to the one-step path of the session store (issue 10 req 2, 3).
 
-An observe goes down the **fast path** — one atomic script, no lock (``redis_observe.py``) —
+An observe goes down the **fast path** — one atomic step, no lock: a script in Redis
+(``redis_observe.py``), one call without an ``await`` in the memory store
+(``MemorySessionStore.append_observation``) —
 when nothing about it needs more than the session's own figures: no vectors, no prediction
 archive, no client-named ``unique_id`` (a retry must find the remembered answer, which lives
 in the record), a session with the service's genes, and an STM short of auto-learning as far
-as this instance last saw. Everything else, and every observe the script declines, takes the
+as this instance last saw. Everything else, and every observe the store declines, takes the
 locked path with its exact errors and answers.
 
 The ownership check (and the session's rate limit and audit fields it records) needs the
 session's node and owner before the script runs. Both are fixed at creation, so this instance
 remembers them per session after a locked observe (:class:`SessionIdentities`), and the
-script checks the figures name that same node and owner: a session deleted and created again
+store checks the session names that same node and owner: a session deleted and created again
 under the same id by someone else is declined, never written.
 """
 
@@ -77,7 +79,7 @@ class SessionIdentities:
 def fast_change(
     node: Node, observation: Observation, genes: Genes, identity: SessionIdentity
 ) -> AppendedObservation | None:
-    """The observe's change to its session, encoded for the script; None when the observe
+    """The observe's change to its session (what the store applies); None when the observe
     needs the locked path whatever the session holds."""
     if observation.vectors or observation.metadata or node.archive_predictions:
         return None  # (metadata: the session's accumulator is not in the script's log)

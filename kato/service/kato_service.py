@@ -109,7 +109,8 @@ class KatoService:
         self._quick_predictions = embedded_knowledge_base
         self.idempotency = Window.of(settings.session)
         self.started_at = time.time()
-        # Observes in one Redis round trip where the store has it (kato/service/fast_observe.py).
+        # Observes in one step where the store has it: one Redis round trip, or one call of
+        # the memory store without its lock (kato/service/fast_observe.py).
         self._appender = (
             sessions
             if isinstance(sessions, AppendsObservations) and sessions.appends_observations
@@ -208,6 +209,7 @@ class KatoService:
         return SessionExpiredError(session_id)
 
     async def delete_session(self, session_id: str) -> None:
+        self._identities.forget(session_id)
         if not await self.sessions.delete(session_id):
             raise await self._missing(session_id, None)
 
@@ -216,7 +218,8 @@ class KatoService:
             now = time.time()
             context.session.expires_at = now + ttl_seconds
             context.session.ttl_seconds = ttl_seconds
-            return context.session
+        self._identities.forget(session_id)  # its expiry as remembered is no longer it
+        return context.session
 
     async def default_session_id(self, owner: str | None = None) -> str:
         """The persistent default session of the default node (D9), created on demand."""
@@ -373,8 +376,8 @@ class KatoService:
         is answered as the first one was and not applied again. The outcome's ``stm_length``
         is the STM length saved (after the cap's trim).
 
-        On the one-round-trip path the returned session carries its id, node and owner only
-        (what callers read)."""
+        On the one-step path (``_observe_appending``) the returned session carries its id,
+        node and owner only (what callers read)."""
         write = (
             NamedWrite.observe(unique_id, observation) if named_by_client and unique_id else None
         )
@@ -384,7 +387,7 @@ class KatoService:
             )
             if answered is not None:
                 return answered
-            if checked:  # the script matched the node and owner the check was run on
+            if checked:  # the store matched the node and owner the check was run on
                 check = None
         session, answer = await self._run_write(
             session_id,
@@ -415,10 +418,12 @@ class KatoService:
         unique_id: str | None,
         check: SessionCheck | None,
     ) -> tuple[tuple[Session, ObserveOutcome] | None, bool]:
-        """The observe in one round trip when it qualifies: ``(answer, True)``; else ``(None,
-        whether the check already ran on the session's verified identity)``."""
+        """The observe in one step of the store (a Redis round trip, a memory-store call)
+        when it qualifies: ``(answer, True)``; else ``(None, whether the check already ran on
+        the session's verified identity)``."""
         identity = self._identities.get(session_id)
-        if identity is None:
+        if identity is None or identity.session.expired():
+            # (expired as last seen: the locked path answers, the check on its tombstone)
             return None, False
         node = self.nodes.get(identity.session.node_id)
         change = fast_change(node, observation, self.settings.genes, identity)
@@ -524,7 +529,8 @@ class KatoService:
                 for name, value in genes.model_dump(mode="json").items()
                 if value != self.settings.genes.model_dump(mode="json")[name]
             }
-            return genes
+        self._identities.forget(session_id)  # maybe its own genes: observed locked
+        return genes
 
     async def observe_sequence(
         self,

@@ -78,6 +78,10 @@ class KeyedLocks:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def busy(self, session_id: str) -> bool:
+        """Whether a task holds or awaits the key's lock (its entry lives exactly that long)."""
+        return session_id in self._entries
+
     def hold(self, session_id: str, timeout: float) -> _Hold:
         """``async with``: an exclusive section; ``SessionLockTimeoutError`` if not acquired
         in ``timeout`` s."""

@@ -19,6 +19,12 @@ Design (docs/SESSIONS.md):
   holder cannot die without releasing, so the lease only guards slow holders.
 * A session found expired leaves a tombstone (``ExpiredSessions``: bounded count, kept for
   the retention window after its expiry); ``delete`` leaves none.
+* The one-step observe (``append_observation``, the protocol of ``redis_observe.py``): the
+  common observe changes the stored session in place, without its lock or any copy, in one
+  call without an ``await`` (atomic on the event loop), when the locked path would save
+  exactly that change; else it changes nothing and the locked path runs. Its byte cap is
+  decided on a per-session upper bound of the encoded size kept by each step (``_SizeBound``),
+  not on an O(STM) pass per observe.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import heapq
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kato.engine.session_state import SessionState
@@ -36,7 +43,8 @@ from kato.sessions.errors import (
     SessionLockNotHeldError,
 )
 from kato.sessions.leases import KeyedLocks, Lease, held_lease, holding
-from kato.sessions.models import Session
+from kato.sessions.models import _COMPACT, Session
+from kato.sessions.redis_observe import AppendedObservation, AppendOutcome, ObservationLimits
 from kato.sessions.tombstones import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_RETENTION_SECONDS,
@@ -86,6 +94,132 @@ def _slot_copy(instance: _Slotted) -> _Slotted:
     return copied
 
 
+# What ``append_observation`` answers when it does not apply the change.
+_UNVERIFIED = AppendOutcome(False, False)  # no live session of that node and owner
+_DECLINED = AppendOutcome(False, True)  # the locked path must decide
+
+# A float's JSON text is its repr: at most 24 characters ("-2.2250738585072014e-308").
+_FLOAT_WIDTH = 24
+
+
+@dataclass(slots=True)
+class _SizeBound:
+    """An upper bound of a stored session's ``encoded_size()``, for the one-step observe.
+
+    Computed from the session on the first append after it was stored (one O(STM) pass,
+    ``Session.encoded_size_bound``), then kept by each append: the bound loses what it
+    counted for the two fields an append replaces and gains an upper bound of the new
+    values and of what is appended (an O(event) sum, no JSON encoding). Every part of it is
+    an upper bound of the part of the exact size it stands for, so the sum stays one.
+    """
+
+    size: int  # >= encoded_size() of the stored session
+    symbols: int  # what ``size`` counts for last_symbols (>= its encoded length)
+    percept: int  # what ``size`` counts for percept_data (>= its encoded length)
+    fresh: bool  # computed from the session itself, no append since
+
+    @classmethod
+    def of(cls, session: Session) -> _SizeBound:
+        # encoded_size_bound encodes every field but the STM and the timestamps exactly,
+        # so it counts these two at their encoded lengths.
+        state = session.state
+        return cls(
+            session.encoded_size_bound(),
+            _encoded_length(state.last_symbols),
+            _encoded_length(state.percept_data),
+            True,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _PerceptShape:
+    """The percept data of a one-step observe but for its strings, emotives and path (all
+    else is the same for every such observe: ``Node.observe`` with no vectors or metadata),
+    and the encoded length of that rest, learned from the first one seen."""
+
+    keys: tuple[str, ...]
+    vectors: Any
+    metadata: Any
+    overhead: int
+    path: Any  # the first one's (its node's), and the bound of its length
+    path_length: int
+
+    @classmethod
+    def of(cls, percept: dict[str, Any]) -> _PerceptShape | None:
+        if set(percept) != {"strings", "vectors", "emotives", "path", "metadata"}:
+            return None
+        overhead = _encoded_length(percept) - sum(
+            _encoded_length(percept[name]) for name in ("strings", "emotives", "path")
+        )
+        path = percept["path"]
+        return cls(
+            tuple(percept),
+            percept["vectors"],
+            percept["metadata"],
+            overhead,
+            path,
+            _encoded_length(path),
+        )
+
+    def length(self, percept: dict[str, Any], emotives_length: int) -> int | None:
+        """An upper bound of the encoded length of ``percept`` (None: not of this shape);
+        ``emotives_length`` the bound of its emotives."""
+        if (
+            tuple(percept) != self.keys
+            or percept["vectors"] != self.vectors
+            or percept["metadata"] != self.metadata
+        ):
+            return None
+        path = percept["path"]
+        path_length = self.path_length if path == self.path else _strings_length(path)
+        return self.overhead + _strings_length(percept["strings"]) + emotives_length + path_length
+
+
+def _encoded_length(value: Any) -> int:
+    return len(_COMPACT.encode(value))
+
+
+def _plain(text: str) -> bool:
+    """Whether JSON writes ``text`` as it is (printable ASCII, no quote or backslash)."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _strings_length(strings: list[str]) -> int:
+    """An upper bound of the compact JSON length of a list of strings, exact when they are
+    plain: a character takes at most 12 (an astral one, two ``\\uXXXX`` escapes), plus
+    two quotes and a separator a string and two brackets. (``_plain`` inlined: hot path.)"""
+    count = len(strings)
+    if not count:
+        return 2
+    text = "".join(strings)
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 3 * count + 1
+    return 12 * len(text) + 3 * count + 1
+
+
+def _emotives_length(emotives: dict[str, float]) -> int:
+    """An upper bound of the compact JSON length of an emotives object: names as strings,
+    a float at its widest, an int (or anything else) exactly."""
+    count = len(emotives)
+    if not count:
+        return 2
+    names = "".join(emotives)
+    length = (len(names) if _plain(names) else 12 * len(names)) + 4 * count + 1
+    for value in emotives.values():
+        if type(value) is float:
+            length += _FLOAT_WIDTH
+        elif type(value) is int:
+            length += len(repr(value))
+        else:
+            length += _encoded_length(value)
+    return length
+
+
+def _digits_added(number: int) -> int:
+    """Characters ``number + 1`` takes more than ``number`` (a non-negative int)."""
+    return len(str(number + 1)) - len(str(number))
+
+
 class MemorySessionStore:
     backend = "memory"
 
@@ -107,6 +241,10 @@ class MemorySessionStore:
         self._expired = ExpiredSessions(expired_retention_seconds, expired_retention_max_sessions)
         # request key -> (expires_at, record) of keyed session creates, oldest first.
         self._request_keys: dict[str, tuple[float, str]] = {}
+        # The one-step observe's size bounds, per stored session (dropped when it is stored
+        # again or removed), and the percept data shape it learned.
+        self._size_bounds: dict[str, _SizeBound] = {}
+        self._percept_shape: _PerceptShape | None = None
 
     # -- records --------------------------------------------------------------------------
 
@@ -155,6 +293,109 @@ class MemorySessionStore:
             return None
         return self._expired.get(session_id, now)
 
+    # -- the one-step observe ---------------------------------------------------------------
+
+    @property
+    def appends_observations(self) -> bool:
+        return True
+
+    async def append_observation(
+        self, session_id: str, change: AppendedObservation, limits: ObservationLimits
+    ) -> AppendOutcome:
+        """Apply one observe's change to the stored session, exactly as the locked path
+        would leave it, when that path would apply it unchanged; else change nothing.
+
+        No await: atomic on the event loop, as the Redis store's script is in Redis.
+        Declines (``identity_verified``: the session is live and is the caller's) when its
+        lock is held or awaited, the STM cap would be exceeded (rejected or trimmed), the
+        event would auto-learn, or the byte cap could be exceeded; answers "not verified"
+        when no live session of that node and owner is stored, or it has its own genes.
+        """
+        session = self._live(session_id, time.time())
+        if (
+            session is None
+            or session.node_id != change.node_id
+            or session.owner != change.owner
+            or session.config
+        ):
+            return _UNVERIFIED
+        if self._locks.busy(session_id):
+            return _DECLINED
+        state = session.state
+        appends = change.appends
+        stm_length = len(state.stm) + appends
+        learn_at = limits.learn_at
+        if stm_length > limits.max_stm_size or (appends and 0 < learn_at <= stm_length):
+            return _DECLINED
+        kept = self._size_bounds.get(session_id)
+        bound = kept if kept is not None else _SizeBound.of(session)
+        grown = self._grown(session, bound, change)
+        if grown[0] > limits.max_session_bytes and not bound.fresh:
+            bound = _SizeBound.of(session)  # the kept bound may have drifted: compute again
+            grown = self._grown(session, bound, change)
+        if grown[0] > limits.max_session_bytes:
+            self._size_bounds[session_id] = bound
+            return _DECLINED  # maybe over the cap: the locked path computes the exact size
+        applied = change.change
+        state.time += 1
+        if appends:
+            state.stm.append(applied.stm[0])
+            self._stm_events += 1
+        emotives = change.emotives
+        if emotives is not None:
+            state.emotives.append(emotives)
+        state.last_symbols = applied.last_symbols
+        state.percept_data = applied.percept_data
+        session.last_accessed = change.last_accessed
+        session.access_count += 1
+        self._size_bounds[session_id] = _SizeBound(*grown, False)
+        return AppendOutcome(True, True, state.time, len(state.stm))
+
+    def _grown(
+        self, session: Session, bound: _SizeBound, change: AppendedObservation
+    ) -> tuple[int, int, int]:
+        """The size bound of ``session`` with ``change`` applied, and what it counts for the
+        new last_symbols and percept_data."""
+        applied = change.change
+        symbols = _strings_length(applied.last_symbols)
+        emotives = change.emotives
+        emotives_length = 0 if emotives is None else _emotives_length(emotives)
+        percept = applied.percept_data
+        percept_emotives = percept.get("emotives")
+        if emotives is not None and percept_emotives == emotives:
+            in_percept = emotives_length  # the same emotives (``Node.observe``)
+        elif type(percept_emotives) is dict:
+            in_percept = _emotives_length(percept_emotives)
+        else:
+            in_percept = None
+        percept_length = self._percept_length(percept, in_percept)
+        state = session.state
+        size = (
+            bound.size
+            - bound.symbols
+            + symbols
+            - bound.percept
+            + percept_length
+            + _digits_added(state.time)
+            + _digits_added(session.access_count)
+        )  # last_accessed: the bound counts every timestamp at its widest already
+        if change.appends:
+            size += symbols + 1  # the event and a separator
+        if emotives is not None:
+            size += emotives_length + 1
+        return size, symbols, percept_length
+
+    def _percept_length(self, percept: dict[str, Any], emotives_length: int | None) -> int:
+        """An upper bound of the encoded length of ``percept``; ``emotives_length`` that of
+        its emotives (None: not an object, so it is encoded)."""
+        shape = self._percept_shape
+        if shape is None:
+            shape = self._percept_shape = _PerceptShape.of(percept)
+        length = None
+        if shape is not None and emotives_length is not None:
+            length = shape.length(percept, emotives_length)
+        return _encoded_length(percept) if length is None else length
+
     # -- locking --------------------------------------------------------------------------
 
     def lock(self, session_id: str) -> _Locked:
@@ -196,6 +437,7 @@ class MemorySessionStore:
         self._stm_events = 0
         self._request_keys.clear()
         self._expired.clear()
+        self._size_bounds.clear()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -211,6 +453,7 @@ class MemorySessionStore:
         if previous is not None:
             self._uncount(previous)
         self._sessions[session.session_id] = session
+        self._size_bounds.pop(session.session_id, None)
         self._sessions_per_node[session.node_id] += 1
         self._stm_events += len(session.state.stm)
         if previous is None or previous.expires_at != session.expires_at:
@@ -220,6 +463,7 @@ class MemorySessionStore:
 
     def _remove(self, session_id: str) -> None:
         session = self._sessions.pop(session_id)
+        self._size_bounds.pop(session_id, None)
         self._uncount(session)  # its heap entries go stale and are skipped when popped
 
     def _bury(self, session_id: str, now: float) -> None:

@@ -1,4 +1,6 @@
-"""The one-round-trip observe of the Redis session store (issue 10 req 3).
+"""The one-round-trip observe of the Redis session store (issue 10 req 3), and the protocol
+the memory store implements too (``MemorySessionStore.append_observation``: the same step in
+one call without an ``await``, on the change's objects rather than their JSON).
 
 An observe that reaches no store (no vectors, no archive, no auto-learn) changes a session in
 a fixed way: ``time`` + 1, the event appended to the STM (unless empty), the emotives appended
@@ -105,56 +107,62 @@ class ObservationLimits:
 
 @dataclass(frozen=True, slots=True)
 class AppendedObservation:
-    """One observe's change to a session, encoded as the record encodes it."""
+    """One observe's change to a session: what the engine produced on a fresh state.
 
-    identity: str
+    Each store takes what it needs of it: the Redis store the log entry and lengths of
+    :meth:`script_args` (encoded as the record encodes them), the memory store the objects
+    themselves (``MemorySessionStore.append_observation``, nothing encoded).
+    """
+
     node_id: str
-    appends: bool
-    entry: str  # the log entry: [appends, event, percept_data, emotives or null, accessed]
-    event_length: int
-    percept_length: int
-    emotives_length: int  # 0: no emotives
-    accessed_length: int
+    owner: str | None
+    change: SessionState  # a fresh state the engine applied the observation to (time 1)
+    last_accessed: float
 
     @classmethod
     def of(
         cls, node_id: str, owner: str | None, change: SessionState, last_accessed: float
     ) -> AppendedObservation:
-        """``change``: a fresh state the engine applied the observation to (time 1)."""
-        event = _compact(change.last_symbols)
-        percept = _compact(change.percept_data)
-        emotives = _compact(change.emotives[0]) if change.emotives else ""
-        accessed = _compact(last_accessed)
-        appends = bool(change.stm)
-        entry = f"[{int(appends)},{event},{percept},{emotives or 'null'},{accessed}]"
-        return cls(
-            identity(node_id, owner),
-            node_id,
-            appends,
-            entry,
-            len(event),
-            len(percept),
-            len(emotives),
-            len(accessed),
-        )
+        return cls(node_id, owner, change, last_accessed)
+
+    @property
+    def appends(self) -> bool:
+        """Whether the event goes into the STM (not for an empty observation)."""
+        return bool(self.change.stm)
+
+    @property
+    def emotives(self) -> dict[str, float] | None:
+        """What the emotive accumulator gets, if anything."""
+        change = self.change
+        return change.emotives[0] if change.emotives else None
 
     def script_args(
         self, session_id: str, now_ms: int, limits: ObservationLimits, token: str
     ) -> list[Any]:
+        """:data:`APPEND_SCRIPT`'s ARGV; the log entry is ``[appends, event, percept_data,
+        emotives or null, accessed]``."""
+        change = self.change
+        event = _compact(change.last_symbols)
+        percept = _compact(change.percept_data)
+        emotives = self.emotives
+        emotives_text = "" if emotives is None else _compact(emotives)
+        accessed = _compact(self.last_accessed)
+        appends = self.appends
+        entry = f"[{int(appends)},{event},{percept},{emotives_text or 'null'},{accessed}]"
         return [
             session_id,
-            self.identity,
+            identity(self.node_id, self.owner),
             now_ms,
             MAX_LOG_ENTRIES,
             limits.max_stm_size,
             limits.max_session_bytes,
             limits.learn_at,
-            "1" if self.appends else "0",
-            self.entry,
-            self.event_length,
-            self.percept_length,
-            self.emotives_length,
-            self.accessed_length,
+            "1" if appends else "0",
+            entry,
+            len(event),
+            len(percept),
+            len(emotives_text),
+            len(accessed),
             self.node_id,
             token,
         ]
@@ -220,8 +228,14 @@ def fold(session: Session, entries: list[bytes]) -> Session:
 
 @runtime_checkable
 class AppendsObservations(Protocol):
-    """A session store with the one-round-trip observe (the Redis store, and the breaker
-    wrapper around it); ``appends_observations`` False: it has it but may not use it."""
+    """A session store with the one-step observe (the Redis store's script, the memory
+    store's in-process step, and the breaker wrapper around either); ``appends_observations``
+    False: it has it but may not use it.
+
+    ``append_observation`` applies the change exactly as the locked path would save it, or
+    changes nothing: ``identity_verified`` False when no live session of the change's node
+    and owner (and the service's genes) is there, True when one is but the locked path must
+    decide (lock held, caps, auto-learn)."""
 
     @property
     def appends_observations(self) -> bool: ...

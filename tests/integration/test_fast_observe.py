@@ -1,9 +1,11 @@
-"""The one-round-trip observe on Redis sessions (issue 10 req 3), in-process over real Redis.
+"""The one-step observe (issue 10 req 2, 3): one script on Redis sessions (over a real
+Redis), one call of the in-process memory store; both in-process.
 
 The same requests go to a service using the fast path and to one forced down the locked
 path (``_appender = None``); every response body must be the same bytes once the values that
 differ between any two runs (ids, clocks) are masked, and so must the stored sessions. Caps,
-auto-learn and the byte cap make the script decline: the locked path then answers exactly.
+auto-learn and the byte cap make the store decline: the locked path then answers exactly.
+The tests that read Redis keys or count round trips are Redis's alone.
 """
 
 from __future__ import annotations
@@ -39,14 +41,22 @@ def masked(text: str) -> str:
     return _SESSION_IDS.sub("<session>", _VOLATILE.sub(r'"\1":"<v>"', text))
 
 
+@pytest.fixture(params=["redis", "memory"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The session store of a parametrised test: Redis (its URL) or the memory store."""
+    return request.getfixturevalue("redis_url") if request.param == "redis" else None
+
+
 @asynccontextmanager
 async def serving(
-    tmp_path: Path, redis_url: str, fast: bool, **sections: dict[str, Any]
+    tmp_path: Path, redis_url: str | None, fast: bool, **sections: dict[str, Any]
 ) -> AsyncIterator[tuple[httpx.AsyncClient, KatoService]]:
+    """``redis_url`` None: the memory store."""
+    database: dict[str, Any] = {"qdrant": {"local_store": "sqlite"}}
+    if redis_url is not None:
+        database["redis"] = {"url": redis_url}
     settings = make_settings(
-        tmp_path / ("fast" if fast else "locked"),
-        database={"redis": {"url": redis_url}, "qdrant": {"local_store": "sqlite"}},
-        **sections,
+        tmp_path / ("fast" if fast else "locked"), database=database, **sections
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -130,12 +140,13 @@ CAP_SETTINGS: list[dict[str, dict[str, Any]]] = [
     "sections", CAP_SETTINGS, ids=["defaults", "trim", "reject", "bytes", "learn", "rolling"]
 )
 async def test_fast_and_locked_observes_answer_and_store_the_same(
-    tmp_path: Path, redis_url: str, sections: dict[str, dict[str, Any]]
+    tmp_path: Path, store_url: str | None, sections: dict[str, dict[str, Any]]
 ) -> None:
-    async with serving(tmp_path, redis_url, fast=True, **sections) as (client, service):
+    async with serving(tmp_path, store_url, fast=True, **sections) as (client, service):
+        assert service._appender is not None
         fast_id, fast_answers = await run_script(client, "node-fast")
         fast_session = await service.sessions.get(fast_id)
-    async with serving(tmp_path, redis_url, fast=False, **sections) as (client, service):
+    async with serving(tmp_path, store_url, fast=False, **sections) as (client, service):
         locked_id, locked_answers = await run_script(client, "node-locked")
         locked_session = await service.sessions.get(locked_id)
 
@@ -193,11 +204,11 @@ async def test_a_common_observe_is_one_redis_round_trip(
 
 
 async def test_retries_of_a_named_observe_are_answered_not_applied(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, store_url: str | None
 ) -> None:
     """A client-named observe takes the locked path (its answer is remembered in the
     record), also between fast observes."""
-    async with serving(tmp_path, redis_url, fast=True) as (client, _):
+    async with serving(tmp_path, store_url, fast=True) as (client, _):
         created = await client.post("/v2/sessions", json={"node_id": "node-retry"})
         base = f"/v2/sessions/{created.json()['session_id']}"
         await client.post(f"{base}/observe", json={"strings": ["a"]})
