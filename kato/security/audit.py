@@ -47,8 +47,10 @@ def configure_audit_logger(file_path: str | None) -> logging.Logger:
 
 
 class AuditLog:
-    """Writes each record synchronously, before the response is sent: an acknowledged write
-    always has its record, even if the process is killed right after (docs/DECISIONS.md)."""
+    """Writes each record synchronously, in the request's own task as soon as its answer has
+    been handed to the server (``SecurityLayer.after_request``), with no queue in between: a
+    stopped or crashed process loses at most the record of a request being answered at that
+    moment, never a backlog (docs/DECISIONS.md)."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger(AUDIT_LOGGER_NAME)
