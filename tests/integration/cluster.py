@@ -265,17 +265,17 @@ class Cluster:
         """Restart every instance in turn (SIGTERM, wait, start, wait ready); exit statuses.
 
         After an instance is ready again, wait nginx's ``fail_timeout`` so nginx has taken
-        it back before the next one drains, and until nginx has dropped its idle connections
-        to the stopped process (its keepalive timeout): reusing one fails, which takes the
-        restarted instance out of rotation again. Otherwise both could be out of rotation.
+        it back before the next one drains, and its keepalive timeout, so nginx has dropped
+        any idle connection to the stopped process (reusing one fails, which takes the
+        restarted instance out of rotation again) — both counted from the instance being
+        ready: counted from its stop, a slow restart (a loaded machine) left too little of
+        the wait, and both instances were out of rotation at once.
         """
         statuses = []
         for instance in self.instances:
-            stopping = time.monotonic()
             statuses.append(instance.terminate())
             instance.start()
-            stale_gone = stopping + UPSTREAM_KEEPALIVE_SECONDS + 0.5
-            time.sleep(max(self.fail_timeout + 0.5, stale_gone - time.monotonic()))
+            time.sleep(max(self.fail_timeout, UPSTREAM_KEEPALIVE_SECONDS) + 0.5)
         return statuses
 
     def stop(self) -> None:
