@@ -59,7 +59,6 @@ from benchmarks.engine_bench import generate_patterns, generate_queries  # noqa:
 from tests.servers import RedisServer, free_port  # noqa: E402
 
 OBSERVE_LUA = REPOSITORY / "benchmarks" / "wrk" / "observe.lua"
-PREDICTIONS_LUA = REPOSITORY / "benchmarks" / "wrk" / "predictions.lua"
 SCENARIOS = (
     "sessions", "latency", "throughput", "predictions", "ceiling", "ceiling-redis",
     "ceiling-predictions", "throughput-predictions", "cold-start",
@@ -359,15 +358,16 @@ def run_wrk(
     connections: int,
     seconds: float,
     redis_pid: int | None = None,
-    script: Path = OBSERVE_LUA,
+    kind: str = "observe",
 ) -> WrkResult:
+    """``kind``: ``observe`` POSTs observes, ``predictions`` GETs predictions (observe.lua)."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as sessions_file:
         sessions_file.write("\n".join(session_ids) + "\n")
         sessions_file.flush()
         command = [
             "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:.0f}s",
-            "--timeout", "10s", "-s", str(script), server.url,
-            "--", sessions_file.name, str(threads),
+            "--timeout", "10s", "-s", str(OBSERVE_LUA), server.url,
+            "--", sessions_file.name, str(threads), kind,
         ]  # fmt: skip
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         server_before = server.cpu_by_process()
@@ -735,8 +735,8 @@ def scenario_throughput_predictions(
                 session_ids.append(session_id)
                 if number % 500 == 0:
                     print(f"  {number}/{sessions} sessions filled", flush=True)
-            run_wrk(server, session_ids, 2, clients, 3, redis.pid, PREDICTIONS_LUA)  # warm-up
-            result = run_wrk(server, session_ids, 2, clients, seconds, redis.pid, PREDICTIONS_LUA)
+            run_wrk(server, session_ids, 2, clients, 3, redis.pid, "predictions")  # warm-up
+            result = run_wrk(server, session_ids, 2, clients, seconds, redis.pid, "predictions")
         finally:
             server.stop()
     finally:

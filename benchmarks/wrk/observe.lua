@@ -1,6 +1,7 @@
--- wrk script for benchmarks/service_load.py: POST observe bodies to pre-created sessions.
+-- wrk script for benchmarks/service_load.py: POST observe bodies to pre-created sessions,
+-- or (KIND "predictions") GET the predictions of pre-filled ones.
 --
---   wrk -t T -c C -d D -s observe.lua http://127.0.0.1:PORT -- SESSIONS_FILE T
+--   wrk -t T -c C -d D -s observe.lua http://127.0.0.1:PORT -- SESSIONS_FILE T [KIND]
 --
 -- SESSIONS_FILE holds one session id per line. Thread i of T takes its own contiguous
 -- share of the sessions and cycles through it, so requests in flight on one thread go to
@@ -17,6 +18,7 @@ end
 
 local paths = {}
 local position = 0
+local predictions = false
 
 function init(args)
   local all = {}
@@ -24,10 +26,12 @@ function init(args)
     if line ~= "" then all[#all + 1] = line end
   end
   local threads = tonumber(args[2])
+  predictions = args[3] == "predictions"
+  local suffix = predictions and "/predictions" or "/observe"
   local share = math.max(1, math.floor(#all / threads))
   local first = (thread_index * share) % #all
   for i = 0, share - 1 do
-    paths[#paths + 1] = "/v2/sessions/" .. all[(first + i) % #all + 1] .. "/observe"
+    paths[#paths + 1] = "/v2/sessions/" .. all[(first + i) % #all + 1] .. suffix
   end
   math.randomseed(1000 + thread_index)
   wrk.headers["Content-Type"] = "application/json"
@@ -35,6 +39,9 @@ end
 
 function request()
   position = position % #paths + 1
+  if predictions then
+    return wrk.format("GET", paths[position])
+  end
   local symbols = {}
   for i = 1, math.random(1, 3) do
     symbols[i] = string.format('"s%04d"', math.random(0, 999))
