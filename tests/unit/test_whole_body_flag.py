@@ -18,6 +18,8 @@ class _Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.closing = False
+        self.reading = True
+        self.written = bytearray()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5555)}.get(name, default)
@@ -26,16 +28,16 @@ class _Transport(asyncio.Transport):
         return self.closing
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        pass
+        self.written += data
 
     def close(self) -> None:
         self.closing = True
 
     def pause_reading(self) -> None:
-        pass
+        self.reading = False
 
     def resume_reading(self) -> None:
-        pass
+        self.reading = True
 
 
 async def _seen_by_app(*requests: bytes) -> list[tuple[str, bool, bytes]]:
