@@ -33,6 +33,7 @@ taken by another instance) gets ``SessionLockNotHeldError`` instead of overwriti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -251,6 +252,24 @@ return 0
 _CLEANUP_BATCH = 500
 
 
+class _QueueingCluster(RedisCluster):
+    """``RedisCluster`` whose callers queue for a connection, as the single-node client's
+    ``BlockingConnectionPool`` makes them: redis-py's cluster pools raise
+    ``MaxConnectionsError`` at once when a node's ``max_connections`` are all in use, which
+    the breaker took for Redis being down (500 concurrent observes of one session, each
+    polling its lock, answered 503 and opened the breaker). At most ``queue_at`` commands
+    are in flight at a time, so no node's pool is ever exhausted; pipelines (one bounded
+    cleanup batch) are not counted."""
+
+    def __init__(self, *args: Any, queue_at: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_flight = asyncio.Semaphore(queue_at)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._in_flight:
+            return await super().execute_command(*args, **kwargs)
+
+
 def redis_client(settings: RedisSettings) -> Redis:
     """A pooled asyncio client: at most ``pool_size`` connections (per node of a cluster),
     callers queue for one.
@@ -280,8 +299,9 @@ def redis_client(settings: RedisSettings) -> Redis:
         # Typed as Redis: it answers every command the store sends (the stubs lag behind).
         return cast(
             Redis,
-            RedisCluster.from_url(
+            _QueueingCluster.from_url(  # type: ignore[call-arg]  # stubs: from_url's kwargs
                 settings.url,
+                queue_at=settings.pool_size,
                 max_connections=settings.pool_size,
                 socket_timeout=settings.socket_timeout,
                 socket_connect_timeout=settings.socket_connect_timeout,

@@ -18,6 +18,7 @@ from redis.crc import key_slot
 from kato.config import RedisSettings, SecuritySettings
 from kato.security.rate_limit import RateLimiter
 from kato.sessions.redis_keys import KeySpace
+from kato.sessions.redis_store import redis_client
 from tests.integration.cluster import Cluster
 from tests.redis_cluster import RedisCluster
 from tests.servers import RedisServer
@@ -180,6 +181,19 @@ async def test_rate_limit_counters_are_shared_and_sharded_on_a_cluster(
     sizes = [int(node.info("DBSIZE")) for node in redis_cluster.primaries()]
     print(f"\nrate-limit keys per primary: {sizes}")
     assert all(size > 0 for size in sizes)
+
+
+async def test_cluster_callers_queue_for_a_connection_instead_of_failing(
+    redis_cluster_url: str, redis_cluster: RedisCluster
+) -> None:
+    """More concurrent commands than the pool holds wait for a connection (redis-py's own
+    cluster pools raise MaxConnectionsError), as the single-node client's callers do."""
+    client = redis_client(RedisSettings(url=redis_cluster_url, cluster=True, pool_size=2))
+    try:
+        replies = await asyncio.gather(*(client.incr("queued") for _ in range(200)))
+        assert sorted(replies) == list(range(1, 201))
+    finally:
+        await client.aclose()
 
 
 class Load:
