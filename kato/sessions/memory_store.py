@@ -43,7 +43,7 @@ from kato.sessions.errors import (
     SessionLockNotHeldError,
 )
 from kato.sessions.leases import KeyedLocks, Lease, held_lease, holding
-from kato.sessions.models import _COMPACT, Session
+from kato.sessions.models import COMPACT_JSON, FLOAT_WIDTH, Session
 from kato.sessions.redis_observe import AppendedObservation, AppendOutcome, ObservationLimits
 from kato.sessions.tombstones import (
     DEFAULT_MEMORY_LIMIT,
@@ -98,9 +98,6 @@ def _slot_copy(instance: _Slotted) -> _Slotted:
 _UNVERIFIED = AppendOutcome(False, False)  # no live session of that node and owner
 _DECLINED = AppendOutcome(False, True)  # the locked path must decide
 
-# A float's JSON text is its repr: at most 24 characters ("-2.2250738585072014e-308").
-_FLOAT_WIDTH = 24
-
 
 @dataclass(slots=True)
 class _SizeBound:
@@ -131,52 +128,8 @@ class _SizeBound:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _PerceptShape:
-    """The percept data of a one-step observe but for its strings, emotives and path (all
-    else is the same for every such observe: ``Node.observe`` with no vectors or metadata),
-    and the encoded length of that rest, learned from the first one seen."""
-
-    keys: tuple[str, ...]
-    vectors: Any
-    metadata: Any
-    overhead: int
-    path: Any  # the first one's (its node's), and the bound of its length
-    path_length: int
-
-    @classmethod
-    def of(cls, percept: dict[str, Any]) -> _PerceptShape | None:
-        if set(percept) != {"strings", "vectors", "emotives", "path", "metadata"}:
-            return None
-        overhead = _encoded_length(percept) - sum(
-            _encoded_length(percept[name]) for name in ("strings", "emotives", "path")
-        )
-        path = percept["path"]
-        return cls(
-            tuple(percept),
-            percept["vectors"],
-            percept["metadata"],
-            overhead,
-            path,
-            _encoded_length(path),
-        )
-
-    def length(self, percept: dict[str, Any], emotives_length: int) -> int | None:
-        """An upper bound of the encoded length of ``percept`` (None: not of this shape);
-        ``emotives_length`` the bound of its emotives."""
-        if (
-            tuple(percept) != self.keys
-            or percept["vectors"] != self.vectors
-            or percept["metadata"] != self.metadata
-        ):
-            return None
-        path = percept["path"]
-        path_length = self.path_length if path == self.path else _strings_length(path)
-        return self.overhead + _strings_length(percept["strings"]) + emotives_length + path_length
-
-
 def _encoded_length(value: Any) -> int:
-    return len(_COMPACT.encode(value))
+    return len(COMPACT_JSON.encode(value))
 
 
 def _plain(text: str) -> bool:
@@ -187,12 +140,12 @@ def _plain(text: str) -> bool:
 def _strings_length(strings: list[str]) -> int:
     """An upper bound of the compact JSON length of a list of strings, exact when they are
     plain: a character takes at most 12 (an astral one, two ``\\uXXXX`` escapes), plus
-    two quotes and a separator a string and two brackets. (``_plain`` inlined: hot path.)"""
+    two quotes and a separator a string and two brackets."""
     count = len(strings)
     if not count:
         return 2
     text = "".join(strings)
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+    if _plain(text):
         return len(text) + 3 * count + 1
     return 12 * len(text) + 3 * count + 1
 
@@ -207,7 +160,7 @@ def _emotives_length(emotives: dict[str, float]) -> int:
     length = (len(names) if _plain(names) else 12 * len(names)) + 4 * count + 1
     for value in emotives.values():
         if type(value) is float:
-            length += _FLOAT_WIDTH
+            length += FLOAT_WIDTH
         elif type(value) is int:
             length += len(repr(value))
         else:
@@ -242,9 +195,8 @@ class MemorySessionStore:
         # request key -> (expires_at, record) of keyed session creates, oldest first.
         self._request_keys: dict[str, tuple[float, str]] = {}
         # The one-step observe's size bounds, per stored session (dropped when it is stored
-        # again or removed), and the percept data shape it learned.
+        # again or removed).
         self._size_bounds: dict[str, _SizeBound] = {}
-        self._percept_shape: _PerceptShape | None = None
 
     # -- records --------------------------------------------------------------------------
 
@@ -360,15 +312,7 @@ class MemorySessionStore:
         symbols = _strings_length(applied.last_symbols)
         emotives = change.emotives
         emotives_length = 0 if emotives is None else _emotives_length(emotives)
-        percept = applied.percept_data
-        percept_emotives = percept.get("emotives")
-        if emotives is not None and percept_emotives == emotives:
-            in_percept = emotives_length  # the same emotives (``Node.observe``)
-        elif type(percept_emotives) is dict:
-            in_percept = _emotives_length(percept_emotives)
-        else:
-            in_percept = None
-        percept_length = self._percept_length(percept, in_percept)
+        percept_length = _encoded_length(applied.percept_data)  # small: encoded exactly
         state = session.state
         size = (
             bound.size
@@ -384,17 +328,6 @@ class MemorySessionStore:
         if emotives is not None:
             size += emotives_length + 1
         return size, symbols, percept_length
-
-    def _percept_length(self, percept: dict[str, Any], emotives_length: int | None) -> int:
-        """An upper bound of the encoded length of ``percept``; ``emotives_length`` that of
-        its emotives (None: not an object, so it is encoded)."""
-        shape = self._percept_shape
-        if shape is None:
-            shape = self._percept_shape = _PerceptShape.of(percept)
-        length = None
-        if shape is not None and emotives_length is not None:
-            length = shape.length(percept, emotives_length)
-        return _encoded_length(percept) if length is None else length
 
     # -- locking --------------------------------------------------------------------------
 

@@ -12,10 +12,10 @@ from kato.core.random_ids import uuid4_hex
 from kato.engine.session_state import SessionState
 
 # What json.dumps(separators=(",", ":")) uses, built once instead of per call.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-# The widest a timestamp encodes: a float's repr is at most 24 characters
-# ("-2.2250738585072014e-308"; Infinity and NaN are shorter).
-_TIMESTAMP_WIDTH = 24
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+# The widest a float (a timestamp, an emotive value) encodes: its repr is at most 24
+# characters ("-2.2250738585072014e-308"; Infinity and NaN are shorter).
+FLOAT_WIDTH = 24
 _TIMESTAMPS = ("created_at", "expires_at", "last_accessed")
 
 
@@ -71,24 +71,24 @@ class Session:
 
     def to_json(self) -> str:
         """The compact JSON form (what the Redis store writes), encoded without a copy."""
-        return _COMPACT.encode(self._fields(self.state.fields()))
+        return COMPACT_JSON.encode(self._fields(self.state.fields()))
 
     def encoded_size(self) -> int:
         """Bytes of the session's compact JSON form (ASCII: characters are bytes), without
         the remembered writes."""
-        return len(_COMPACT.encode(self._data_fields(self.state.fields())))
+        return len(COMPACT_JSON.encode(self._data_fields(self.state.fields())))
 
     def encoded_size_bound(self) -> int:
         """An upper bound of ``encoded_size()`` that does not encode the STM (the bulk of a
         session) nor format the timestamps (a float's repr is a fifth of the rest's cost).
         In the compact ASCII JSON form a symbol of n characters takes at most 12n + 2 bytes
         (an astral character is two ``\\uXXXX`` escapes), plus one separator per symbol and
-        two brackets and a separator per event; a timestamp at most ``_TIMESTAMP_WIDTH``."""
+        two brackets and a separator per event; a timestamp at most ``FLOAT_WIDTH``."""
         stm = self.state.stm
         fields = self._data_fields({**self.state.fields(), "stm": []})
         for name in _TIMESTAMPS:
             fields[name] = 0  # one character instead of the timestamp's at most 24
-        rest = len(_COMPACT.encode(fields)) + len(_TIMESTAMPS) * (_TIMESTAMP_WIDTH - 1)
+        rest = len(COMPACT_JSON.encode(fields)) + len(_TIMESTAMPS) * (FLOAT_WIDTH - 1)
         characters = len("".join(chain.from_iterable(stm)))
         symbols = sum(map(len, stm))
         return rest + 12 * characters + 3 * symbols + 3 * len(stm)
