@@ -95,7 +95,7 @@ def fast_change(
     # emotives it produces are exactly what it would add to the session's own state.
     node.observe(change, observation, genes)
     session = identity.session
-    return AppendedObservation.of(session.node_id, session.owner, change, time.time())
+    return AppendedObservation(session.node_id, session.owner, change, time.time())
 
 
 def limits_of(max_stm_size: int, max_session_bytes: int, genes: Genes) -> ObservationLimits:

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import heapq
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from kato.core.random_ids import uuid4_hex
 from kato.engine.session_state import SessionState
 from kato.sessions.errors import (
     SessionExistsError,
@@ -190,7 +190,7 @@ class MemorySessionStore:
         self._locks = KeyedLocks()
         self._sessions_per_node: Counter[str] = Counter()
         self._stm_events = 0
-        self._key = uuid.uuid4().hex  # identifies this instance's leases
+        self._key = uuid4_hex()  # identifies this instance's leases
         self._expired = ExpiredSessions(expired_retention_seconds, expired_retention_max_sessions)
         # request key -> (expires_at, record) of keyed session creates, oldest first.
         self._request_keys: dict[str, tuple[float, str]] = {}

@@ -25,7 +25,6 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +32,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from kato.core.random_ids import uuid4_hex
 from kato.sessions.errors import SessionLockTimeoutError
 from kato.sessions.leases import Lease
 from kato.sessions.redis_keys import KeySpace
@@ -128,7 +128,7 @@ class RedisSessionLocks:
         ``deadline`` (``time.monotonic()``), then ``SessionLockTimeoutError``."""
         session_keys = self._space.session(session_id)
         keys = [session_keys.lock, session_keys.record, session_keys.log]
-        token = uuid.uuid4().hex  # one token for every attempt: a late success is ours
+        token = uuid4_hex()  # one token for every attempt: a late success is ours
         pause = _POLL_FIRST
         try:
             while True:

@@ -119,12 +119,6 @@ class AppendedObservation:
     change: SessionState  # a fresh state the engine applied the observation to (time 1)
     last_accessed: float
 
-    @classmethod
-    def of(
-        cls, node_id: str, owner: str | None, change: SessionState, last_accessed: float
-    ) -> AppendedObservation:
-        return cls(node_id, owner, change, last_accessed)
-
     @property
     def appends(self) -> bool:
         """Whether the event goes into the STM (not for an empty observation)."""

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -47,6 +46,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 
 from kato.config import RedisSettings, SessionSettings
+from kato.core.random_ids import uuid4_hex
 from kato.sessions.crypto import SessionCipher, SessionDecryptError
 from kato.sessions.errors import (
     SessionExistsError,
@@ -362,7 +362,7 @@ class RedisSessionStore:
         # session id -> (lock token, record and log read by the acquiring script), for the
         # holder's first ``get``; one holder per session per instance (the local lock above).
         self._prefetched: dict[str, tuple[str, bytes | None, list[bytes]]] = {}
-        self._key = uuid.uuid4().hex  # identifies this instance's leases
+        self._key = uuid4_hex()  # identifies this instance's leases
         self._locks = RedisSessionLocks(
             client,
             self._space,
@@ -514,7 +514,7 @@ class RedisSessionStore:
         reply = await self._append(
             keys=[keys.record, keys.figures, keys.log, keys.lock, keys.info, keys.stm_events],
             # A fresh token per call: a resend of this very call is recognised by the script.
-            args=change.script_args(session_id, _ms(time.time()), limits, uuid.uuid4().hex),
+            args=change.script_args(session_id, _ms(time.time()), limits, uuid4_hex()),
         )
         return AppendOutcome.of_reply(reply)
 

@@ -203,7 +203,7 @@ async def test_a_busy_lock_or_another_identity_declines_without_a_change() -> No
         assert await store.append_observation(session_id, change, limits) == AppendOutcome(
             False, True
         )
-    other = AppendedObservation.of(NODE, "mallory", change.change, change.last_accessed)
+    other = AppendedObservation(NODE, "mallory", change.change, change.last_accessed)
     assert await store.append_observation(session_id, other, limits) == AppendOutcome(False, False)
     assert await store.append_observation("session-unknown", change, limits) == AppendOutcome(
         False, False
