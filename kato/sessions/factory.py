@@ -33,4 +33,6 @@ def open_session_store(settings: Settings) -> SessionStore:
     # Imported here so the embedded default does not load the Redis client at all.
     from kato.sessions.redis_store import RedisSessionStore
 
-    return RedisSessionStore.from_settings(settings.database.redis, session)
+    return RedisSessionStore.from_settings(
+        settings.database.redis, session, traced=settings.monitoring.tracing_enabled
+    )

@@ -55,6 +55,7 @@ from kato.sessions.errors import (
 )
 from kato.sessions.leases import KeyedLocks, held_lease, holding
 from kato.sessions.models import Session
+from kato.sessions.redis_channel import ScriptChannel
 from kato.sessions.redis_keys import KeySpace
 from kato.sessions.redis_lock import RedisSessionLocks
 from kato.sessions.redis_observe import (
@@ -270,6 +271,11 @@ class _QueueingCluster(RedisCluster):
             return await super().execute_command(*args, **kwargs)
 
 
+def resend_once() -> Retry:
+    """The client's resend: once, on a fresh connection, after a short jittered pause."""
+    return Retry(EqualJitterBackoff(cap=0.05, base=0.01), retries=1)
+
+
 def redis_client(settings: RedisSettings) -> Redis:
     """A pooled asyncio client: at most ``pool_size`` connections (per node of a cluster),
     callers queue for one.
@@ -294,7 +300,7 @@ def redis_client(settings: RedisSettings) -> Redis:
     tls: dict[str, Any] = {name: path for name, path in tls_files.items() if path}
     if tls and not settings.url.startswith("rediss://"):
         raise ValueError("Redis TLS files are configured: use a rediss:// URL")
-    retry = Retry(EqualJitterBackoff(cap=0.05, base=0.01), retries=1)
+    retry = resend_once()
     if settings.cluster:
         # Typed as Redis: it answers every command the store sends (the stubs lag behind).
         return cast(
@@ -339,8 +345,10 @@ class RedisSessionStore:
         cipher: SessionCipher | None = None,
         prefix: str = "kato:",
         expired_retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        append_channel: ScriptChannel | None = None,  # the one-step observe off redis-py
     ) -> None:
         self._redis = client
+        self._append_channel = append_channel
         self._space = KeySpace(prefix, cluster=isinstance(client, RedisCluster))
         self._retention_ms = int(expired_retention_seconds * 1000)
         self._acquire_timeout = lock_acquire_timeout_seconds
@@ -378,6 +386,7 @@ class RedisSessionStore:
         session: SessionSettings,
         prefix: str = "kato:",
         client: Redis | None = None,  # default: redis_client(redis)
+        traced: bool = False,  # tracing on: every command through redis-py, which is traced
     ) -> RedisSessionStore:
         keys = session.encryption_keys
         return cls(
@@ -389,6 +398,7 @@ class RedisSessionStore:
             cipher=SessionCipher(keys) if keys else None,
             prefix=prefix,
             expired_retention_seconds=session.expired_retention_seconds,
+            append_channel=ScriptChannel.for_settings(redis, APPEND_SCRIPT, resend_once(), traced),
         )
 
     @property
@@ -511,11 +521,15 @@ class RedisSessionStore:
     ) -> AppendOutcome:
         """One observe in one round trip when the session allows it (redis_observe.py)."""
         keys = self._space.session(session_id)
-        reply = await self._append(
-            keys=[keys.record, keys.figures, keys.log, keys.lock, keys.info, keys.stm_events],
-            # A fresh token per call: a resend of this very call is recognised by the script.
-            args=change.script_args(session_id, _ms(time.time()), limits, uuid4_hex()),
-        )
+        script_keys = [
+            keys.record, keys.figures, keys.log, keys.lock, keys.info, keys.stm_events
+        ]  # fmt: skip
+        # A fresh token per call: a resend of this very call is recognised by the script.
+        args = change.script_args(session_id, _ms(time.time()), limits, uuid4_hex())
+        if self._append_channel is not None:
+            reply = await self._append_channel.call(script_keys, args)
+        else:
+            reply = await self._append(keys=script_keys, args=args)
         return AppendOutcome.of_reply(reply)
 
     async def expired(self, session_id: str) -> SessionTombstone | None:
@@ -683,6 +697,8 @@ class RedisSessionStore:
 
     async def close(self) -> None:
         self._locks.close()
+        if self._append_channel is not None:
+            self._append_channel.close()
         # aclose (redis-py >= 5) is missing from the older types-redis stubs.
         await self._redis.aclose()  # type: ignore[attr-defined]
 

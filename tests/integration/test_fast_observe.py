@@ -27,6 +27,7 @@ from kato.api.app import create_app
 from kato.core.observation import Observation
 from kato.service.fast_observe import fast_change
 from kato.service.kato_service import KatoService
+from kato.sessions.redis_channel import _Connection
 from tests.api.conftest import make_settings
 
 # Values that differ between two runs of the same requests: masked before comparing.
@@ -114,15 +115,22 @@ async def run_script(client: httpx.AsyncClient, node_id: str) -> tuple[str, list
 
 @pytest.fixture
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts the commands (a pipeline: one) every Redis connection sends."""
+    """Counts the commands (a pipeline: one) every Redis connection sends: redis-py's and
+    the one-step observe's channel's."""
     sent = [0]
     original = Connection.send_packed_command
+    channel_send = _Connection.send
 
     async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
         sent[0] += 1
         await original(self, command, check_health)
 
+    def counting_channel(self: _Connection, command: bytes) -> Any:
+        sent[0] += 1
+        return channel_send(self, command)
+
     monkeypatch.setattr(Connection, "send_packed_command", counting)
+    monkeypatch.setattr(_Connection, "send", counting_channel)
     yield sent
 
 
