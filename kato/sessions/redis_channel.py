@@ -100,6 +100,7 @@ class _Connection(asyncio.Protocol):
         self._read_timeout = read_timeout
         self._pending: deque[tuple[asyncio.Future[Any], float]] = deque()  # with its send time
         self._buffer = bytearray()
+        self._outgoing: list[bytes] = []  # commands not yet written
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
@@ -139,12 +140,21 @@ class _Connection(asyncio.Protocol):
             raise redis_errors.ConnectionError("Connection closed by server.")
         future = self.loop.create_future()
         self._pending.append((future, self.loop.time()))
-        self._transport.write(command)
+        # Written once the loop has run the callbacks at hand: the calls of the requests it
+        # is serving share one write (a system call each was a tenth of a worker's CPU).
+        if not self._outgoing:
+            self.loop.call_soon(self._write_outgoing)
+        self._outgoing.append(command)
         if self._timer is None:
             self._timer = self.loop.call_at(
                 self.loop.time() + self._read_timeout, self._check_stalled
             )
         return future
+
+    def _write_outgoing(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if not self.closed and self._transport is not None:
+            self._transport.write(b"".join(outgoing))
 
     def _check_stalled(self) -> None:
         """One timer per connection, re-armed for the oldest call still waiting: a reply
