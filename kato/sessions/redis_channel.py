@@ -212,7 +212,9 @@ class ScriptChannel:
         self._connect_timeout = socket_connect_timeout
         self._retry = retry
         self._connection: _Connection | None = None
-        self._connecting: asyncio.Lock | None = None
+        # One connect at a time, the others wait and use its connection; a lock per loop,
+        # as an asyncio lock may not be shared between loops.
+        self._connecting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @classmethod
     def for_settings(
@@ -255,13 +257,13 @@ class ScriptChannel:
         (``usable``); an error reply (a server still loading) leaves a sound connection."""
 
     async def _connect(self) -> _Connection:
-        if self._connecting is None:
-            self._connecting = asyncio.Lock()
-        async with self._connecting:  # one connect at a time; the others use its connection
+        loop = asyncio.get_running_loop()
+        if self._connecting is None or self._connecting[0] is not loop:
+            self._connecting = (loop, asyncio.Lock())
+        async with self._connecting[1]:
             connection = self._connection
             if connection is not None and connection.usable():
                 return connection
-            loop = asyncio.get_running_loop()
             try:
                 async with asyncio.timeout(self._connect_timeout):
                     _, connection = await loop.create_connection(
@@ -276,8 +278,8 @@ class ScriptChannel:
                     f"Error {exc.errno} connecting to {self._address}. {exc.strerror}."
                 ) from exc
             try:
-                for command in self._handshake:
-                    reply = await asyncio.wait_for(connection.send(command), self._socket_timeout)
+                for command in self._handshake:  # its reply bounded by the read timeout too
+                    reply = await connection.send(command)
                     if isinstance(reply, Exception):
                         raise reply
             except BaseException:
