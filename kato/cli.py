@@ -68,7 +68,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def _check_shared_sessions(settings: Settings) -> None:
     """Workers must share sessions: the in-process store is private to each process, so a
     session created through one worker would be unknown (404) to the others."""
-    # Here, like serve_command's imports: the data and keys commands need none of them.
+    # Imported here, as serve_command imports its own: only serve needs the session factory.
     from kato.sessions.factory import session_backend
 
     workers = settings.service.workers
