@@ -22,11 +22,8 @@ from functools import partial
 
 from kato.cli_data import add_data_commands
 from kato.config import Settings
-from kato.security import InsecureBindError
-from kato.security.bind_guard import check_bind
 from kato.security.cli import add_key_commands
 from kato.service.settings_loader import load_settings
-from kato.sessions.factory import session_backend
 
 APP_FACTORY = "kato.api.app:create_app"
 
@@ -71,6 +68,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def _check_shared_sessions(settings: Settings) -> None:
     """Workers must share sessions: the in-process store is private to each process, so a
     session created through one worker would be unknown (404) to the others."""
+    # Imported here, as serve_command imports its own: only serve needs the session factory.
+    from kato.sessions.factory import session_backend
+
     workers = settings.service.workers
     if workers > 1 and session_backend(settings) == "memory":
         raise ValueError(
@@ -86,6 +86,8 @@ def serve_command(args: argparse.Namespace) -> int:
     from kato.core import matcher
     from kato.observability.metrics import prepare_multiprocess_dir
     from kato.resilience.slow_clients import HeaderTimeoutProtocol
+    from kato.security import InsecureBindError
+    from kato.security.bind_guard import check_bind
     from kato.security.layer import SecurityLayer
     from kato.storage.factory import (
         StorageConfigurationError,

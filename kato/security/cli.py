@@ -14,11 +14,14 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kato.config import Settings
-from kato.security.api_keys import ApiKeyStore
-from kato.security.authenticate import api_keys_path
+
+# The key store imports the roles (FastAPI) and the authenticator (PyJWT), a quarter of a
+# second: imported by the keys commands that use it, not by every kato command's parser.
+if TYPE_CHECKING:
+    from kato.security.api_keys import ApiKeyStore
 
 SettingsLoader = Callable[[argparse.Namespace], Settings]
 
@@ -59,6 +62,9 @@ def add_key_commands(
 
 
 def _store(args: argparse.Namespace, load_settings: SettingsLoader | None) -> ApiKeyStore:
+    from kato.security.api_keys import ApiKeyStore
+    from kato.security.authenticate import api_keys_path
+
     if args.keys_file:
         return ApiKeyStore(args.keys_file)
     settings = load_settings(args) if load_settings else Settings()

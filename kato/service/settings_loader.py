@@ -22,17 +22,15 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pydantic
 import yaml
-from pydantic import BaseModel
-from redis.connection import parse_url as parse_redis_url
+from pydantic import BaseModel, SecretStr
 
 from kato.config import Settings
-from kato.sessions.crypto import SessionCipher
 from kato.sessions.factory import session_backend
 
 Path_ = tuple[str, ...]
@@ -115,8 +113,8 @@ def _check_sessions(settings: Settings, sources: dict[Path_, str]) -> None:
     keys = settings.session.encryption_keys
     checks: dict[Path_, Callable[[], object]] = {
         ("session", "store_type"): lambda: session_backend(settings),
-        ("database", "redis", "url"): lambda: redis_url and parse_redis_url(redis_url),
-        ("session", "encryption_keys"): lambda: keys and SessionCipher(keys),
+        ("database", "redis", "url"): lambda: redis_url and _parse_redis_url(redis_url),
+        ("session", "encryption_keys"): lambda: keys and _session_cipher(keys),
     }
     for path, check in checks.items():
         try:
@@ -126,6 +124,21 @@ def _check_sessions(settings: Settings, sources: dict[Path_, str]) -> None:
             problem = str(exc) if str(exc).startswith(key) else f"{key}: {exc}"
             source = sources.get(path, "defaults")
             raise ConfigError(f"Invalid configuration: {problem} (from {source})") from None
+
+
+# redis and cryptography are imported only when a Redis URL or encryption keys are set: an
+# embedded data command (kato learn) loads the settings and needs neither (a tenth of a
+# second of its start-up).
+def _parse_redis_url(url: str) -> object:
+    from redis.connection import parse_url
+
+    return parse_url(url)
+
+
+def _session_cipher(keys: Sequence[SecretStr]) -> object:
+    from kato.sessions.crypto import SessionCipher
+
+    return SessionCipher(keys)
 
 
 # -- file -------------------------------------------------------------------------------

@@ -21,25 +21,20 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pymongo import MongoClient
-
 from kato.config import Settings
 from kato.core.errors import NodeIdConflictError
 from kato.core.node_ids import knowledge_base_id
 from kato.engine.ports import KnowledgeBase, VectorStore
-from kato.storage.mongo_kb import (
-    MongoKnowledgeBase,
-    mongo_has_node,
-    mongo_node_ids,
-    open_mongo_client,
-)
 from kato.storage.sqlite_db import FILE_NAME, SQLiteDatabase
 from kato.storage.sqlite_kb import SQLiteKnowledgeBase, sqlite_has_node, sqlite_node_ids
 from kato.storage.sqlite_vectors import SQLiteVectorStore
 
 # qdrant_client is imported only when a Qdrant backend is configured: its import is about a
 # second of CPU, a large share of a start-up with vectors in the SQLite file (issue 10 req 5).
+# pymongo likewise only with MongoDB configured (kato.storage.mongo_kb): a tenth of a second
+# of every embedded command's start-up.
 if TYPE_CHECKING:
+    from pymongo import MongoClient
     from qdrant_client import QdrantClient
 
 
@@ -112,6 +107,8 @@ class StorageBackends:
         self._injected_mongo = mongo_client is not None
         self._mongo = mongo_client
         if self._mongo is None and mongo.url:
+            from kato.storage.mongo_kb import open_mongo_client
+
             self._mongo = open_mongo_client(mongo)
         self._vectors = vector_backend(settings)
         self._sqlite: SQLiteDatabase | None = None
@@ -142,6 +139,8 @@ class StorageBackends:
         needs MongoDB), so the owner check never makes string observes depend on MongoDB.
         """
         if self._mongo is not None:
+            from kato.storage.mongo_kb import MongoKnowledgeBase
+
             return _claimed(MongoKnowledgeBase(self._mongo, self._kb_id(node_id)), node_id)
         assert self._sqlite is not None
         return _claimed(SQLiteKnowledgeBase(self._sqlite, self._kb_id(node_id)), node_id)
@@ -149,6 +148,8 @@ class StorageBackends:
     def node_ids(self) -> list[str]:
         """Every node id with a knowledge base in the store, sorted (``GET /v2/nodes``)."""
         if self._mongo is not None:
+            from kato.storage.mongo_kb import mongo_node_ids
+
             return mongo_node_ids(self._mongo)
         assert self._sqlite is not None
         return sqlite_node_ids(self._sqlite)
@@ -156,6 +157,8 @@ class StorageBackends:
     def has_node(self, node_id: str) -> bool:
         """Whether ``node_id`` has a knowledge base, without creating one."""
         if self._mongo is not None:
+            from kato.storage.mongo_kb import mongo_has_node
+
             return mongo_has_node(self._mongo, self._kb_id(node_id), node_id)
         assert self._sqlite is not None
         return sqlite_has_node(self._sqlite, node_id)
@@ -250,6 +253,8 @@ def open_knowledge_base(settings: Settings, node_id: str) -> KnowledgeBase:
     kb_id = knowledge_base_id(node_id, settings.service.base_node_id)
     mongo = settings.database.mongodb
     if mongo.url:
+        from kato.storage.mongo_kb import MongoKnowledgeBase
+
         return _claimed(MongoKnowledgeBase(mongo.url, kb_id, mongo), node_id)
     return _claimed(
         SQLiteKnowledgeBase(

@@ -312,3 +312,32 @@ def test_the_commands_against_a_server(tmp_path: Path) -> None:
         assert again.returncode == 0, again.stderr
         # Same patterns and symbol statistics; only the header's node id differs.
         assert again.stdout.splitlines()[1:] == lines[1:]
+
+
+def test_embedded_data_commands_import_neither_the_web_stack_nor_remote_clients(
+    tmp_path: Path,
+) -> None:
+    """An embedded learn, export and import load no FastAPI, server, SDK or production-store
+    client: those imports were half of a small command's start-up (benchmarks/README.md)."""
+    train = write_jsonl(tmp_path / "train.jsonl", TRAIN)
+    heavy = ("fastapi", "starlette", "uvicorn", "httpx", "jwt", "pymongo", "redis", "cryptography")
+    script = "\n".join(
+        [
+            "import sys",
+            "from kato.cli import main",
+            f"assert main(['learn', 'n', {str(train)!r}, '--quiet', '--data-dir', 'd']) == 0",
+            "assert main(['export', 'n', '--quiet', '--data-dir', 'd', '--out', 'e.jsonl']) == 0",
+            "assert main(['import', 'm', 'e.jsonl', '--quiet', '--data-dir', 'd']) == 0",
+            f"print(sorted(name for name in {heavy!r} if name in sys.modules))",
+        ]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_BUDGET,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"

@@ -6,7 +6,11 @@ in order, and ``import_lines`` refuses each bad line with the message it gave be
 from __future__ import annotations
 
 import json
+import math
+import random
+import sys
 from itertools import islice
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -86,6 +90,212 @@ def testjson_line_decodes_encoded_objects_alike(
 ) -> None:
     raw = (json.dumps(value, ensure_ascii=ascii) + after).encode("utf-8", "surrogatepass")
     assert repr(_outcome(json_line, raw)) == repr(_outcome(json.loads, raw))
+
+
+# -- json_line against json.loads on generated lines -----------------------------------------
+# Tokens where jiter (json_line's parser) and json.loads could disagree: random nested objects
+# mix them, mostly valid ones (json.loads reads them, jiter some), now and then one json.loads
+# refuses, and some lines are damaged after.
+_NUMBERS = [
+    "0",
+    "-0",
+    "-0.0",
+    "0.0",
+    "0e0",
+    "-0E-0",
+    "1E2",
+    "1e+2",
+    "123e-2",
+    "0.1",
+    "0.2",
+    "0.3",
+    "5e-324",
+    "2.4e-324",
+    "1e-400",
+    "1e400",
+    "-1e400",
+    "1.7976931348623157e308",
+    "1.7976931348623159e308",
+    "9007199254740993",
+    "9007199254740993.0",
+    "1.0000000000000002",
+    "0.30000000000000004",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "123456789012345678901234567890",
+    "9" * 4300,
+    "-" + "9" * 4300,
+    "9" * 4301,
+    "1" * 400 + ".5",
+    "1." + "0" * 500,
+]
+_BAD_NUMBERS = [
+    "01",
+    "-01",
+    "00",
+    "1.",
+    ".5",
+    "+1",
+    "1e",
+    "1.5e+",
+    "-",
+    "--1",
+    "nan",
+    "-NaN",
+    "Infinityx",
+    "NaNa",
+    "inf",
+    "tru",
+    "nul",
+]
+_STRING_PARTS = [
+    "a",
+    "é",
+    "日本",
+    "😀",
+    "\\n",
+    "\\t",
+    "\\/",
+    "\\\\",
+    '\\"',
+    "\\u0000",
+    "\\u00e9",
+    "\\ud83d\\ude00",
+    "\\uDBFF\\uDFFF",
+    "\\ud800",
+    "\\uD800",
+    "\\udc00",
+    "\\udc00\\ud800",
+    "\\ud800\\u0041",
+    "\\ud800x",
+    "\x7f",
+    "\u2028",
+    "\ufeff",
+]
+_BAD_STRING_PARTS = ["\\u", "\\u12", "\\x", "\\U0041", "\t", "\x01", "\x1f"]
+_AFTER = ["", " ", "\n", "\r\n", "\t", " \t\r\n", "\x0b", "\x0c", "\x00", "\xa0", " x", ",", "}"]
+
+
+def _digits(rng: random.Random, low: int, high: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(rng.randint(low, high)))
+
+
+def _number(rng: random.Random) -> str:
+    choice = rng.random()
+    if choice < 0.02:
+        return rng.choice(_BAD_NUMBERS)
+    if choice < 0.3:
+        return rng.choice(_NUMBERS)
+    if choice < 0.65:  # any double, as repr writes it or to 1-25 significant digits
+        bits = rng.getrandbits(52)
+        value = float.fromhex(f"{rng.choice('+-')}0x1.{bits:013x}p{rng.randint(-1074, 1023)}")
+        return repr(value) if rng.random() < 0.5 else f"{value:.{rng.randint(0, 24)}e}"
+    text = rng.choice(["", "-"]) + (_digits(rng, 1, 30).lstrip("0") or "0")
+    if rng.random() < 0.5:
+        text += "." + _digits(rng, 1, 25)
+    if rng.random() < 0.5:
+        text += rng.choice("eE") + rng.choice(["", "+", "-"]) + str(rng.randint(0, 330))
+    return text
+
+
+def _string(rng: random.Random) -> str:
+    parts = [rng.choice(_STRING_PARTS) for _ in range(rng.randint(0, 4))]
+    if rng.random() < 0.02:
+        parts.append(rng.choice(_BAD_STRING_PARTS))
+    return '"' + "".join(parts) + '"'
+
+
+def _value(rng: random.Random, depth: int) -> str:
+    kind = rng.random()
+    if kind < 0.3:
+        return _number(rng)
+    if kind < 0.5 or depth > 3:
+        return rng.choice([_string(rng), "true", "false", "null"])
+    if kind < 0.75:
+        return "[" + ",".join(_value(rng, depth + 1) for _ in range(rng.randint(0, 3))) + "]"
+    return _object(rng, depth + 1)
+
+
+def _object(rng: random.Random, depth: int = 0) -> str:
+    keys = [_string(rng) for _ in range(rng.randint(0, 3))]
+    if keys and rng.random() < 0.2:
+        keys.append(keys[0])  # a duplicate key: json.loads keeps the last value
+    space = rng.choice(["", " ", "\t", "\n", "\r"])
+    return "{" + ",".join(f"{key}{space}:{space}{_value(rng, depth)}" for key in keys) + "}"
+
+
+def _generated_line(rng: random.Random) -> bytes | str:
+    text = _object(rng)
+    shape = rng.random()
+    if shape < 0.03:  # nested around jiter's limit of 200 and json.loads's recursion limit
+        depth = rng.choice([199, 200, 201, 999, 1000, 3000])
+        text = '{"a":' + "[" * depth + "]" * depth + "}"
+    elif shape < 0.08 and len(text) > 2:  # a character cut out or doubled
+        cut = rng.randrange(1, len(text))
+        text = text[:cut] + text[cut + rng.choice([1, -1]) :]
+    if rng.random() < 0.1:
+        text += rng.choice(_AFTER)
+    elif rng.random() < 0.5:
+        text += "\n"  # as a file's line ends
+    if rng.random() < 0.02:
+        text = rng.choice(["\ufeff", " "]) + text
+    if rng.random() < 0.3:
+        return text  # as a text-mode file reads it (a lone surrogate escaped, never raw)
+    data = text.encode("utf-8")
+    if rng.random() < 0.03:  # bytes json.loads decodes with surrogatepass, or refuses
+        at = rng.randrange(1, len(data) + 1)
+        wrong = rng.choice([b"\xed\xa0\x80", b"\xff", b"\xc0\x80", b"\xe2\x82"])
+        data = data[:at] + wrong + data[at:]
+    return data
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with every type spelled out: 1, 1.0 and True differ, so do 0.0 and -0.0;
+    nan equals nan; keys in their order."""
+    if isinstance(value, dict):
+        return ("dict", [(key, _strict(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [_strict(item) for item in value])
+    if isinstance(value, float):
+        return ("float", "nan" if math.isnan(value) else value.hex())
+    return (type(value).__name__, value)
+
+
+def _strict_outcome(raw: bytes | str) -> tuple[str, Any]:
+    try:
+        return "value", _strict(json.loads(raw))
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
+        return type(error).__name__, str(error)
+
+
+def _strict_json_line(raw: bytes | str) -> tuple[str, Any]:
+    try:
+        return "value", _strict(json_line(raw))
+    except (ValueError, RecursionError) as error:
+        return type(error).__name__, str(error)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_json_line_equals_json_loads_on_generated_lines(seed: int) -> None:
+    rng = random.Random(seed)
+    lines = [_generated_line(rng) for _ in range(5000)]
+    differ = [raw for raw in lines if _strict_json_line(raw) != _strict_outcome(raw)]
+    assert differ == []
+    outcomes = {_strict_outcome(raw)[0] for raw in lines}
+    assert {"value", "JSONDecodeError", "UnicodeDecodeError", "RecursionError"} <= outcomes
+
+
+@pytest.mark.parametrize("limit", [0, 640, 4299, 4300, 5000])
+def test_json_line_follows_the_integer_digit_limit(limit: int) -> None:
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(limit)
+    try:
+        for digits in (639, 641, 4299, 4300, 4301, 5001):
+            raw = b'{"n": ' + b"7" * digits + b"}"
+            assert _strict_json_line(raw) == _strict_outcome(raw)
+    finally:
+        sys.set_int_max_str_digits(previous)
 
 
 def test_spool_reads_back_every_frame_in_order_and_appends_after_a_partial_read(
