@@ -31,7 +31,8 @@ class Role(enum.Enum):
 
     @property
     def rank(self) -> int:
-        return _RANK[self]
+        # By the value: a str hashes in C, an Enum member through its Python ``__hash__``.
+        return _RANK[self._value_]
 
     def includes(self, other: Role) -> bool:
         """True when holding ``self`` grants everything ``other`` grants."""
@@ -44,7 +45,7 @@ class Role(enum.Enum):
         return frozenset(known[name] for name in names if name in known)
 
 
-_RANK = {Role.READER: 1, Role.WRITER: 2, Role.ADMIN: 3}
+_RANK = {Role.READER.value: 1, Role.WRITER.value: 2, Role.ADMIN.value: 3}
 
 
 def _security_layer(connection: HTTPConnection) -> Any:
