@@ -32,6 +32,7 @@ import structlog
 from starlette.types import Scope
 
 from kato.core.random_ids import uuid4_hex
+from kato.core.record_encoder import record_encoder
 from kato.core.utc_text import now_microseconds_text
 
 # The ``tracing`` extra: imported once here rather than on every request.
@@ -205,7 +206,7 @@ class _RequestLogOutput:
 _request_output = _RequestLogOutput()
 # structlog's JSONRenderer renders with json.dumps(default=...), which builds a new encoder per
 # call (a custom ``default`` bypasses the cached one): one encoder, the same output.
-_LINE_ENCODER = json.JSONEncoder(default=repr)
+_encode_line = record_encoder(json.JSONEncoder(default=repr))
 
 
 class RequestLog:
@@ -231,7 +232,10 @@ class RequestLog:
             "path": endpoint,
             "status": status,
             "duration_ms": round(duration_ms, 3),
-            "session_id": fields.get("session_id", _session_id_from(scope)),
+            # The scope is searched only when the handler bound none (most bind it).
+            "session_id": fields["session_id"]
+            if "session_id" in fields
+            else _session_id_from(scope),
             "node_id": fields.get("node_id"),
             "event": "request",
         }
@@ -240,7 +244,7 @@ class RequestLog:
             line["trace_id"] = trace_id
         line["level"] = "warning" if level == logging.WARNING else "info"
         line["timestamp"] = now_microseconds_text()  # what TimeStamper(fmt="iso", utc=True) writes
-        text = _LINE_ENCODER.encode(line) + "\n"
+        text = _encode_line(line) + "\n"
         with output.lock:
             output.stream.write(text)
             output.stream.flush()

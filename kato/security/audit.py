@@ -14,13 +14,14 @@ import logging
 import sys
 from typing import Literal
 
+from kato.core.record_encoder import record_encoder
 from kato.core.utc_text import now_seconds_text
 from kato.security.principal import Principal
 
 AUDIT_LOGGER_NAME = "kato.audit"
 Outcome = Literal["allowed", "denied", "failed"]
 # What json.dumps(separators=(",", ":"), sort_keys=True) uses, built once instead of per call.
-_RECORD_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+_encode_record = record_encoder(json.JSONEncoder(separators=(",", ":"), sort_keys=True))
 
 
 class _JsonLineFormatter(logging.Formatter):
@@ -110,5 +111,5 @@ class AuditLog:
         }
         if counts:
             entry["counts"] = dict(counts)
-        self._write(_RECORD_ENCODER.encode(entry))
+        self._write(_encode_record(entry))
         return entry
