@@ -32,7 +32,7 @@ import structlog
 from starlette.types import Scope
 
 from kato.core.random_ids import uuid4_hex
-from kato.core.record_encoder import record_encoder
+from kato.core.record_encoder import value_encoder
 from kato.core.utc_text import now_microseconds_text
 
 # The ``tracing`` extra: imported once here rather than on every request.
@@ -204,9 +204,9 @@ class _RequestLogOutput:
 
 
 _request_output = _RequestLogOutput()
-# structlog's JSONRenderer renders with json.dumps(default=...), which builds a new encoder per
-# call (a custom ``default`` bypasses the cached one): one encoder, the same output.
-_encode_line = record_encoder(json.JSONEncoder(default=repr))
+# structlog's JSONRenderer renders with json.dumps(default=...): each value as that encoder
+# writes it, the keys and separators around them as it writes them (kato/core/record_encoder.py).
+_value = value_encoder(json.JSONEncoder(default=repr))
 
 
 class RequestLog:
@@ -227,24 +227,19 @@ class RequestLog:
         output = _request_output
         if level < output.level:
             return
-        line: dict[str, Any] = {
-            "method": scope["method"],
-            "path": endpoint,
-            "status": status,
-            "duration_ms": round(duration_ms, 3),
-            # The scope is searched only when the handler bound none (most bind it).
-            "session_id": fields["session_id"]
-            if "session_id" in fields
-            else _session_id_from(scope),
-            "node_id": fields.get("node_id"),
-            "event": "request",
-        }
+        # The scope is searched only when the handler bound none (most bind it).
+        session_id = fields["session_id"] if "session_id" in fields else _session_id_from(scope)
         trace_id = _trace_id.get()
-        if trace_id is not None:
-            line["trace_id"] = trace_id
-        line["level"] = "warning" if level == logging.WARNING else "info"
-        line["timestamp"] = now_microseconds_text()  # what TimeStamper(fmt="iso", utc=True) writes
-        text = _encode_line(line) + "\n"
+        trace = "" if trace_id is None else f', "trace_id": {_value(trace_id)}'
+        level_name = "warning" if level == logging.WARNING else "info"
+        # What TimeStamper(fmt="iso", utc=True) writes; digits and "-:.TZ" need no escape.
+        timestamp = now_microseconds_text()
+        text = (
+            f'{{"method": {_value(scope["method"])}, "path": {_value(endpoint)}, '
+            f'"status": {_value(status)}, "duration_ms": {_value(round(duration_ms, 3))}, '
+            f'"session_id": {_value(session_id)}, "node_id": {_value(fields.get("node_id"))}, '
+            f'"event": "request"{trace}, "level": "{level_name}", "timestamp": "{timestamp}"}}\n'
+        )
         with output.lock:
             output.stream.write(text)
             output.stream.flush()
