@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.responses import Response
 
 from kato.api.app import create_app
-from kato.api.lean_route import LeanRoute
+from kato.api.lean_route import LeanRoute, dependency_response
 from kato.security.roles import effective_routes
 from tests.api.conftest import make_settings
 
@@ -238,3 +239,16 @@ def test_numbers_and_strings_as_json_loads_reads_them(observe_route: LeanRoute) 
         assert _same(lean, expected), body
         accepted += lean is not None
     assert accepted > 1000
+
+
+def test_the_dependency_response_is_the_one_fastapi_hands_out() -> None:
+    fastapis = Response()
+    del fastapis.headers["content-length"]
+    ours = dependency_response()
+    assert (ours.status_code, ours.body, ours.raw_headers) == (
+        fastapis.status_code,
+        fastapis.body,
+        fastapis.raw_headers,
+    )
+    ours.headers["X-Session-ID"] = "s"  # set through the view, as the guard sets it
+    assert ours.raw_headers == [(b"x-session-id", b"s")]
