@@ -60,8 +60,20 @@ def annotate_audit(connection: HTTPConnection, **fields: Any) -> None:
     _state(connection.scope).setdefault(_AUDIT_CONTEXT, {}).update(fields)
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    """``HTTPConnection(scope).headers.get(name)``, the first header of that (lower-case)
+    name as the server sent it, without building the headers view (~1.6 µs a look-up)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
 def _session_of(connection: HTTPConnection, principal: Principal | None) -> str | None:
-    session_id = connection.path_params.get("session_id") or connection.headers.get("x-session-id")
+    session_id = connection.path_params.get("session_id") or _header(
+        connection.scope, b"x-session-id"
+    )
     return session_id or (principal.session_id if principal else None)
 
 
@@ -124,8 +136,8 @@ class SecurityLayer:
         cached: Principal | None = state.get(_PRINCIPAL)
         if cached is not None:
             return cached
-        authorization = connection.headers.get("authorization")
-        api_key = connection.headers.get("x-api-key")
+        authorization = _header(connection.scope, b"authorization")
+        api_key = _header(connection.scope, b"x-api-key")
         try:
             if self.authenticator.key_store is not None:
                 # A first-seen API key costs one scrypt (tens of ms): keep it off the loop.
@@ -255,7 +267,7 @@ class SecurityLayer:
             status=status,
             session_id=session_id,
             node_id=node_id,
-            trace_id=self._trace_id() or connection.headers.get("x-trace-id"),
+            trace_id=self._trace_id() or _header(scope, b"x-trace-id"),
             reason=reason,
             **counts,
         )
