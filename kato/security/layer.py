@@ -88,7 +88,7 @@ def _rate_limited(decision: RateLimitDecision) -> RateLimitedError:
     )
 
 
-def _set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
+def set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
     """Set ``name`` (lower case) to ``value``, dropping duplicates: ``MutableHeaders``
     semantics, on the raw list the request pipeline already holds."""
     found = [index for index, (existing, _) in enumerate(headers) if existing == name]
@@ -277,11 +277,11 @@ class SecurityLayer:
     def add_response_headers(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
         """``X-Content-Type-Options: nosniff`` and the tightest ``RateLimit-*`` decision,
         replacing a value the app set (a 429 carries the same headers)."""
-        _set_header(headers, b"x-content-type-options", b"nosniff")
+        set_header(headers, b"x-content-type-options", b"nosniff")
         decision: RateLimitDecision | None = _state(scope).get(_RATE_LIMIT)
         if decision is not None:
             for name, value in decision.headers().items():
-                _set_header(headers, name.lower().encode("latin-1"), value.encode("latin-1"))
+                set_header(headers, name.lower().encode("latin-1"), value.encode("latin-1"))
 
     def after_request(self, scope: Scope, status: int, latency_seconds: float) -> None:
         if self.adaptive is not None:
