@@ -76,15 +76,29 @@ def parse_traceparent(value: str) -> str | None:
     return trace_id
 
 
-def _active_otel_trace_id() -> str | None:
+def _current_span() -> Any:
+    """The active OpenTelemetry span; None without the ``tracing`` extra or outside any span
+    (``INVALID_SPAN``, whose context is invalid and which records nothing, so both uses of
+    the span below would skip it)."""
     if otel_trace is None:
         return None
-    context = otel_trace.get_current_span().get_span_context()
+    span = otel_trace.get_current_span()
+    return None if span is otel_trace.INVALID_SPAN else span
+
+
+def _span_trace_id(span: Any) -> str | None:
+    if span is None:
+        return None
+    context = span.get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
 def extract_trace_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """Pick the request's trace id from raw ASGI headers (see module doc for the order)."""
+    return _choose_trace_id(headers, _current_span())
+
+
+def _choose_trace_id(headers: Iterable[tuple[bytes, bytes]], span: Any) -> str:
     found: dict[bytes, str] = {}
     for name, value in headers:
         lowered = name.lower()
@@ -97,7 +111,7 @@ def extract_trace_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
         candidate = found.get(header)
         if candidate and _REQUEST_ID.match(candidate):
             return candidate
-    return _active_otel_trace_id() or uuid4_hex()
+    return _span_trace_id(span) or uuid4_hex()
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
@@ -179,10 +193,13 @@ def begin_request(scope: Scope) -> RequestContext:
 
     This is the one trace-id context: the error envelope, every log line and the audit
     record read it through :func:`current_trace_id`."""
-    trace_id = extract_trace_id(scope.get("headers", ()))
+    span = _current_span()  # looked up once: for the trace id and to tag it
+    trace_id = _choose_trace_id(scope.get("headers", ()), span)
     fields: dict[str, Any] = {}
     context = RequestContext(trace_id, fields, _trace_id.set(trace_id), _request_fields.set(fields))
-    _tag_otel_span(trace_id)
+    if span is not None and span.is_recording():
+        # KATO's trace id on the active span, so an X-Request-ID can be found in traces.
+        span.set_attribute("kato.trace_id", trace_id)
     return context
 
 
@@ -243,12 +260,3 @@ class RequestLog:
         with output.lock:
             output.stream.write(text)
             output.stream.flush()
-
-
-def _tag_otel_span(trace_id: str) -> None:
-    """Record KATO's trace id on the active span, so an X-Request-ID can be found in traces."""
-    if otel_trace is None:
-        return
-    span = otel_trace.get_current_span()
-    if span.is_recording():
-        span.set_attribute("kato.trace_id", trace_id)
