@@ -59,12 +59,12 @@ def name_session(response: Response, session_id: str) -> None:
 
 
 def _service(connection: HTTPConnection) -> KatoService:
-    service: KatoService = connection.app.state.service
+    service: KatoService = connection.app.state["service"]  # as deps.service_of
     return service
 
 
 def security_layer(connection: HTTPConnection) -> SecurityLayer:
-    layer: SecurityLayer = connection.app.state.kato_security
+    layer: SecurityLayer = connection.app.state["kato_security"]  # as deps.service_of
     return layer
 
 

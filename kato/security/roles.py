@@ -54,7 +54,12 @@ def _security_layer(connection: HTTPConnection) -> Any:
     Looked up at request time so this module does not import the authenticator, limiter and
     audit machinery (and so tests can build apps with differently configured layers).
     """
-    layer = getattr(connection.app.state, "kato_security", None)
+    try:
+        # Not ``getattr(state, ...)``: State's ``__getattr__`` runs only after the normal
+        # look-up has failed, an AttributeError raised and caught each time (~0.4 µs more).
+        layer = connection.app.state["kato_security"]
+    except KeyError:
+        layer = None
     if layer is None:
         raise RuntimeError("security layer not installed on the app (app.state.kato_security)")
     return layer
