@@ -62,7 +62,9 @@ def bind_request_fields(**fields: Any) -> None:
     """Attach fields (``session_id``, ``node_id``) to the current request's log line."""
     current = _request_fields.get()
     if current is not None:
-        current.update({k: v for k, v in fields.items() if v is not None})
+        for name, value in fields.items():
+            if value is not None:
+                current[name] = value
 
 
 def parse_traceparent(value: str) -> str | None:

@@ -91,13 +91,16 @@ def _rate_limited(decision: RateLimitDecision) -> RateLimitedError:
 def set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
     """Set ``name`` (lower case) to ``value``, dropping duplicates: ``MutableHeaders``
     semantics, on the raw list the request pipeline already holds."""
+    for existing, _ in headers:
+        if existing == name:
+            break
+    else:
+        headers.append((name, value))  # the common case, without building the index list
+        return
     found = [index for index, (existing, _) in enumerate(headers) if existing == name]
     for index in reversed(found[1:]):
         del headers[index]
-    if found:
-        headers[found[0]] = (name, value)
-    else:
-        headers.append((name, value))
+    headers[found[0]] = (name, value)
 
 
 class SecurityLayer:
