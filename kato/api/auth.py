@@ -30,7 +30,7 @@ from fastapi import Depends, Response
 from starlette.requests import HTTPConnection
 
 from kato.security import ForbiddenError
-from kato.security.layer import SecurityLayer, annotate_audit
+from kato.security.layer import SecurityLayer, annotate_audit, set_header
 from kato.security.ownership import requested_session_id
 from kato.security.principal import Principal
 from kato.security.roles import Role, declare_access, public, requires
@@ -46,22 +46,25 @@ PUBLIC = Depends(public())
 
 # Semantics §7.3: a response about a session names it in this header.
 SESSION_HEADER = "X-Session-ID"
+_SESSION_HEADER_NAME = SESSION_HEADER.lower().encode("latin-1")  # as MutableHeaders keys it
 
 
 def name_session(response: Response, session_id: str) -> None:
     """Set ``X-Session-ID`` (dropped if the request then fails). Only a printable ASCII id
     can be a header value; generated ids always are, a client's path text may not be."""
     if session_id.isascii() and session_id.isprintable():
-        response.headers[SESSION_HEADER] = session_id
+        # What ``response.headers[SESSION_HEADER] = session_id`` does, on the raw list the
+        # headers view would be built over just for this (~1.5 µs).
+        set_header(response.raw_headers, _SESSION_HEADER_NAME, session_id.encode("latin-1"))
 
 
 def _service(connection: HTTPConnection) -> KatoService:
-    service: KatoService = connection.app.state.service
+    service: KatoService = connection.app.state["service"]  # as deps.service_of
     return service
 
 
 def security_layer(connection: HTTPConnection) -> SecurityLayer:
-    layer: SecurityLayer = connection.app.state.kato_security
+    layer: SecurityLayer = connection.app.state["kato_security"]  # as deps.service_of
     return layer
 
 

@@ -28,5 +28,6 @@ def encoded(content: dict[str, Any], dependency_response: Response | None = None
     # inf_nan_mode "null" is a model's default (ser_json_inf_nan); to_json's own is "constants".
     response = Response(to_json(content, inf_nan_mode="null"), media_type="application/json")
     if dependency_response is not None:
-        response.headers.raw.extend(dependency_response.headers.raw)
+        # The raw lists themselves: ``headers`` is a view of each, built anew per access.
+        response.raw_headers.extend(dependency_response.raw_headers)
     return response

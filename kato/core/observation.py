@@ -71,7 +71,10 @@ def is_emotive_value(value: Any) -> bool:
 def _parse_strings(strings: Any) -> tuple[str, ...]:
     if strings is None:
         return ()
-    if not isinstance(strings, Sequence) or isinstance(strings, str | bytes):
+    # A list (what a request's JSON gives) skips the abstract-class check (~0.3 µs).
+    if type(strings) is not list and (
+        not isinstance(strings, Sequence) or isinstance(strings, str | bytes)
+    ):
         raise ObservationError("strings must be a list of strings", field="strings")
     for position, symbol in enumerate(strings):
         if not isinstance(symbol, str):
@@ -83,7 +86,7 @@ def _parse_strings(strings: Any) -> tuple[str, ...]:
 
 
 def _parse_vectors(vectors: Any) -> tuple[tuple[float, ...], ...]:
-    if vectors is None:
+    if vectors is None or (type(vectors) is list and not vectors):
         return ()
     if not isinstance(vectors, Sequence) or isinstance(vectors, str | bytes):
         raise ObservationError("vectors must be a list of numeric lists", field="vectors")
@@ -112,7 +115,7 @@ def _parse_vectors(vectors: Any) -> tuple[tuple[float, ...], ...]:
 
 
 def _parse_emotives(emotives: Any) -> dict[str, float]:
-    if emotives is None:
+    if emotives is None or (type(emotives) is dict and not emotives):
         return {}
     if not isinstance(emotives, Mapping):
         raise ObservationError("emotives must be an object of name to number", field="emotives")

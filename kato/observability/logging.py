@@ -32,6 +32,7 @@ import structlog
 from starlette.types import Scope
 
 from kato.core.random_ids import uuid4_hex
+from kato.core.record_encoder import value_encoder
 from kato.core.utc_text import now_microseconds_text
 
 # The ``tracing`` extra: imported once here rather than on every request.
@@ -61,7 +62,9 @@ def bind_request_fields(**fields: Any) -> None:
     """Attach fields (``session_id``, ``node_id``) to the current request's log line."""
     current = _request_fields.get()
     if current is not None:
-        current.update({k: v for k, v in fields.items() if v is not None})
+        for name, value in fields.items():
+            if value is not None:
+                current[name] = value
 
 
 def parse_traceparent(value: str) -> str | None:
@@ -75,15 +78,29 @@ def parse_traceparent(value: str) -> str | None:
     return trace_id
 
 
-def _active_otel_trace_id() -> str | None:
+def _current_span() -> Any:
+    """The active OpenTelemetry span; None without the ``tracing`` extra or outside any span
+    (``INVALID_SPAN``, whose context is invalid and which records nothing, so both uses of
+    the span below would skip it)."""
     if otel_trace is None:
         return None
-    context = otel_trace.get_current_span().get_span_context()
+    span = otel_trace.get_current_span()
+    return None if span is otel_trace.INVALID_SPAN else span
+
+
+def _span_trace_id(span: Any) -> str | None:
+    if span is None:
+        return None
+    context = span.get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
 def extract_trace_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """Pick the request's trace id from raw ASGI headers (see module doc for the order)."""
+    return _choose_trace_id(headers, _current_span())
+
+
+def _choose_trace_id(headers: Iterable[tuple[bytes, bytes]], span: Any) -> str:
     found: dict[bytes, str] = {}
     for name, value in headers:
         lowered = name.lower()
@@ -96,7 +113,7 @@ def extract_trace_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
         candidate = found.get(header)
         if candidate and _REQUEST_ID.match(candidate):
             return candidate
-    return _active_otel_trace_id() or uuid4_hex()
+    return _span_trace_id(span) or uuid4_hex()
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
@@ -178,10 +195,13 @@ def begin_request(scope: Scope) -> RequestContext:
 
     This is the one trace-id context: the error envelope, every log line and the audit
     record read it through :func:`current_trace_id`."""
-    trace_id = extract_trace_id(scope.get("headers", ()))
+    span = _current_span()  # looked up once: for the trace id and to tag it
+    trace_id = _choose_trace_id(scope.get("headers", ()), span)
     fields: dict[str, Any] = {}
     context = RequestContext(trace_id, fields, _trace_id.set(trace_id), _request_fields.set(fields))
-    _tag_otel_span(trace_id)
+    if span is not None and span.is_recording():
+        # KATO's trace id on the active span, so an X-Request-ID can be found in traces.
+        span.set_attribute("kato.trace_id", trace_id)
     return context
 
 
@@ -203,9 +223,9 @@ class _RequestLogOutput:
 
 
 _request_output = _RequestLogOutput()
-# structlog's JSONRenderer renders with json.dumps(default=...), which builds a new encoder per
-# call (a custom ``default`` bypasses the cached one): one encoder, the same output.
-_LINE_ENCODER = json.JSONEncoder(default=repr)
+# structlog's JSONRenderer renders with json.dumps(default=...): each value as that encoder
+# writes it, the keys and separators around them as it writes them (kato/core/record_encoder.py).
+_value = value_encoder(json.JSONEncoder(default=repr))
 
 
 class RequestLog:
@@ -226,30 +246,19 @@ class RequestLog:
         output = _request_output
         if level < output.level:
             return
-        line: dict[str, Any] = {
-            "method": scope["method"],
-            "path": endpoint,
-            "status": status,
-            "duration_ms": round(duration_ms, 3),
-            "session_id": fields.get("session_id", _session_id_from(scope)),
-            "node_id": fields.get("node_id"),
-            "event": "request",
-        }
+        # The scope is searched only when the handler bound none (most bind it).
+        session_id = fields["session_id"] if "session_id" in fields else _session_id_from(scope)
         trace_id = _trace_id.get()
-        if trace_id is not None:
-            line["trace_id"] = trace_id
-        line["level"] = "warning" if level == logging.WARNING else "info"
-        line["timestamp"] = now_microseconds_text()  # what TimeStamper(fmt="iso", utc=True) writes
-        text = _LINE_ENCODER.encode(line) + "\n"
+        trace = "" if trace_id is None else f', "trace_id": {_value(trace_id)}'
+        level_name = "warning" if level == logging.WARNING else "info"
+        # What TimeStamper(fmt="iso", utc=True) writes; digits and "-:.TZ" need no escape.
+        timestamp = now_microseconds_text()
+        text = (
+            f'{{"method": {_value(scope["method"])}, "path": {_value(endpoint)}, '
+            f'"status": {_value(status)}, "duration_ms": {_value(round(duration_ms, 3))}, '
+            f'"session_id": {_value(session_id)}, "node_id": {_value(fields.get("node_id"))}, '
+            f'"event": "request"{trace}, "level": "{level_name}", "timestamp": "{timestamp}"}}\n'
+        )
         with output.lock:
             output.stream.write(text)
             output.stream.flush()
-
-
-def _tag_otel_span(trace_id: str) -> None:
-    """Record KATO's trace id on the active span, so an X-Request-ID can be found in traces."""
-    if otel_trace is None:
-        return
-    span = otel_trace.get_current_span()
-    if span.is_recording():
-        span.set_attribute("kato.trace_id", trace_id)

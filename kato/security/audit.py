@@ -14,13 +14,18 @@ import logging
 import sys
 from typing import Literal
 
+from kato.core.record_encoder import record_encoder, value_encoder
 from kato.core.utc_text import now_seconds_text
 from kato.security.principal import Principal
 
 AUDIT_LOGGER_NAME = "kato.audit"
 Outcome = Literal["allowed", "denied", "failed"]
-# What json.dumps(separators=(",", ":"), sort_keys=True) uses, built once instead of per call.
-_RECORD_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+# Records are written as json.dumps(record, separators=(",", ":"), sort_keys=True) writes
+# them: each value as that encoder writes it, the keys in sorted order around the values
+# (kato/core/record_encoder.py).
+_RECORD_SETTINGS = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+_encode_counts = record_encoder(_RECORD_SETTINGS)
+_value = value_encoder(_RECORD_SETTINGS)
 
 
 class _JsonLineFormatter(logging.Formatter):
@@ -94,12 +99,16 @@ class AuditLog:
             if type(value) is not int:
                 raise TypeError(f"audit count {name!r} must be an int, not {type(value).__name__}")
         role = principal.highest_role if principal else None
+        timestamp = now_seconds_text()
+        principal_name = principal.name if principal else None
+        role_name = role.value if role else None
+        auth_method = principal.auth_method if principal else None
         entry: dict[str, object] = {
-            "timestamp": now_seconds_text(),
+            "timestamp": timestamp,
             "event": "audit",
-            "principal": principal.name if principal else None,
-            "role": role.value if role else None,
-            "auth_method": principal.auth_method if principal else None,
+            "principal": principal_name,
+            "role": role_name,
+            "auth_method": auth_method,
             "action": action,
             "outcome": outcome,
             "status": status,
@@ -108,7 +117,16 @@ class AuditLog:
             "trace_id": trace_id,
             "reason": reason,
         }
+        written_counts = ""
         if counts:
             entry["counts"] = dict(counts)
-        self._write(_RECORD_ENCODER.encode(entry))
+            written_counts = f',"counts":{_encode_counts(entry["counts"])}'
+        # The keys sorted; the timestamp's digits and "-:TZ" need no escape.
+        self._write(
+            f'{{"action":{_value(action)},"auth_method":{_value(auth_method)}{written_counts},'
+            f'"event":"audit","node_id":{_value(node_id)},"outcome":{_value(outcome)},'
+            f'"principal":{_value(principal_name)},"reason":{_value(reason)},"role":{_value(role_name)},'
+            f'"session_id":{_value(session_id)},"status":{_value(status)},'
+            f'"timestamp":"{timestamp}","trace_id":{_value(trace_id)}}}'
+        )
         return entry

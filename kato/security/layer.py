@@ -60,8 +60,20 @@ def annotate_audit(connection: HTTPConnection, **fields: Any) -> None:
     _state(connection.scope).setdefault(_AUDIT_CONTEXT, {}).update(fields)
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    """``HTTPConnection(scope).headers.get(name)``, the first header of that (lower-case)
+    name as the server sent it, without building the headers view (~1.6 µs a look-up)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
 def _session_of(connection: HTTPConnection, principal: Principal | None) -> str | None:
-    session_id = connection.path_params.get("session_id") or connection.headers.get("x-session-id")
+    session_id = connection.path_params.get("session_id") or _header(
+        connection.scope, b"x-session-id"
+    )
     return session_id or (principal.session_id if principal else None)
 
 
@@ -76,16 +88,19 @@ def _rate_limited(decision: RateLimitDecision) -> RateLimitedError:
     )
 
 
-def _set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
+def set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
     """Set ``name`` (lower case) to ``value``, dropping duplicates: ``MutableHeaders``
     semantics, on the raw list the request pipeline already holds."""
+    for existing, _ in headers:
+        if existing == name:
+            break
+    else:
+        headers.append((name, value))  # the common case, without building the index list
+        return
     found = [index for index, (existing, _) in enumerate(headers) if existing == name]
     for index in reversed(found[1:]):
         del headers[index]
-    if found:
-        headers[found[0]] = (name, value)
-    else:
-        headers.append((name, value))
+    headers[found[0]] = (name, value)
 
 
 class SecurityLayer:
@@ -124,8 +139,8 @@ class SecurityLayer:
         cached: Principal | None = state.get(_PRINCIPAL)
         if cached is not None:
             return cached
-        authorization = connection.headers.get("authorization")
-        api_key = connection.headers.get("x-api-key")
+        authorization = _header(connection.scope, b"authorization")
+        api_key = _header(connection.scope, b"x-api-key")
         try:
             if self.authenticator.key_store is not None:
                 # A first-seen API key costs one scrypt (tens of ms): keep it off the loop.
@@ -255,7 +270,7 @@ class SecurityLayer:
             status=status,
             session_id=session_id,
             node_id=node_id,
-            trace_id=self._trace_id() or connection.headers.get("x-trace-id"),
+            trace_id=self._trace_id() or _header(scope, b"x-trace-id"),
             reason=reason,
             **counts,
         )
@@ -265,11 +280,11 @@ class SecurityLayer:
     def add_response_headers(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
         """``X-Content-Type-Options: nosniff`` and the tightest ``RateLimit-*`` decision,
         replacing a value the app set (a 429 carries the same headers)."""
-        _set_header(headers, b"x-content-type-options", b"nosniff")
+        set_header(headers, b"x-content-type-options", b"nosniff")
         decision: RateLimitDecision | None = _state(scope).get(_RATE_LIMIT)
         if decision is not None:
             for name, value in decision.headers().items():
-                _set_header(headers, name.lower().encode("latin-1"), value.encode("latin-1"))
+                set_header(headers, name.lower().encode("latin-1"), value.encode("latin-1"))
 
     def after_request(self, scope: Scope, status: int, latency_seconds: float) -> None:
         if self.adaptive is not None:

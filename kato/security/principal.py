@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from kato.security.roles import Role
@@ -26,7 +27,9 @@ class Principal:
     auth_method: AuthMethod = "none"
 
     def has_role(self, required: Role) -> bool:
-        return any(held.includes(required) for held in self.roles)
+        # Roles are nested, so holding the highest is holding them all.
+        highest = _highest(self.roles)
+        return highest is not None and highest.includes(required)
 
     @property
     def is_admin(self) -> bool:
@@ -34,10 +37,15 @@ class Principal:
 
     @property
     def highest_role(self) -> Role | None:
-        return max(self.roles, key=lambda role: role.rank, default=None)
+        return _highest(self.roles)
 
     def may_use_node(self, node_id: str) -> bool:
         return self.nodes is None or node_id in self.nodes
+
+
+@cache  # at most one entry per subset of the three roles; asked twice or more per request
+def _highest(roles: frozenset[Role]) -> Role | None:
+    return max(roles, key=lambda role: role.rank, default=None)
 
 
 #: Mode ``none``: the service is reachable only from loopback (see ``bind_guard``), so the

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kato.core.random_ids import uuid4_hex
+from kato.core.record_encoder import record_encoder
 from kato.engine.session_state import SessionState
 from kato.sessions.errors import (
     SessionExistsError,
@@ -128,8 +129,12 @@ class _SizeBound:
         )
 
 
+# COMPACT_JSON.encode's text: these values come from a request's JSON, they hold no cycle.
+_encode_compact = record_encoder(COMPACT_JSON)
+
+
 def _encoded_length(value: Any) -> int:
-    return len(COMPACT_JSON.encode(value))
+    return len(_encode_compact(value))
 
 
 def _plain(text: str) -> bool:

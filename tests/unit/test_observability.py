@@ -356,6 +356,11 @@ async def test_tracing_exports_request_and_redis_spans() -> None:
     assert traced.json()["trace_id"] == TRACE
     # Without incoming ids, logs and error bodies use the span's trace id.
     assert untraced.json()["trace_id"] == format(servers[1].context.trace_id, "032x")
+    # And the span carries KATO's trace id (one lookup of the span serves both).
+    assert [s.attributes and s.attributes.get("kato.trace_id") for s in servers] == [
+        TRACE,
+        untraced.json()["trace_id"],
+    ]
     redis_spans = [s for s in spans if s.attributes and s.attributes.get("db.system") == "redis"]
     assert {format(s.context.trace_id, "032x") for s in redis_spans} >= {TRACE}
     assert not [s for s in spans if "/health" in s.name]

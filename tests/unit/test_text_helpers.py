@@ -3,9 +3,11 @@ write exactly what the standard library writes."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +26,32 @@ def test_uuid4_hex_is_a_version_4_uuid_in_hex() -> None:
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
         assert parsed.hex == text
+
+
+def test_uuid4_hex_threads_never_share_an_id() -> None:
+    # Several pools' worth across threads: refills race, an id is still handed out once.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        batches = list(pool.map(lambda _: [uuid4_hex() for _ in range(1000)], range(8)))
+    ids = [text for batch in batches for text in batch]
+    assert len(set(ids)) == len(ids) == 8000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_uuid4_hex_forked_child_does_not_repeat_the_parents_ids() -> None:
+    uuid4_hex()  # the pool now holds ids the child would inherit
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its ids to the parent, then out without any cleanup
+        os.close(read_end)
+        os.write(write_end, "".join(uuid4_hex() for _ in range(300)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        text = pipe.read().decode()
+    os.waitpid(pid, 0)
+    child = {text[start : start + 32] for start in range(0, len(text), 32)}
+    parent = {uuid4_hex() for _ in range(300)}
+    assert len(child) == 300 and not child & parent
 
 
 @pytest.mark.parametrize(
