@@ -45,6 +45,17 @@ def check_observation(observation: ObservationIn, limits: LimitsSettings) -> Obs
         or (emotives and max(map(len, emotives)) > limits.max_emotive_name_length)
     ):
         return Observation.parse(strings, vectors, emotives)
+    return checked_in_order(strings, vectors, emotives, limits)
+
+
+def checked_in_order(
+    strings: list[str],
+    vectors: list[list[float]],
+    emotives: dict[str, float],
+    limits: LimitsSettings,
+) -> Observation:
+    """The six checks one by one (the first exceeded bound is the one refused), then the
+    parse: ``check_observation`` past its common case."""
     longest = max((len(symbol) for symbol in strings), default=0)
     widest = max((len(vector) for vector in vectors), default=0)
     _within(limits, "max_symbols_per_observation", "symbols in one observation", len(strings))

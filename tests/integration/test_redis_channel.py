@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -33,12 +34,25 @@ return {1, tonumber(ARGV[1]), {'text', false}, redis.call('GET', KEYS[1])}
 """
 
 
-def channel(url: str, socket_timeout: float = 5.0) -> ScriptChannel:
+@contextmanager
+def channel(url: str, socket_timeout: float = 5.0) -> Iterator[ScriptChannel]:
     found = ScriptChannel.for_settings(
         RedisSettings(url=url, socket_timeout=socket_timeout), SCRIPT, resend_once(), False
     )
     assert found is not None
-    return found
+    try:
+        yield found
+    finally:
+        found.close()
+
+
+@contextmanager
+def raw_client(url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(url)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -49,98 +63,69 @@ def own_server() -> Iterator[RedisServer]:
 
 
 async def test_replies_are_what_redis_py_gives(redis_url: str) -> None:
-    lean = channel(redis_url)
     client = aioredis.Redis.from_url(redis_url)
     try:
-        script = client.register_script(SCRIPT)
-        expected = await script(keys=["k"], args=[42, "ok"])
-        assert await lean.call(["k"], [42, "ok"]) == expected == [1, 42, [b"text", None], b"42"]
+        expected = await client.register_script(SCRIPT)(keys=["k"], args=[42, "ok"])
     finally:
-        lean.close()
         await client.aclose()  # type: ignore[attr-defined]  # stale types-redis stubs
+    with channel(redis_url) as lean:
+        assert await lean.call(["k"], [42, "ok"]) == expected == [1, 42, [b"text", None], b"42"]
 
 
 async def test_error_replies_raise_redis_pys_classes(redis_url: str) -> None:
-    lean = channel(redis_url)
-    try:
+    with channel(redis_url) as lean:
         with pytest.raises(redis_errors.ReadOnlyError, match="demoted"):
             await lean.call(["k"], [1, "error"])
         with pytest.raises(redis_errors.ResponseError, match="something failed"):
             await lean.call(["k"], [1, "plain-error"])
         assert (await lean.call(["k"], [2, "ok"]))[1] == 2  # the connection stays usable
-    finally:
-        lean.close()
 
 
 async def test_a_flushed_script_cache_is_filled_again(redis_url: str) -> None:
-    lean = channel(redis_url)
-    raw = redis.Redis.from_url(redis_url)
-    try:
+    with channel(redis_url) as lean, raw_client(redis_url) as raw:
         await lean.call(["k"], [1, "ok"])
         raw.script_flush()
         assert (await lean.call(["k"], [7, "ok"]))[1] == 7  # NOSCRIPT, then EVAL
         assert raw.script_exists(lean._sha.decode()) == [True]
-    finally:
-        lean.close()
-        raw.close()
 
 
 async def test_credentials_and_database_of_the_url(own_server: RedisServer) -> None:
-    raw = redis.Redis.from_url(own_server.url)
-    raw.acl_setuser("kato", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all"])
-    raw.config_set("requirepass", "secret")
-    raw.close()
+    with raw_client(own_server.url) as raw:
+        raw.acl_setuser("kato", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all"])
+        raw.config_set("requirepass", "secret")
     host = f"127.0.0.1:{own_server.port}"
-    for url, client_url in (
-        (f"redis://:secret@{host}/3", f"redis://:secret@{host}/3"),
-        (f"redis://kato:pw@{host}/2", f"redis://kato:pw@{host}/2"),
-    ):
-        lean = channel(url)
-        try:
+    for url in (f"redis://:secret@{host}/3", f"redis://kato:pw@{host}/2"):
+        with channel(url) as lean:
             await lean.call(["where"], [5, "ok"])
-        finally:
-            lean.close()
-        check = redis.Redis.from_url(client_url)
-        assert check.get("where") == b"5"
-        check.close()
-    wrong = channel(f"redis://:nope@{host}/0")
-    try:
-        with pytest.raises(redis_errors.AuthenticationError):
-            await wrong.call(["k"], [1, "ok"])
-    finally:
-        wrong.close()
+        with raw_client(url) as check:
+            assert check.get("where") == b"5"
+    with (
+        channel(f"redis://:nope@{host}/0") as wrong,
+        pytest.raises(redis_errors.AuthenticationError),
+    ):
+        await wrong.call(["k"], [1, "ok"])
 
 
 async def test_a_dropped_connection_is_replaced(own_server: RedisServer) -> None:
-    lean = channel(own_server.url)
-    raw = redis.Redis.from_url(own_server.url)
-    try:
+    with channel(own_server.url) as lean, raw_client(own_server.url) as raw:
         await lean.call(["k"], [1, "ok"])
-        killed = raw.client_kill_filter(_type="normal", skipme=True)
-        assert killed == 1
+        assert raw.client_kill_filter(_type="normal", skipme=True) == 1
         await asyncio.sleep(0.05)  # the close reaches the channel's connection
         assert (await lean.call(["k"], [2, "ok"]))[1] == 2
-    finally:
-        lean.close()
-        raw.close()
 
 
 async def test_a_stopped_server_is_a_connection_error(own_server: RedisServer) -> None:
-    lean = channel(own_server.url)
-    try:
+    with channel(own_server.url) as lean:
         await lean.call(["k"], [1, "ok"])
         own_server.kill()
         with pytest.raises(redis_errors.ConnectionError):
             await lean.call(["k"], [2, "ok"])
         own_server.restart()
         assert (await lean.call(["k"], [3, "ok"]))[1] == 3
-    finally:
-        lean.close()
 
 
 async def test_a_reply_late_by_the_socket_timeout_is_a_timeout(own_server: RedisServer) -> None:
-    lean = channel(own_server.url, socket_timeout=0.3)
-    try:
+    with channel(own_server.url, socket_timeout=0.3) as lean:
         await lean.call(["k"], [1, "ok"])
         own_server.pause()
         started = time.monotonic()
@@ -151,35 +136,25 @@ async def test_a_reply_late_by_the_socket_timeout_is_a_timeout(own_server: Redis
             own_server.resume()
         assert 0.5 <= time.monotonic() - started < 5
         assert (await lean.call(["k"], [3, "ok"]))[1] == 3
-    finally:
-        lean.close()
 
 
 async def test_a_caller_that_stopped_waiting_keeps_its_place(redis_url: str) -> None:
     """Its reply is dropped when it comes; the next caller gets its own."""
-    lean = channel(redis_url)
-    try:
+    with channel(redis_url) as lean:
         await lean.call(["k"], [1, "ok"])
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.1):
                 await lean.call(["k"], [2, "busy"])  # Redis runs it for half a second
         assert (await lean.call(["k"], [3, "ok"]))[1] == 3
-    finally:
-        lean.close()
 
 
 async def test_concurrent_calls_share_one_connection_in_order(redis_url: str) -> None:
-    lean = channel(redis_url)
-    raw = redis.Redis.from_url(redis_url)
-    try:
+    with channel(redis_url) as lean, raw_client(redis_url) as raw:
         replies = await asyncio.gather(*(lean.call([f"k{n}"], [n, "ok"]) for n in range(300)))
         assert [reply[1] for reply in replies] == list(range(300))
         assert [reply[3] for reply in replies] == [b"%d" % n for n in range(300)]
         clients = [c for c in raw.client_list() if c["cmd"] in ("evalsha", "eval")]
         assert len(clients) == 1
-    finally:
-        lean.close()
-        raw.close()
 
 
 def test_redis_py_keeps_the_call_where_the_channel_does_not_apply() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from kato.api.limits import _within, check_observation
+from kato.api.limits import check_observation, checked_in_order
 from kato.api.schemas import ObservationIn
 from kato.config import LimitsSettings
 from kato.core.errors import KatoError
@@ -14,20 +14,10 @@ from kato.core.observation import Observation
 
 
 def _in_order(observation: ObservationIn, limits: LimitsSettings) -> Observation:
-    """The checks one by one, as ``check_observation`` made them before its common case."""
-    strings = observation.strings or []
-    vectors = observation.vectors or []
-    emotives = observation.emotives or {}
-    longest = max((len(symbol) for symbol in strings), default=0)
-    widest = max((len(vector) for vector in vectors), default=0)
-    _within(limits, "max_symbols_per_observation", "symbols in one observation", len(strings))
-    _within(limits, "max_symbol_length", "symbol length", longest)
-    _within(limits, "max_vectors_per_observation", "vectors in one observation", len(vectors))
-    _within(limits, "max_vector_dimension", "vector dimension", widest)
-    _within(limits, "max_emotives_per_observation", "emotives in one observation", len(emotives))
-    longest_name = max((len(name) for name in emotives), default=0)
-    _within(limits, "max_emotive_name_length", "emotive name length", longest_name)
-    return Observation.parse(strings, vectors, emotives)
+    """Every observation through the checks one by one, the common case's shortcut skipped."""
+    return checked_in_order(
+        observation.strings or [], observation.vectors or [], observation.emotives or {}, limits
+    )
 
 
 def _outcome(check: Any, observation: ObservationIn, limits: LimitsSettings) -> object:
