@@ -17,8 +17,9 @@ afterwards. Every loop is bounded in count and time; the script ends by itself.
   call, ``learn_at_end``, session ``stm_mode: CLEAR``), then per query: clear-stm, observe a
   3-event fragment of a learned pattern, GET predictions.
 * ``ceiling`` — observe with 1 worker and in-process sessions against ``minimal_app.py`` (a
-  minimal FastAPI app on the same uvicorn) under the same wrk script, twice each,
-  alternating; prints the ratio of the medians of server CPU per request.
+  minimal FastAPI app on the same uvicorn) under the same wrk script, ``--rounds`` times
+  each (2), alternating; prints the ratio of the medians of server CPU per request and the
+  median of each round's ratio (``ceiling-redis``: the same, 2 workers on Redis sessions).
 
 Python-client figures (``sessions``, ``predictions``) include ~0.1 ms of ``http.client``
 overhead per request; ``wrk`` figures include only the C client's. Every row also gives the
@@ -28,6 +29,7 @@ machine's busy cores into server, redis, wrk and other processes.
     .venv/bin/python benchmarks/service_load.py                       # everything (~4 min)
     .venv/bin/python benchmarks/service_load.py --only latency throughput --duration 5
     .venv/bin/python benchmarks/service_load.py --only throughput --env LOG_LEVEL=WARNING
+    .venv/bin/python benchmarks/service_load.py --only ceiling ceiling-redis --duration 3 --rounds 5
 """
 
 from __future__ import annotations
@@ -508,13 +510,25 @@ def scenario_throughput(report: Report, seconds: float, clients: int) -> None:
         redis.stop()
 
 
-def scenario_ceiling(report: Report, seconds: float, clients: int) -> None:
+def ceiling_note(label: str, cpu: dict[str, list[float]]) -> str:
+    """The ratio of the medians of server CPU per request, and the median of each round's
+    ratio (its minimal app run and the KATO run right after it): on a machine whose speed
+    drifts between rounds, the second compares runs minutes apart less."""
+    kato, minimal = statistics.median(cpu["kato"]), statistics.median(cpu["minimal"])
+    rounds = [k / m for k, m in zip(cpu["kato"], cpu["minimal"], strict=True)]
+    return (
+        f"{label} {kato:.3f} ms CPU/request vs minimal app {minimal:.3f}: {kato / minimal:.2f}x "
+        f"(medians of {len(rounds)} runs each); per round "
+        f"{', '.join(f'{ratio:.2f}' for ratio in rounds)}: median {statistics.median(rounds):.2f}x"
+    )
+
+
+def scenario_ceiling(report: Report, seconds: float, clients: int, rounds: int) -> None:
     """KATO's observe (1 worker, in-process sessions, default settings) against the minimal
-    app under the same wrk script, twice each, alternating; the ratio of the medians of
-    server CPU per request."""
+    app under the same wrk script, ``rounds`` times each, alternating (``ceiling_note``)."""
     print(f"ceiling: observe vs the minimal FastAPI app at {clients} clients", flush=True)
     cpu: dict[str, list[float]] = {"kato": [], "minimal": []}
-    for _ in range(2):
+    for _ in range(rounds):
         for name in ("minimal", "kato"):
             with serving(minimal=name == "minimal") as server:
                 if name == "kato":
@@ -526,22 +540,18 @@ def scenario_ceiling(report: Report, seconds: float, clients: int) -> None:
                 row = wrk_row(f"observe, {name}, 1 worker", result)
                 report.add(row)
                 cpu[name].append(row.cpu_ms)
-    kato, minimal = statistics.median(cpu["kato"]), statistics.median(cpu["minimal"])
-    report.notes.append(
-        f"ceiling: KATO observe {kato:.3f} ms CPU/request vs minimal app {minimal:.3f}: "
-        f"{kato / minimal:.2f}x (medians of 2 runs each)"
-    )
+    report.notes.append(ceiling_note("ceiling: KATO observe", cpu))
 
 
-def scenario_ceiling_redis(report: Report, seconds: float, clients: int) -> None:
+def scenario_ceiling_redis(report: Report, seconds: float, clients: int, rounds: int) -> None:
     """KATO's observe with 2 workers on Redis sessions (default settings) against the minimal
-    app with 2 workers, same wrk script, twice each, alternating; ratio of the medians of
-    server CPU per request (Redis's own CPU is reported in the notes, not counted)."""
+    app with 2 workers, same wrk script, ``rounds`` times each, alternating (``ceiling_note``;
+    Redis's own CPU is in the rows, not counted)."""
     print(f"ceiling-redis: observe, 2 workers, Redis vs the minimal app at {clients}", flush=True)
     cpu: dict[str, list[float]] = {"kato": [], "minimal": []}
     redis = RedisServer().start()
     try:
-        for _ in range(2):
+        for _ in range(rounds):
             for name in ("minimal", "kato"):
                 environment = {"REDIS_URL": redis.url}
                 with serving(2, environment, minimal=name == "minimal") as server:
@@ -556,11 +566,7 @@ def scenario_ceiling_redis(report: Report, seconds: float, clients: int) -> None
                     cpu[name].append(row.cpu_ms)
     finally:
         redis.stop()
-    kato, minimal = statistics.median(cpu["kato"]), statistics.median(cpu["minimal"])
-    report.notes.append(
-        f"ceiling-redis: KATO observe (2 workers, Redis) {kato:.3f} ms CPU/request vs minimal "
-        f"app (2 workers) {minimal:.3f}: {kato / minimal:.2f}x (medians of 2 runs each)"
-    )
+    report.notes.append(ceiling_note("ceiling-redis: KATO observe (2 workers, Redis)", cpu))
 
 
 def scenario_predictions(report: Report, patterns: int, queries: int, seed: int) -> None:
@@ -809,6 +815,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="ceiling, ceiling-redis: alternations (default 2)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--env",
@@ -850,9 +859,9 @@ def main() -> None:
     if "predictions" in args.only:
         scenario_predictions(report, args.patterns, args.queries, args.seed)
     if "ceiling" in args.only:
-        scenario_ceiling(report, args.duration, args.clients)
+        scenario_ceiling(report, args.duration, args.clients, args.rounds)
     if "ceiling-redis" in args.only:
-        scenario_ceiling_redis(report, args.duration, args.clients)
+        scenario_ceiling_redis(report, args.duration, args.clients, args.rounds)
     if "ceiling-predictions" in args.only:
         for count in args.ceiling_patterns:
             scenario_ceiling_predictions(report, count, args.queries, args.seed)
