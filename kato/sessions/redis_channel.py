@@ -3,11 +3,11 @@
 Why not redis-py for this one call: through ``redis.asyncio`` an ``EVALSHA`` costs some
 75–110 µs of CPU (the pool and its condition, the stream reader, the parser's layers, the
 retry and event hooks) — a fifth of a Redis observe — where a protocol of our own,
-pipelining every call of the process on one connection, costs under 20 µs
-(benchmarks/redis_observe_cpu.py). Every other command the store sends stays on redis-py,
-and so does this one on a Cluster, over TLS, on a Unix socket, or while tracing is on (the
-instrumentation traces redis-py's commands): :meth:`ScriptChannel.for_settings` then gives
-None.
+pipelining every call of the process on one connection, costs under 20 µs (both measured in
+isolation; the whole observe either way: benchmarks/redis_observe_cpu.py). Every other
+command the store sends stays on redis-py, and so does this one on a Cluster, over TLS, on a
+Unix socket, or while tracing is on (the instrumentation traces redis-py's commands):
+:meth:`ScriptChannel.for_settings` then gives None.
 
 It behaves as the redis-py client beside it does: the URL's username, password and
 database (redis-py's ``parse_url``); the connect timeout; a reply not complete within the
