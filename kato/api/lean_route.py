@@ -238,8 +238,11 @@ async def _nowhere(message: Message) -> None:
 def dependency_response() -> Response:
     """The response FastAPI hands to a dependency that declares one (headers it sets there
     are copied by ``encoded``): no content-length, no status of its own."""
-    response = Response()
-    # What ``del response.headers["content-length"]`` leaves (its only header), without
-    # building the headers view to delete through.
+    # The attributes ``Response()`` sets (a test compares them), for a third of its cost,
+    # with what ``del response.headers["content-length"]`` leaves of its headers: none.
+    response = Response.__new__(Response)
+    response.status_code = 200
+    response.background = None
+    response.body = b""
     response.raw_headers = []
     return response
