@@ -183,7 +183,7 @@ class LeanDispatch:
                 if match is Match.FULL:
                     return route, child_scope
             return None
-        # What ``route.matches`` computes (a third of the dispatch's own cost, profiled) for
+        # What ``route.matches`` computes (~1.5 µs, a fifth of the dispatch's own cost) for
         # the scope the pipeline sees: no root path to strip, no path parameters and no
         # FastAPI route context of an outer router; each parameter a ``StringConvertor``'s,
         # the text as matched (``install``). A differential test: test_lean_match.py.
@@ -231,8 +231,8 @@ async def _raise(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _nowhere(message: Message) -> None:
-    """The ``send`` of an answer whose response had started: the middleware's own start
-    message, which it sends only to know that, goes nowhere."""
+    """The middleware's ``send`` once the answer's response had started: ``_raise``'s start
+    message, sent only so that the middleware records the start, goes nowhere."""
 
 
 def dependency_response() -> Response:
