@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from starlette.types import Scope
 
 from kato.api.auth import (
     READER,
@@ -111,8 +112,10 @@ class _ObserveRoute(LeanRoute):
     """A well-formed JSON observe: its body validated, the guard and ``observe`` called
     directly, without the router and FastAPI's generic resolver (``kato/api/lean_route.py``)."""
 
-    def accepted(self, request: Request, body: bytes) -> ObservationIn | None:
-        validated: ObservationIn | None = self.valid_json_body(request, body)
+    def accepted(
+        self, scope: Scope, path_params: dict[str, Any], body: bytes
+    ) -> ObservationIn | None:
+        validated: ObservationIn | None = self.valid_json_body(scope, body)
         return validated
 
     async def answer(self, request: Request, accepted: ObservationIn) -> Response:
@@ -148,8 +151,8 @@ class _PredictionsRoute(LeanRoute):
     ``X-Session-ID`` stays off the answer, as on FastAPI's path (``encoded`` is not handed
     the dependency response)."""
 
-    def accepted(self, request: Request, body: bytes) -> str:
-        session_id: str = request.path_params["session_id"]
+    def accepted(self, scope: Scope, path_params: dict[str, Any], body: bytes) -> str:
+        session_id: str = path_params["session_id"]
         return session_id
 
     async def answer(self, request: Request, accepted: str) -> Response:
