@@ -25,8 +25,15 @@ from kato.core.errors import KatoError
 from kato.security.layer import SecurityLayer
 from kato.service.kato_service import KatoService
 from tests.api.conftest import make_settings, running
-from tests.api.test_lean_routes import _ROUTES, JSON, WRITER, _declined, _metrics, _normal
-from tests.security_helpers import AUDIENCE, HS_SECRET, ISSUER
+from tests.api.test_lean_routes import (
+    JSON,
+    WRITER,
+    _declined,
+    _metrics,
+    _normal,
+    audited_jwt_security,
+    counting_router,
+)
 
 _FAULT = "X-Test-Fault"  # which fault the patched service or security layer raises
 
@@ -79,16 +86,7 @@ async def _record(
     settings = make_settings(
         tmp_path,
         session={"max_stm_size": 3, "stm_overflow": "reject"},
-        security={
-            "auth_mode": "jwt",
-            "jwt_secret": HS_SECRET,
-            "jwt_issuer": ISSUER,
-            "jwt_audience": AUDIENCE,
-            "audit_log_file": str(audit),
-            "audit_reads": True,
-            "rate_limit_enabled": True,
-            "rate_limit_session": "4/minute",
-        },
+        security=audited_jwt_security(audit, rate_limit_session="4/minute"),
     )
     observe = KatoService.observe
     add_headers = SecurityLayer.add_response_headers
@@ -106,14 +104,7 @@ async def _record(
             raise _Refused("refused while sending")
         add_headers(layer, scope, headers)
 
-    handled = 0
-    handle = APIRoute.handle
-
-    async def counting(route: APIRoute, scope: Any, receive: Any, send: Any) -> None:
-        nonlocal handled
-        handled += route.path in _ROUTES
-        await handle(route, scope, receive, send)
-
+    handled, counting = counting_router()
     answers: list[Any] = []
     async with running(settings) as client:
         sessions = []
@@ -149,7 +140,7 @@ async def _record(
     logs = [_logged(_normal_all(line, sessions)) for line in capsys.readouterr().out.splitlines()]
     records = [_normal_all(line, sessions) for line in audit.read_text().splitlines()[audited:]]
     delta = {key: value - before.get(key, 0.0) for key, value in after.items()}
-    return answers, logs, records, {k: v for k, v in delta.items() if v}, handled
+    return answers, logs, records, {k: v for k, v in delta.items() if v}, handled[0]
 
 
 def _normal_all(text: str, sessions: list[str]) -> str:

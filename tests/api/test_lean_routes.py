@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,34 @@ def _normal(text: str, session: str) -> str:
     return _TIMESTAMP.sub('"timestamp": "<t>"', text)
 
 
+def audited_jwt_security(audit: Path, **extra: Any) -> dict[str, Any]:
+    """JWT authentication, every request audited into ``audit``, rate limits on (so the
+    RateLimit-* headers are on every answer)."""
+    return {
+        "auth_mode": "jwt",
+        "jwt_secret": HS_SECRET,
+        "jwt_issuer": ISSUER,
+        "jwt_audience": AUDIENCE,
+        "audit_log_file": str(audit),
+        "audit_reads": True,
+        "rate_limit_enabled": True,
+        **extra,
+    }
+
+
+def counting_router() -> tuple[list[int], Callable[..., Awaitable[None]]]:
+    """A replacement for ``APIRoute.handle`` counting the requests to the lean routes' paths
+    that FastAPI's own handler took (the count in the list), and that handler."""
+    handled = [0]
+    handle = APIRoute.handle
+
+    async def counting(route: APIRoute, scope: Any, receive: Any, send: Any) -> None:
+        handled[0] += route.path in _ROUTES
+        await handle(route, scope, receive, send)
+
+    return handled, counting
+
+
 async def _record(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -111,25 +140,9 @@ async def _record(
     audit = tmp_path / "audit.log"
     settings = make_settings(
         tmp_path,
-        security={
-            "auth_mode": "jwt",
-            "jwt_secret": HS_SECRET,
-            "jwt_issuer": ISSUER,
-            "jwt_audience": AUDIENCE,
-            "audit_log_file": str(audit),
-            "audit_reads": True,
-            "rate_limit_enabled": True,  # RateLimit-* headers on every answer
-            "cors_origins": cors_origins,
-        },
+        security=audited_jwt_security(audit, cors_origins=cors_origins),
     )
-    handled = 0
-    handle = APIRoute.handle
-
-    async def counting(route: APIRoute, scope: Any, receive: Any, send: Any) -> None:
-        nonlocal handled
-        handled += route.path in _ROUTES
-        await handle(route, scope, receive, send)
-
+    handled, counting = counting_router()
     answers: list[Any] = []
     async with running(settings) as client:
         created = await client.post("/v2/sessions", json={"node_id": "alice"}, headers=WRITER)
@@ -157,7 +170,7 @@ async def _record(
     logs = [_normal(line, session) for line in capsys.readouterr().out.splitlines()]
     records = [_normal(line, session) for line in audit.read_text().splitlines()[audited:]]
     delta = {key: value - before.get(key, 0.0) for key, value in after.items()}
-    return answers, logs, records, {k: v for k, v in delta.items() if v}, handled
+    return answers, logs, records, {k: v for k, v in delta.items() if v}, handled[0]
 
 
 async def _declined(*args: Any) -> bool:
