@@ -27,18 +27,32 @@ def encoded(content: dict[str, Any], dependency_response: Response | None = None
     """
     # inf_nan_mode "null" is a model's default (ser_json_inf_nan); to_json's own is "constants".
     body = to_json(content, inf_nan_mode="null")
-    # The attributes ``Response(body, media_type="application/json")`` sets (a test compares
-    # them), for a third of its cost: its generic ``render`` and ``init_headers`` skipped.
-    response = Response.__new__(Response)
-    response.status_code = 200
-    response.media_type = "application/json"
-    response.background = None
-    response.body = body
-    response.raw_headers = [
-        (b"content-length", str(len(body)).encode("latin-1")),
-        (b"content-type", b"application/json"),
-    ]
+    response = built_response(
+        body,
+        [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ],
+        media_type="application/json",
+    )
     if dependency_response is not None:
         # The raw lists themselves: ``headers`` is a view of each, built anew per access.
         response.raw_headers.extend(dependency_response.raw_headers)
+    return response
+
+
+def built_response(
+    body: bytes, raw_headers: list[tuple[bytes, bytes]], media_type: str | None = None
+) -> Response:
+    """The ``Response`` that ``Response(body, media_type=media_type)`` makes when its headers
+    come out as ``raw_headers`` (the caller's to state), without its generic ``render`` and
+    ``init_headers``: a third of its cost (``tests/api/test_built_responses.py`` compares the
+    attributes)."""
+    response = Response.__new__(Response)
+    response.status_code = 200
+    if media_type is not None:  # else the class attribute, None, as ``Response()`` leaves it
+        response.media_type = media_type
+    response.background = None
+    response.body = body
+    response.raw_headers = raw_headers
     return response

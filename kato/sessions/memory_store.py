@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kato.core.random_ids import uuid4_hex
-from kato.core.record_encoder import record_encoder
 from kato.engine.session_state import SessionState
 from kato.sessions.errors import (
     SessionExistsError,
@@ -44,7 +43,7 @@ from kato.sessions.errors import (
     SessionLockNotHeldError,
 )
 from kato.sessions.leases import KeyedLocks, Lease, held_lease, holding
-from kato.sessions.models import COMPACT_JSON, FLOAT_WIDTH, Session
+from kato.sessions.models import FLOAT_WIDTH, Session, encode_compact
 from kato.sessions.redis_observe import AppendedObservation, AppendOutcome, ObservationLimits
 from kato.sessions.tombstones import (
     DEFAULT_MEMORY_LIMIT,
@@ -129,12 +128,8 @@ class _SizeBound:
         )
 
 
-# COMPACT_JSON.encode's text: these values come from a request's JSON, they hold no cycle.
-_encode_compact = record_encoder(COMPACT_JSON)
-
-
 def _encoded_length(value: Any) -> int:
-    return len(_encode_compact(value))
+    return len(encode_compact(value))
 
 
 def _plain(text: str) -> bool:

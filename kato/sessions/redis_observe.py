@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from kato.engine.session_state import SessionState
-from kato.sessions.models import COMPACT_JSON, Session
+from kato.sessions.models import Session, encode_compact
 
 MAX_LOG_ENTRIES = 128
 
@@ -90,7 +90,7 @@ return {1, t + 1, new_stm}
 
 # The encoding of ``Session.to_json`` (compact, ASCII), for one field: the shared encoder,
 # not ``json.dumps(separators=...)``, which builds an encoder per call (five per observe).
-_compact = COMPACT_JSON.encode
+_compact = encode_compact
 
 
 def identity(node_id: str, owner: str | None) -> str:
